@@ -1,0 +1,37 @@
+import type { z } from 'zod';
+import type { Logger } from './logger.js';
+import type { KafkaConnection } from './kafka-connection.js';
+
+export type ConnectorRole = 'source' | 'sink' | 'processor';
+
+/** What the supervisor and the admin API report for a connector. */
+export type ConnectorState = 'starting' | 'running' | 'degraded' | 'restarting' | 'stopped' | 'failed';
+
+export interface ConnectorContext<Config> {
+  /** Unique name from the connector file. */
+  name: string;
+  kind: string;
+  config: Config;
+  kafka: KafkaConnection;
+  logger: Logger;
+  /** Report a state change, e.g. `degraded` while a service is unreachable. */
+  setState(state: ConnectorState, detail?: string): void;
+}
+
+/**
+ * A running connector. `run` resolves when `signal` is aborted and the connector
+ * has stopped cleanly (everything acknowledged is durable); it rejects on a
+ * failure, after which the supervisor starts a fresh instance with backoff.
+ */
+export interface Connector {
+  run(signal: AbortSignal): Promise<void>;
+}
+
+/** One connector kind: its config schema (with field descriptions) and factory. */
+export interface ConnectorSpec<Schema extends z.ZodType = z.ZodType> {
+  kind: string;
+  role: ConnectorRole;
+  description: string;
+  configSchema: Schema;
+  create(context: ConnectorContext<z.output<Schema>>): Connector;
+}

@@ -1,0 +1,37 @@
+import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { KafkaConnection } from '../core/kafka-connection.js';
+import type { Logger } from '../core/logger.js';
+
+const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
+  [logLevel.ERROR]: 'error',
+  [logLevel.WARN]: 'warn',
+  [logLevel.INFO]: 'info',
+  [logLevel.DEBUG]: 'debug',
+};
+
+/** A kafkajs client for one connector, logging through the daemon's logger. */
+export function createKafka(connection: KafkaConnection, clientId: string, logger: Logger): Kafka {
+  const config: KafkaConfig = {
+    clientId: connection.clientId ?? clientId,
+    brokers: connection.brokers,
+    ssl: connection.ssl,
+    connectionTimeout: 10_000,
+    requestTimeout: 30_000,
+    retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
+    // kafkajs is chatty at INFO (every group join); keep its WARN and above.
+    logLevel: logLevel.WARN,
+    logCreator: () => (entry) => {
+      const level = LEVELS[entry.level] ?? 'info';
+      const { message, ...rest } = entry.log;
+      logger[level]({ kafka: entry.namespace, ...rest }, message);
+    },
+  };
+  if (connection.sasl) {
+    config.sasl = {
+      mechanism: connection.sasl.mechanism,
+      username: connection.sasl.username,
+      password: connection.sasl.password,
+    } as SASLOptions;
+  }
+  return new Kafka(config);
+}

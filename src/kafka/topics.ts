@@ -1,0 +1,28 @@
+import type { Admin } from 'kafkajs';
+
+export interface TopicSpec {
+  topic: string;
+  partitions: number;
+  /** Kafka topic configs, e.g. { 'cleanup.policy': 'compact' }. */
+  configs?: Record<string, string>;
+}
+
+/**
+ * Creates the topics that do not exist yet. Existing topics are left as they
+ * are (their partition count is the operator's decision once data is in them).
+ */
+export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): Promise<string[]> {
+  const existing = new Set(await admin.listTopics());
+  const missing = specs.filter((spec) => !existing.has(spec.topic));
+  if (missing.length === 0) return [];
+  await admin.createTopics({
+    waitForLeaders: true,
+    topics: missing.map((spec) => ({
+      topic: spec.topic,
+      numPartitions: spec.partitions,
+      replicationFactor: -1, // the broker's default.replication.factor
+      configEntries: Object.entries(spec.configs ?? {}).map(([name, value]) => ({ name, value })),
+    })),
+  });
+  return missing.map((spec) => spec.topic);
+}

@@ -1,0 +1,94 @@
+/**
+ * The one prom-client registry of the daemon and every metric it exports.
+ * Dashboards (grafana/) and the compose test read these names: rename with care.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export const registry = new Registry();
+collectDefaultMetrics({ register: registry });
+
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+
+export const metrics = {
+  connectorUp: new Gauge({
+    name: 'tideline_connector_up',
+    help: '1 while the connector is running (or degraded but alive), 0 otherwise.',
+    labelNames: ['connector', 'kind'] as const,
+    registers: [registry],
+  }),
+  connectorRestarts: new Counter({
+    name: 'tideline_connector_restarts_total',
+    help: 'Times the supervisor restarted a failed connector.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  errors: new Counter({
+    name: 'tideline_errors_total',
+    help: 'Errors by connector and kind of error.',
+    labelNames: ['connector', 'kind'] as const,
+    registers: [registry],
+  }),
+  sourceEvents: new Counter({
+    name: 'tideline_source_events_total',
+    help: 'Change events written to Kafka by table and op.',
+    labelNames: ['connector', 'table', 'op'] as const,
+    registers: [registry],
+  }),
+  sourceTransactions: new Counter({
+    name: 'tideline_source_transactions_total',
+    help: 'PostgreSQL transactions committed to Kafka.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  sourceCommitToKafka: new Histogram({
+    name: 'tideline_source_commit_to_kafka_seconds',
+    help: 'Time from the PostgreSQL commit to the Kafka transaction commit holding it.',
+    labelNames: ['connector'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  }),
+  sourceLagBytes: new Gauge({
+    name: 'tideline_source_lag_bytes',
+    help: 'WAL bytes between the server and the slot\'s confirmed position.',
+    labelNames: ['connector', 'slot'] as const,
+    registers: [registry],
+  }),
+  sinkRowsWritten: new Counter({
+    name: 'tideline_sink_rows_written_total',
+    help: 'Rows written to ClickHouse by table.',
+    labelNames: ['connector', 'table'] as const,
+    registers: [registry],
+  }),
+  sinkBatchRows: new Histogram({
+    name: 'tideline_sink_batch_rows',
+    help: 'Rows per batch written to ClickHouse.',
+    labelNames: ['connector'] as const,
+    buckets: [1, 10, 100, 1_000, 10_000, 50_000, 100_000],
+    registers: [registry],
+  }),
+  sinkFlush: new Histogram({
+    name: 'tideline_sink_flush_seconds',
+    help: 'Time to write one batch (rows and offsets) to ClickHouse.',
+    labelNames: ['connector'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  }),
+  sinkEndToEnd: new Histogram({
+    name: 'tideline_sink_end_to_end_seconds',
+    help: 'Time from the PostgreSQL commit to the row written in ClickHouse.',
+    labelNames: ['connector'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  }),
+  sinkDeadLetters: new Counter({
+    name: 'tideline_sink_dead_letters_total',
+    help: 'Messages sent to the dead-letter topic.',
+    labelNames: ['connector', 'topic'] as const,
+    registers: [registry],
+  }),
+} as const;
+
+/** Every metric name tideline defines, for dashboards and their tests. */
+export const metricNames: readonly string[] = Object.values(metrics).map(
+  (metric) => (metric as unknown as { name: string }).name,
+);

@@ -1,0 +1,53 @@
+/**
+ * The sink's Kafka offsets, kept in ClickHouse next to the data
+ * (`_tideline_sink_offsets`). Written after each batch's rows; on start each
+ * partition resumes at the stored offset + 1. max(offset) per partition is the
+ * position, so the table needs no FINAL to be read.
+ */
+import type { ClickHouseServer } from './server.js';
+import { qualified, quoteString } from './sql.js';
+import { escapeTsv, formatMicros } from './type-mapping.js';
+
+export const SINK_OFFSETS_TABLE = '_tideline_sink_offsets';
+
+export interface PartitionOffset {
+  topic: string;
+  partition: number;
+  /** Offset of the last message written. */
+  offset: string;
+}
+
+export class SinkOffsetStore {
+  private readonly table: string;
+
+  constructor(private readonly server: ClickHouseServer, database: string, private readonly connector: string) {
+    this.table = qualified(database, SINK_OFFSETS_TABLE);
+  }
+
+  async ensureTable(): Promise<void> {
+    await this.server.command(
+      `CREATE TABLE IF NOT EXISTS ${this.table} (connector String, topic String, partition UInt32, offset Int64, updated_at DateTime) ` +
+        'ENGINE = ReplacingMergeTree(offset) ORDER BY (connector, topic, partition)',
+    );
+  }
+
+  async load(): Promise<Map<string, bigint>> {
+    const rows = await this.server.rows<{ topic: string; partition: number; offset: string }>(
+      `SELECT topic, partition, toString(max(offset)) AS offset FROM ${this.table} WHERE connector = ${quoteString(this.connector)} GROUP BY topic, partition`,
+    );
+    return new Map(rows.map((row) => [partitionKey(row.topic, Number(row.partition)), BigInt(row.offset)]));
+  }
+
+  async save(offsets: readonly PartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    const now = formatMicros(Date.now() * 1000, false);
+    const lines = offsets
+      .map((o) => [escapeTsv(this.connector), escapeTsv(o.topic), o.partition, o.offset, now].join('\t'))
+      .join('\n');
+    await this.server.insertTabSeparated(this.table, ['connector', 'topic', 'partition', 'offset', 'updated_at'], `${lines}\n`);
+  }
+}
+
+export function partitionKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
+}

@@ -1,0 +1,174 @@
+/**
+ * Turns decoded pgoutput row messages into Kafka messages in Debezium's shape:
+ * topic `<prefix>.<schema>.<table>`, key = the replica-identity key columns,
+ * value = `{ before, after, source, op, ts_ms }`, with JsonConverter schemas.
+ */
+import type { Pgoutput } from 'pg-logical-replication';
+import { UNAVAILABLE_VALUE } from '../../core/connect-schema.js';
+import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row, type SourceInfo } from '../../core/events.js';
+import { JsonEnvelopeCodec } from '../../core/serde/json.js';
+import { mapColumnType, type ColumnType, type ValueMapping } from './type-mapping.js';
+
+export interface KafkaRecord {
+  topic: string;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+/** The transaction a change belongs to. */
+export interface TransactionContext {
+  xid: number;
+  /** Commit time in PostgreSQL, ms since epoch. */
+  commitTimeMs: number;
+}
+
+export interface ChangeEventOptions {
+  topicPrefix: string;
+  database: string;
+  /** Write a null-valued record after each delete so compaction can drop the key. */
+  tombstones: boolean;
+  /** Called once per column whose type has no specific mapping. */
+  onUnknownType?: (table: string, column: string, type: ColumnType) => void;
+  /** Called when a value cannot be converted (it is emitted as null). */
+  onBadValue?: (table: string, column: string, text: string, error: unknown) => void;
+}
+
+interface TableEncoding {
+  topic: string;
+  schema: string;
+  table: string;
+  columns: { name: string; mapping: ValueMapping }[];
+  keyColumns: string[];
+  keyCodec: JsonEnvelopeCodec | null;
+  valueCodec: JsonEnvelopeCodec;
+}
+
+export type RowMessage = Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete;
+
+export class ChangeEventBuilder {
+  private readonly tables = new Map<number, TableEncoding>();
+
+  constructor(private readonly options: ChangeEventOptions) {}
+
+  topicFor(schema: string, table: string): string {
+    return `${this.options.topicPrefix}.${schema}.${table}`;
+  }
+
+  /** pgoutput sends a Relation message before the first change of a table in a session and after DDL. */
+  onRelation(relation: Pgoutput.MessageRelation): void {
+    const topic = this.topicFor(relation.schema, relation.name);
+    const qualified = `${relation.schema}.${relation.name}`;
+    const keyColumns = relation.keyColumns;
+    const keySet = new Set(keyColumns);
+    const columns: ColumnSchema[] = [];
+    const mapped: TableEncoding['columns'] = [];
+    for (const column of relation.columns) {
+      const type: ColumnType = { oid: column.typeOid, typeMod: column.typeMod, name: column.typeName ?? undefined };
+      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown));
+      // Key columns are never null in PostgreSQL; everything else may be.
+      columns.push({ name: column.name, schema: { ...mapping.schema, optional: !keySet.has(column.name) }, key: keySet.has(column.name) });
+      mapped.push({ name: column.name, mapping });
+    }
+    this.tables.set(relation.relationOid, {
+      topic,
+      schema: relation.schema,
+      table: relation.name,
+      columns: mapped,
+      keyColumns,
+      keyCodec: keyColumns.length > 0 ? new JsonEnvelopeCodec(keySchema(topic, columns)) : null,
+      valueCodec: new JsonEnvelopeCodec(envelopeSchema(topic, columns)),
+    });
+  }
+
+  /** The Kafka records for one row change (a key change yields delete + create). */
+  build(message: RowMessage, lsn: number, tx: TransactionContext): { records: KafkaRecord[]; events: { table: string; op: Op }[] } {
+    const table = this.tables.get(message.relation.relationOid);
+    if (!table) throw new Error(`change for relation ${message.relation.schema}.${message.relation.name} before its Relation message`);
+    const source: SourceInfo = {
+      version: SOURCE_VERSION,
+      connector: 'postgresql',
+      name: this.options.topicPrefix,
+      ts_ms: tx.commitTimeMs,
+      snapshot: 'false',
+      db: this.options.database,
+      schema: table.schema,
+      table: table.table,
+      txId: tx.xid,
+      lsn,
+      xmin: null,
+    };
+    const records: KafkaRecord[] = [];
+    const events: { table: string; op: Op }[] = [];
+    const emit = (op: Op, before: Row | null, after: Row | null): void => {
+      const keyRow = after ?? before;
+      const event: ChangeEvent = { before, after, source, op, ts_ms: Date.now() };
+      const key = this.encodeKey(table, keyRow);
+      records.push({ topic: table.topic, key, value: table.valueCodec.encode(event) });
+      events.push({ table: `${table.schema}.${table.table}`, op });
+      if (op === 'd' && this.options.tombstones) records.push({ topic: table.topic, key, value: null });
+    };
+
+    switch (message.tag) {
+      case 'insert':
+        emit('c', null, this.row(table, message.new));
+        break;
+      case 'update': {
+        const after = this.row(table, message.new);
+        if (message.key) {
+          // The replica-identity key changed: Debezium emits a delete of the old
+          // key (plus tombstone) and a create under the new key.
+          emit('d', this.keyOnlyRow(table, message.key), null);
+          emit('c', null, after);
+        } else {
+          emit('u', message.old ? this.row(table, message.old) : null, after);
+        }
+        break;
+      }
+      case 'delete':
+        emit('d', message.old ? this.row(table, message.old) : this.keyOnlyRow(table, message.key ?? {}), null);
+        break;
+    }
+    return { records, events };
+  }
+
+  private encodeKey(table: TableEncoding, row: Row | null): Buffer | null {
+    if (!table.keyCodec || !row) return null;
+    const key: Row = {};
+    for (const name of table.keyColumns) key[name] = row[name] ?? null;
+    return table.keyCodec.encode(key);
+  }
+
+  private keyOnlyRow(table: TableEncoding, key: Record<string, unknown>): Row {
+    const row: Row = {};
+    for (const column of table.columns) {
+      const text = key[column.name];
+      row[column.name] = typeof text === 'string' ? this.convert(table, column, text) : null;
+    }
+    return row;
+  }
+
+  /**
+   * Converts a tuple of text values. `undefined` marks an unchanged TOASTed value
+   * that pgoutput did not send (and the old tuple could not supply): it becomes
+   * Debezium's placeholder so no sink overwrites the stored value with it.
+   */
+  private row(table: TableEncoding, tuple: Record<string, unknown>): Row {
+    const row: Row = {};
+    for (const column of table.columns) {
+      const value = tuple[column.name];
+      if (value === null) row[column.name] = null;
+      else if (value === undefined) row[column.name] = UNAVAILABLE_VALUE;
+      else row[column.name] = this.convert(table, column, value as string);
+    }
+    return row;
+  }
+
+  private convert(table: TableEncoding, column: TableEncoding['columns'][number], text: string): unknown {
+    try {
+      return column.mapping.fromText(text);
+    } catch (error) {
+      this.options.onBadValue?.(`${table.schema}.${table.table}`, column.name, text, error);
+      return null;
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * Publication and slot management. Both are created when missing and reused
+ * otherwise; the publication's table list is kept equal to the config.
+ */
+import type { Client } from 'pg';
+import type { Logger } from '../../core/logger.js';
+import { TidelineError } from '../../core/errors.js';
+import { qualifiedIdent, quoteIdent, quoteLiteral, splitTableName } from './sql.js';
+
+export async function checkServer(client: Client): Promise<void> {
+  const { rows } = await client.query<{ wal_level: string }>('SHOW wal_level');
+  if (rows[0]?.wal_level !== 'logical') {
+    throw new TidelineError(
+      `PostgreSQL wal_level is "${rows[0]?.wal_level}", logical replication needs "logical" (set wal_level = logical and restart the server)`,
+    );
+  }
+}
+
+/** Fails with the names of configured tables that do not exist. */
+export async function checkTables(client: Client, tables: readonly string[]): Promise<void> {
+  const missing: string[] = [];
+  for (const qualified of tables) {
+    const { schema, table } = splitTableName(qualified);
+    const { rowCount } = await client.query(
+      'SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2',
+      [schema, table],
+    );
+    if (!rowCount) missing.push(`${schema}.${table}`);
+  }
+  if (missing.length > 0) throw new TidelineError(`captured tables do not exist: ${missing.join(', ')}`);
+}
+
+export async function ensurePublication(client: Client, publication: string, tables: readonly string[], logger: Logger): Promise<void> {
+  const wanted = new Set(tables.map((qualified) => {
+    const { schema, table } = splitTableName(qualified);
+    return `${schema}.${table}`;
+  }));
+  const exists = await client.query('SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1', [publication]);
+  const tableList = [...wanted].map(qualifiedIdent).join(', ');
+  if (!exists.rowCount) {
+    await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList}`);
+    logger.info({ publication, tables: [...wanted] }, 'created publication');
+    return;
+  }
+  const { rows } = await client.query<{ name: string }>(
+    "SELECT schemaname || '.' || tablename AS name FROM pg_catalog.pg_publication_tables WHERE pubname = $1",
+    [publication],
+  );
+  const current = new Set(rows.map((row) => row.name));
+  const same = current.size === wanted.size && [...wanted].every((name) => current.has(name));
+  if (!same) {
+    await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
+    logger.info({ publication, tables: [...wanted], previous: [...current] }, 'updated publication tables');
+  }
+}
+
+export interface SlotInfo {
+  created: boolean;
+  confirmedFlushLsn: string | null;
+}
+
+export async function ensureSlot(client: Client, slot: string, logger: Logger): Promise<SlotInfo> {
+  const { rows } = await client.query<{ plugin: string; slot_type: string; confirmed_flush_lsn: string | null; active_pid: number | null }>(
+    'SELECT plugin, slot_type, confirmed_flush_lsn, active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  const existing = rows[0];
+  if (existing) {
+    if (existing.slot_type !== 'logical' || existing.plugin !== 'pgoutput') {
+      throw new TidelineError(`replication slot "${slot}" exists but is a ${existing.slot_type} slot for plugin ${existing.plugin}; tideline needs a logical pgoutput slot`);
+    }
+    return { created: false, confirmedFlushLsn: existing.confirmed_flush_lsn };
+  }
+  await client.query(`SELECT pg_catalog.pg_create_logical_replication_slot(${quoteLiteral(slot)}, 'pgoutput')`);
+  logger.info({ slot }, 'created replication slot');
+  return { created: true, confirmedFlushLsn: null };
+}
+
+/** Bytes of WAL the slot still holds back (server's current position minus confirmed). */
+export async function slotLagBytes(client: Client, slot: string): Promise<number | null> {
+  const { rows } = await client.query<{ lag: string | null }>(
+    'SELECT pg_catalog.pg_wal_lsn_diff(pg_catalog.pg_current_wal_lsn(), confirmed_flush_lsn)::text AS lag FROM pg_catalog.pg_replication_slots WHERE slot_name = $1',
+    [slot],
+  );
+  const lag = rows[0]?.lag;
+  return lag === undefined || lag === null ? null : Number(lag);
+}

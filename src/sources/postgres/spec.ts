@@ -1,0 +1,41 @@
+import { z } from 'zod';
+import type { ConnectorSpec } from '../../core/connector.js';
+import { PostgresSource } from './postgres-source.js';
+
+const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase PostgreSQL identifier (a-z, 0-9, _; at most 63 characters)');
+
+export const postgresSourceConfigSchema = z
+  .object({
+    url: z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string')
+      .describe('Connection string of the database to capture (a role with REPLICATION or superuser). Put the password in ${ENV}.'),
+    slot: identifier.optional().describe('Logical replication slot; created when missing. Default: tideline_<connector name>.'),
+    publication: identifier.optional().describe('Publication listing the captured tables; created and kept in step with `tables`. Default: same as the slot.'),
+    tables: z
+      .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table"'))
+      .min(1, 'list at least one table to capture')
+      .describe('Tables to capture, as "schema.table" ("table" means public.table).'),
+    topicPrefix: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-" (Kafka topic characters)')
+      .optional()
+      .describe('Topic prefix and Debezium `source.name`; topics are <prefix>.<schema>.<table>. Default: the connector name.'),
+    tombstones: z.boolean().default(true).describe('Write a tombstone (null value) after each delete, so compaction can remove the key.'),
+    topicPartitions: z.number().int().min(1).max(1000).default(1).describe('Partitions of change topics that tideline creates.'),
+    topicCleanupPolicy: z.enum(['compact', 'delete']).default('compact').describe('cleanup.policy of created change topics: compact keeps the latest event per key, so a replay rebuilds the table.'),
+    maxBatchEvents: z.number().int().min(1).default(10_000).describe('Commit the Kafka transaction once it holds this many events (at a PostgreSQL commit boundary).'),
+    maxBatchDelayMs: z.number().int().min(0).default(100).describe('Commit the Kafka transaction at most this long after its first PostgreSQL commit.'),
+    lagIntervalMs: z.number().int().min(1000).default(10_000).describe('How often the slot lag (WAL bytes behind) is measured.'),
+  })
+  .strict();
+
+export type PostgresSourceConfig = z.output<typeof postgresSourceConfigSchema>;
+
+export const postgresSourceSpec: ConnectorSpec<typeof postgresSourceConfigSchema> = {
+  kind: 'postgres-source',
+  role: 'source',
+  description: 'Streams changes of PostgreSQL tables (pgoutput logical replication) into one Kafka topic per table, in Debezium\'s event shape, exactly once.',
+  configSchema: postgresSourceConfigSchema,
+  create: (context) => new PostgresSource(context),
+};

@@ -1,0 +1,173 @@
+/**
+ * PostgreSQL column types to Debezium's Connect schemas and values.
+ *
+ * The replication connection runs with DateStyle=ISO, TimeZone=UTC and
+ * IntervalStyle=iso_8601, and pgoutput sends every value as text; each mapping
+ * turns that text into the value Debezium would emit. Numeric values are kept
+ * as exact decimal strings (Debezium's decimal.handling.mode=string) so that no
+ * digit is lost; the column's precision and scale travel in the schema's
+ * parameters (Debezium's column.propagate.source.type).
+ */
+import { SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
+
+export interface ColumnType {
+  /** OID of the column's type. */
+  oid: number;
+  /** atttypmod: length, precision/scale, or -1. */
+  typeMod: number;
+  /** Type name as PostgreSQL spells it, when known (pgoutput 'Y' messages or the catalog). */
+  name?: string;
+}
+
+export interface ValueMapping {
+  schema: Omit<ConnectSchema, 'optional'>;
+  /** Converts pgoutput's text form to the event value. */
+  fromText(text: string): unknown;
+}
+
+const MICROS_PER_DAY = 86_400_000_000;
+
+const identity = (text: string): string => text;
+
+/** Built-in type OIDs (pg_type.oid; stable across PostgreSQL versions). */
+export const Oid = {
+  bool: 16,
+  bytea: 17,
+  name: 19,
+  int8: 20,
+  int2: 21,
+  int4: 23,
+  text: 25,
+  oid: 26,
+  json: 114,
+  float4: 700,
+  float8: 701,
+  bpchar: 1042,
+  varchar: 1043,
+  date: 1082,
+  time: 1083,
+  timestamp: 1114,
+  timestamptz: 1184,
+  interval: 1186,
+  timetz: 1266,
+  numeric: 1700,
+  uuid: 2950,
+  jsonb: 3802,
+} as const;
+
+function sourceType(name: string, length?: number, scale?: number): Record<string, string> {
+  const parameters: Record<string, string> = { [SourceTypeParameter.type]: name };
+  if (length !== undefined) parameters[SourceTypeParameter.length] = String(length);
+  if (scale !== undefined) parameters[SourceTypeParameter.scale] = String(scale);
+  return parameters;
+}
+
+/** numeric(p,s) typmod: ((p << 16) | s) + 4; -1 when unconstrained. */
+function numericPrecision(typeMod: number): { precision?: number; scale?: number } {
+  if (typeMod < 4) return {};
+  const value = typeMod - 4;
+  return { precision: (value >> 16) & 0xffff, scale: value & 0xffff };
+}
+
+/** varchar(n)/char(n) typmod: n + 4. */
+function charLength(typeMod: number): number | undefined {
+  return typeMod >= 4 ? typeMod - 4 : undefined;
+}
+
+/** 'YYYY-MM-DD' (ISO DateStyle) to days since the epoch. */
+export function dateToEpochDays(text: string): number {
+  const match = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/.exec(text);
+  if (!match) throw new Error(`unsupported date "${text}"`);
+  const year = match[4] ? 1 - Number(match[1]) : Number(match[1]);
+  const date = new Date(0);
+  date.setUTCFullYear(year, Number(match[2]) - 1, Number(match[3]));
+  return Math.round(date.getTime() / 86_400_000);
+}
+
+/** 'HH:MM:SS[.ffffff]' to microseconds since midnight. */
+export function timeToMicros(text: string): number {
+  const match = /^(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,6}))?$/.exec(text);
+  if (!match) throw new Error(`unsupported time "${text}"`);
+  const fraction = Number((match[4] ?? '').padEnd(6, '0'));
+  return ((Number(match[1]) * 60 + Number(match[2])) * 60 + Number(match[3])) * 1_000_000 + fraction;
+}
+
+/** 'YYYY-MM-DD HH:MM:SS[.ffffff]' (no zone) to microseconds since the epoch. */
+export function timestampToMicros(text: string): number {
+  const space = text.indexOf(' ');
+  if (space < 0) throw new Error(`unsupported timestamp "${text}"`);
+  return dateToEpochDays(text.slice(0, space)) * MICROS_PER_DAY + timeToMicros(text.slice(space + 1));
+}
+
+/**
+ * '2024-05-01 12:00:00.123456+00' (TimeZone=UTC) to Debezium's ZonedTimestamp
+ * text, ISO-8601 in UTC with the fraction kept: '2024-05-01T12:00:00.123456Z'.
+ */
+export function timestamptzToIso(text: string): string {
+  const match = /^(\d{4,}-\d{2}-\d{2}) (\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)\+00$/.exec(text);
+  if (!match) {
+    if (text === 'infinity' || text === '-infinity') return text;
+    throw new Error(`unsupported timestamptz "${text}" (expected UTC output)`);
+  }
+  return `${match[1]}T${match[2]}Z`;
+}
+
+/** bytea hex output ('\x0a0b') to base64, as JsonConverter writes bytes. */
+export function byteaToBase64(text: string): string {
+  if (!text.startsWith('\\x')) throw new Error('unsupported bytea output (expected bytea_output=hex)');
+  return Buffer.from(text.slice(2), 'hex').toString('base64');
+}
+
+/**
+ * The mapping for one column type. Types without a specific mapping fall back
+ * to their text form as a string; `onFallback` lets the caller warn once.
+ */
+export function mapColumnType(type: ColumnType, onFallback?: (type: ColumnType) => void): ValueMapping {
+  switch (type.oid) {
+    case Oid.bool:
+      return { schema: { type: 'boolean' }, fromText: (text) => text === 't' };
+    case Oid.int2:
+      return { schema: { type: 'int16' }, fromText: Number };
+    case Oid.int4:
+    case Oid.oid:
+      return { schema: { type: 'int32' }, fromText: Number };
+    case Oid.int8:
+      return { schema: { type: 'int64' }, fromText: Number };
+    case Oid.float4:
+      return { schema: { type: 'float' }, fromText: Number };
+    case Oid.float8:
+      return { schema: { type: 'double' }, fromText: Number };
+    case Oid.numeric: {
+      const { precision, scale } = numericPrecision(type.typeMod);
+      return { schema: { type: 'string', parameters: sourceType('NUMERIC', precision, scale) }, fromText: identity };
+    }
+    case Oid.text:
+    case Oid.name:
+      return { schema: { type: 'string', parameters: sourceType('TEXT') }, fromText: identity };
+    case Oid.varchar:
+      return { schema: { type: 'string', parameters: sourceType('VARCHAR', charLength(type.typeMod)) }, fromText: identity };
+    case Oid.bpchar:
+      return { schema: { type: 'string', parameters: sourceType('BPCHAR', charLength(type.typeMod)) }, fromText: identity };
+    case Oid.uuid:
+      return { schema: { type: 'string', name: SemanticType.Uuid, version: 1 }, fromText: identity };
+    case Oid.json:
+    case Oid.jsonb:
+      return { schema: { type: 'string', name: SemanticType.Json, version: 1 }, fromText: identity };
+    case Oid.date:
+      return { schema: { type: 'int32', name: SemanticType.Date, version: 1 }, fromText: dateToEpochDays };
+    case Oid.time:
+      return { schema: { type: 'int64', name: SemanticType.MicroTime, version: 1 }, fromText: timeToMicros };
+    case Oid.timestamp:
+      return { schema: { type: 'int64', name: SemanticType.MicroTimestamp, version: 1 }, fromText: timestampToMicros };
+    case Oid.timestamptz:
+      return { schema: { type: 'string', name: SemanticType.ZonedTimestamp, version: 1 }, fromText: timestamptzToIso };
+    case Oid.bytea:
+      return { schema: { type: 'bytes' }, fromText: byteaToBase64 };
+    default:
+      onFallback?.(type);
+      return {
+        schema: { type: 'string', parameters: sourceType((type.name ?? `oid ${type.oid}`).toUpperCase()) },
+        fromText: identity,
+      };
+  }
+}
