@@ -9,6 +9,17 @@ const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.DEBUG]: 'debug',
 };
 
+// kafkajs 2 warns at every start that its default partitioner changed; tideline
+// uses the default (Java-compatible murmur2) partitioner on purpose.
+process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
+
+/**
+ * Noise filtered out of kafkajs logs. "Limiting retries for the idempotent
+ * producer" is about re-sending after a give-up; tideline aborts the whole
+ * Kafka transaction on any failed send instead, so the warning does not apply.
+ */
+const IGNORED_MESSAGES = [/^Limiting retries for the idempotent producer/];
+
 /** A kafkajs client for one connector, logging through the daemon's logger. */
 export function createKafka(connection: KafkaConnection, clientId: string, logger: Logger): Kafka {
   const config: KafkaConfig = {
@@ -23,6 +34,7 @@ export function createKafka(connection: KafkaConnection, clientId: string, logge
     logCreator: () => (entry) => {
       const level = LEVELS[entry.level] ?? 'info';
       const { message, ...rest } = entry.log;
+      if (IGNORED_MESSAGES.some((pattern) => pattern.test(message))) return;
       logger[level]({ kafka: entry.namespace, ...rest }, message);
     },
   };

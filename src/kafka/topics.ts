@@ -26,3 +26,23 @@ export async function ensureTopics(admin: Admin, specs: readonly TopicSpec[]): P
   });
   return missing.map((spec) => spec.topic);
 }
+
+/**
+ * Waits until every topic exists (another connector may create it), checking
+ * every `intervalMs`; `onWaiting` is told which ones are still missing.
+ */
+export async function waitForTopics(
+  admin: Admin,
+  topics: readonly string[],
+  signal: AbortSignal,
+  onWaiting: (missing: string[]) => void,
+  intervalMs = 2_000,
+): Promise<void> {
+  for (;;) {
+    const existing = new Set(await admin.listTopics());
+    const missing = topics.filter((topic) => !existing.has(topic));
+    if (missing.length === 0 || signal.aborted) return;
+    onWaiting(missing);
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+}

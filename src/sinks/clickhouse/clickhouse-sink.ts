@@ -15,7 +15,7 @@ import type { ConnectSchema } from '../../core/connect-schema.js';
 import { errorMessage } from '../../core/errors.js';
 import { decodeJsonMessage } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
-import { ensureTopics } from '../../kafka/topics.js';
+import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
 import { SinkOffsetStore, partitionKey } from './offset-store.js';
 import { UnwritableEventError, eventToTsvLine } from './rows.js';
@@ -67,6 +67,11 @@ export class ClickHouseSink implements Connector {
       await admin.connect();
       try {
         await ensureTopics(admin, [{ topic: this.deadLetterTopic, partitions: 1 }]);
+        // Change topics are created by their source; until then there is nothing to read.
+        await waitForTopics(admin, this.config.topics, signal, (missing) => {
+          this.context.setState('degraded', `waiting for topics: ${missing.join(', ')}`);
+          logger.info({ missing }, 'waiting for topics to be created');
+        });
       } finally {
         await admin.disconnect();
       }

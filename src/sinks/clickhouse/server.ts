@@ -4,7 +4,7 @@
  * package): no DateTime64, no query parameters.
  */
 import { Readable } from 'node:stream';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 
 export interface ServerFeatures {
   version: string;
@@ -28,6 +28,9 @@ export class ClickHouseServer {
       request_timeout: 60_000,
       compression: { request: false, response: false },
       clickhouse_settings: {},
+      // Failures reach the caller as exceptions and are logged there, once,
+      // through the daemon's logger; the client's own console logging is off.
+      log: { level: ClickHouseLogLevel.OFF },
     });
   }
 

@@ -1,0 +1,49 @@
+/**
+ * Helpers for integration tests that run connectors in-process against the real
+ * services: unique names per test run, connector files written to a temp dir
+ * and loaded through the normal config path, a Daemon, and polling.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createLogger } from '../../src/core/logger.js';
+import { loadConnectorFiles } from '../../src/config/load.js';
+import { Daemon } from '../../src/runtime/daemon.js';
+import { connectorKinds } from '../../src/runtime/registry.js';
+
+/** A short unique suffix so runs never share slots, topics or tables. */
+export function uniqueSuffix(): string {
+  return `${Date.now().toString(36)}${Math.floor(Math.random() * 1296).toString(36)}`;
+}
+
+export function writeConnectorFiles(files: Record<string, string>): string {
+  const dir = mkdtempSync(join(tmpdir(), 'tideline-it-'));
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  return dir;
+}
+
+export async function startDaemon(dir: string): Promise<Daemon> {
+  const definitions = loadConnectorFiles([dir], connectorKinds);
+  const daemon = new Daemon(definitions, createLogger({ level: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn' }), {
+    adminHost: '127.0.0.1',
+    adminPort: -1,
+  });
+  await daemon.start();
+  return daemon;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(what: string, check: () => Promise<T | undefined>, timeoutMs = 60_000, intervalMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+    } catch (error) {
+      lastError = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${lastError ? `: ${String(lastError)}` : ''}`);
+}
