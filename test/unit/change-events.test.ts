@@ -1,0 +1,271 @@
+import type { Pgoutput } from 'pg-logical-replication';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { SourceTypeParameter, type ConnectSchema } from '../../src/core/connect-schema.js';
+import type { ChangeEvent, Row } from '../../src/core/events.js';
+import { decodeJsonMessage } from '../../src/core/serde/json.js';
+import { ChangeEventBuilder, type ChangeEventOptions, type KafkaRecord } from '../../src/sources/postgres/change-events.js';
+
+const NOW = 1_700_000_000_000;
+const LSN = 0x16_b374d848;
+const TX = { xid: 771, commitTimeMs: 1_699_999_999_000 };
+
+type Column = Pgoutput.RelationColumn;
+
+function column(name: string, typeOid: number, flags = 0, typeMod = -1, typeName: string | null = null): Column {
+  return { name, flags, typeOid, typeMod, typeSchema: null, typeName, parser: (raw: unknown) => raw };
+}
+
+function relation(columns: Column[], keyColumns: string[], overrides: Partial<Pgoutput.MessageRelation> = {}): Pgoutput.MessageRelation {
+  return { tag: 'relation', relationOid: 16_400, schema: 'public', name: 'orders', replicaIdentity: 'default', columns, keyColumns, ...overrides };
+}
+
+const ORDERS = relation([column('id', 20, 1), column('note', 25)], ['id']);
+
+function insert(rel: Pgoutput.MessageRelation, values: Record<string, unknown>): Pgoutput.MessageInsert {
+  return { tag: 'insert', relation: rel, new: values };
+}
+
+function update(
+  rel: Pgoutput.MessageRelation,
+  values: Record<string, unknown>,
+  extra: { key?: Record<string, unknown>; old?: Record<string, unknown> } = {},
+): Pgoutput.MessageUpdate {
+  return { tag: 'update', relation: rel, key: extra.key ?? null, old: extra.old ?? null, new: values };
+}
+
+function del(rel: Pgoutput.MessageRelation, extra: { key?: Record<string, unknown>; old?: Record<string, unknown> }): Pgoutput.MessageDelete {
+  return { tag: 'delete', relation: rel, key: extra.key ?? null, old: extra.old ?? null };
+}
+
+function builder(options: Partial<ChangeEventOptions> = {}): ChangeEventBuilder {
+  const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, ...options });
+  result.onRelation(ORDERS);
+  return result;
+}
+
+function key(record: KafkaRecord): { schema: ConnectSchema | null; payload: Row } {
+  expect(record.key).not.toBeNull();
+  return decodeJsonMessage<Row>(record.key!);
+}
+
+function value(record: KafkaRecord): { schema: ConnectSchema | null; payload: ChangeEvent } {
+  expect(record.value).not.toBeNull();
+  return decodeJsonMessage<ChangeEvent>(record.value!);
+}
+
+const SOURCE = {
+  version: '0.1.0',
+  connector: 'postgresql',
+  name: 'demo',
+  ts_ms: TX.commitTimeMs,
+  snapshot: 'false',
+  db: 'app',
+  schema: 'public',
+  table: 'orders',
+  txId: 771,
+  lsn: LSN,
+  xmin: null,
+};
+
+beforeEach(() => {
+  vi.spyOn(Date, 'now').mockReturnValue(NOW);
+});
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe('ChangeEventBuilder', () => {
+  it('names topics <prefix>.<schema>.<table>', () => {
+    expect(builder().topicFor('public', 'orders')).toBe('demo.public.orders');
+    expect(builder({ topicPrefix: 'x.y' }).topicFor('sales', 'items')).toBe('x.y.sales.items');
+  });
+
+  it('builds an insert as op c with the key, after image and source block', () => {
+    const { records, events } = builder().build(insert(ORDERS, { id: '1', note: 'hello' }), LSN, TX);
+    expect(events).toEqual([{ table: 'public.orders', op: 'c' }]);
+    expect(records).toHaveLength(1);
+    const [record] = records;
+    expect(record!.topic).toBe('demo.public.orders');
+    expect(key(record!).payload).toEqual({ id: 1 });
+    expect(value(record!).payload).toEqual({ before: null, after: { id: 1, note: 'hello' }, source: SOURCE, op: 'c', ts_ms: NOW });
+  });
+
+  it('writes the Debezium key and envelope schemas', () => {
+    const [record] = builder().build(insert(ORDERS, { id: '1', note: null }), LSN, TX).records;
+    const idField = { type: 'int64', optional: false, field: 'id' };
+    const noteField = { type: 'string', optional: true, field: 'note', parameters: { [SourceTypeParameter.type]: 'TEXT' } };
+    expect(key(record!).schema).toEqual({ type: 'struct', optional: false, name: 'demo.public.orders.Key', fields: [idField] });
+
+    const schema = value(record!).schema!;
+    expect(schema.name).toBe('demo.public.orders.Envelope');
+    expect(schema.type).toBe('struct');
+    expect(schema.optional).toBe(false);
+    expect(schema.fields!.map((field) => field.field)).toEqual(['before', 'after', 'source', 'op', 'ts_ms']);
+    const valueStruct = { type: 'struct', optional: true, name: 'demo.public.orders.Value', fields: [idField, noteField] };
+    expect(schema.fields![0]).toEqual({ ...valueStruct, field: 'before' });
+    expect(schema.fields![1]).toEqual({ ...valueStruct, field: 'after' });
+    expect(schema.fields![2]!.name).toBe('io.debezium.connector.postgresql.Source');
+    expect(schema.fields![3]).toEqual({ type: 'string', optional: false, field: 'op' });
+    expect(schema.fields![4]).toEqual({ type: 'int64', optional: true, field: 'ts_ms' });
+    expect(value(record!).payload.after).toEqual({ id: 1, note: null });
+  });
+
+  it('builds an update as op u, with the old image when the relation sends one', () => {
+    const b = builder();
+    const plain = b.build(update(ORDERS, { id: '1', note: 'new' }), LSN, TX);
+    expect(plain.events).toEqual([{ table: 'public.orders', op: 'u' }]);
+    expect(plain.records).toHaveLength(1);
+    expect(key(plain.records[0]!).payload).toEqual({ id: 1 });
+    expect(value(plain.records[0]!).payload).toEqual({ before: null, after: { id: 1, note: 'new' }, source: SOURCE, op: 'u', ts_ms: NOW });
+
+    const withOld = b.build(update(ORDERS, { id: '1', note: 'new' }, { old: { id: '1', note: 'old' } }), LSN, TX);
+    expect(value(withOld.records[0]!).payload.before).toEqual({ id: 1, note: 'old' });
+    expect(value(withOld.records[0]!).payload.after).toEqual({ id: 1, note: 'new' });
+  });
+
+  it('builds a delete as op d followed by a tombstone with the same key', () => {
+    const { records, events } = builder().build(del(ORDERS, { key: { id: '7' } }), LSN, TX);
+    expect(events).toEqual([{ table: 'public.orders', op: 'd' }]);
+    expect(records).toHaveLength(2);
+    const [deletion, tombstone] = records;
+    expect(deletion!.topic).toBe('demo.public.orders');
+    expect(key(deletion!).payload).toEqual({ id: 7 });
+    expect(value(deletion!).payload).toEqual({ before: { id: 7, note: null }, after: null, source: SOURCE, op: 'd', ts_ms: NOW });
+    expect(tombstone!.topic).toBe('demo.public.orders');
+    expect(tombstone!.value).toBeNull();
+    expect(tombstone!.key!.equals(deletion!.key!)).toBe(true);
+  });
+
+  it('uses the full old image of a delete when the relation sends one', () => {
+    const { records } = builder().build(del(ORDERS, { old: { id: '7', note: 'gone' } }), LSN, TX);
+    expect(value(records[0]!).payload.before).toEqual({ id: 7, note: 'gone' });
+  });
+
+  it('writes no tombstone when tombstones are off', () => {
+    const { records, events } = builder({ tombstones: false }).build(del(ORDERS, { key: { id: '7' } }), LSN, TX);
+    expect(events).toEqual([{ table: 'public.orders', op: 'd' }]);
+    expect(records).toHaveLength(1);
+    expect(value(records[0]!).payload.op).toBe('d');
+  });
+
+  it('turns a key change into delete + tombstone + create', () => {
+    const { records, events } = builder().build(update(ORDERS, { id: '2', note: 'moved' }, { key: { id: '1' } }), LSN, TX);
+    expect(events).toEqual([
+      { table: 'public.orders', op: 'd' },
+      { table: 'public.orders', op: 'c' },
+    ]);
+    expect(records).toHaveLength(3);
+    const [deletion, tombstone, creation] = records;
+    expect(key(deletion!).payload).toEqual({ id: 1 });
+    expect(value(deletion!).payload).toEqual({ before: { id: 1, note: null }, after: null, source: SOURCE, op: 'd', ts_ms: NOW });
+    expect(key(tombstone!).payload).toEqual({ id: 1 });
+    expect(tombstone!.value).toBeNull();
+    expect(key(creation!).payload).toEqual({ id: 2 });
+    expect(value(creation!).payload).toEqual({ before: null, after: { id: 2, note: 'moved' }, source: SOURCE, op: 'c', ts_ms: NOW });
+  });
+
+  it('key change without tombstones yields delete + create', () => {
+    const { records } = builder({ tombstones: false }).build(update(ORDERS, { id: '2', note: 'x' }, { key: { id: '1' } }), LSN, TX);
+    expect(records.map((record) => value(record).payload.op)).toEqual(['d', 'c']);
+  });
+
+  it('marks an unchanged TOASTed value with the unavailable-value placeholder', () => {
+    const { records } = builder().build(update(ORDERS, { id: '1', note: undefined }), LSN, TX);
+    expect(value(records[0]!).payload.after).toEqual({ id: 1, note: '__debezium_unavailable_value' });
+  });
+
+  it('keeps SQL NULL as null', () => {
+    const { records } = builder().build(insert(ORDERS, { id: '1', note: null }), LSN, TX);
+    expect(value(records[0]!).payload.after).toEqual({ id: 1, note: null });
+  });
+
+  it('converts values with the column type mapping', () => {
+    const rel = relation(
+      [
+        column('id', 23, 1),
+        column('paid', 16),
+        column('amount', 1700, 0, ((12 << 16) | 2) + 4),
+        column('day', 1082),
+        column('at', 1184),
+        column('blob', 17),
+      ],
+      ['id'],
+      { relationOid: 16_401, name: 'payments' },
+    );
+    const b = builder();
+    b.onRelation(rel);
+    const { records } = b.build(
+      insert(rel, { id: '5', paid: 't', amount: '1234567890.12', day: '2024-03-01', at: '2024-03-01 12:34:56.123456+00', blob: '\\x0102ff' }),
+      LSN,
+      TX,
+    );
+    expect(records[0]!.topic).toBe('demo.public.payments');
+    expect(value(records[0]!).payload.after).toEqual({
+      id: 5,
+      paid: true,
+      amount: '1234567890.12',
+      day: 19783,
+      at: '2024-03-01T12:34:56.123456Z',
+      blob: 'AQL/',
+    });
+    expect(value(records[0]!).payload.source.table).toBe('payments');
+  });
+
+  it('emits null and reports a value that cannot be converted', () => {
+    const onBadValue = vi.fn();
+    const rel = relation([column('id', 20, 1), column('day', 1082)], ['id'], { relationOid: 16_402, name: 'days' });
+    const b = builder({ onBadValue });
+    b.onRelation(rel);
+    const { records } = b.build(insert(rel, { id: '1', day: 'infinity' }), LSN, TX);
+    expect(value(records[0]!).payload.after).toEqual({ id: 1, day: null });
+    expect(onBadValue).toHaveBeenCalledTimes(1);
+    expect(onBadValue.mock.calls[0]!.slice(0, 3)).toEqual(['public.days', 'day', 'infinity']);
+    expect(onBadValue.mock.calls[0]![3]).toBeInstanceOf(Error);
+  });
+
+  it('reports columns of unknown types once, when the relation arrives', () => {
+    const onUnknownType = vi.fn();
+    const b = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, onUnknownType });
+    const rel = relation([column('id', 20, 1), column('tags', 16_500, 0, -1, 'citext')], ['id'], { schema: 'sales' });
+    b.onRelation(rel);
+    expect(onUnknownType).toHaveBeenCalledTimes(1);
+    expect(onUnknownType).toHaveBeenCalledWith('sales.orders', 'tags', { oid: 16_500, typeMod: -1, name: 'citext' });
+    const { records } = b.build(insert(rel, { id: '1', tags: 'Hello' }), LSN, TX);
+    expect(records[0]!.topic).toBe('demo.sales.orders');
+    expect(value(records[0]!).payload.after).toEqual({ id: 1, tags: 'Hello' });
+    expect(onUnknownType).toHaveBeenCalledTimes(1);
+  });
+
+  it('writes a null key for a table without key columns', () => {
+    const rel = relation([column('a', 25)], [], { relationOid: 16_403, name: 'log' });
+    const b = builder();
+    b.onRelation(rel);
+    const { records } = b.build(insert(rel, { a: 'x' }), LSN, TX);
+    expect(records[0]!.key).toBeNull();
+    expect(value(records[0]!).payload.after).toEqual({ a: 'x' });
+  });
+
+  it('builds composite keys in key-column order', () => {
+    const rel = relation([column('note', 25), column('tenant', 23, 1), column('id', 20, 1)], ['tenant', 'id'], { relationOid: 16_404 });
+    const b = builder();
+    b.onRelation(rel);
+    const [record] = b.build(insert(rel, { note: 'n', tenant: '3', id: '9' }), LSN, TX).records;
+    expect(record!.key!.toString()).toContain('"payload":{"tenant":3,"id":9}');
+    expect(key(record!).schema!.fields!.map((field) => field.field)).toEqual(['tenant', 'id']);
+  });
+
+  it('uses the newest Relation message of a table', () => {
+    const b = builder();
+    b.onRelation(relation([column('id', 20, 1), column('note', 25), column('qty', 23)], ['id']));
+    const [record] = b.build(insert(ORDERS, { id: '1', note: 'n', qty: '4' }), LSN, TX).records;
+    expect(value(record!).payload.after).toEqual({ id: 1, note: 'n', qty: 4 });
+  });
+
+  it('refuses a change that arrives before its Relation message', () => {
+    const b = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true });
+    expect(() => b.build(insert(ORDERS, { id: '1', note: 'x' }), LSN, TX)).toThrow(
+      'change for relation public.orders before its Relation message',
+    );
+  });
+});

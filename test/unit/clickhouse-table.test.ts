@@ -1,0 +1,169 @@
+import { describe, expect, it } from 'vitest';
+import { SemanticType, SourceTypeParameter, UNAVAILABLE_VALUE } from '../../src/core/connect-schema.js';
+import type { ChangeEvent, ColumnSchema, Op, Row, SourceInfo } from '../../src/core/events.js';
+import { eventToTsvLine, UnwritableEventError } from '../../src/sinks/clickhouse/rows.js';
+import type { ServerFeatures } from '../../src/sinks/clickhouse/server.js';
+import { addColumnSql, createTableSql, createViewSql, planTable, type TablePlan } from '../../src/sinks/clickhouse/table-plan.js';
+
+const MODERN: ServerFeatures = { version: '24.8.4.13', dateTime64: true };
+
+const COLUMNS: ColumnSchema[] = [
+  { name: 'id', key: true, schema: { type: 'int64', optional: false } },
+  { name: 'note', key: false, schema: { type: 'string', optional: true, parameters: { [SourceTypeParameter.type]: 'TEXT' } } },
+  {
+    name: 'amount',
+    key: false,
+    schema: { type: 'string', optional: true, parameters: { [SourceTypeParameter.type]: 'NUMERIC', [SourceTypeParameter.length]: '12', [SourceTypeParameter.scale]: '2' } },
+  },
+  { name: 'created', key: false, schema: { type: 'int64', optional: true, name: SemanticType.MicroTimestamp, version: 1 } },
+];
+
+function plan(): TablePlan {
+  return planTable('tideline', 'orders', '_current', COLUMNS, ['id'], MODERN);
+}
+
+function source(lsn: number | null): SourceInfo {
+  return {
+    version: '0.1.0',
+    connector: 'postgresql',
+    name: 'demo',
+    ts_ms: 1_700_000_000_000,
+    snapshot: 'false',
+    db: 'app',
+    schema: 'public',
+    table: 'orders',
+    txId: 1,
+    lsn,
+    xmin: null,
+  };
+}
+
+function event(op: Op, before: Row | null, after: Row | null, lsn: number | null = 9_000): ChangeEvent {
+  return { op, before, after, source: source(lsn), ts_ms: 1_700_000_000_001 };
+}
+
+describe('planTable', () => {
+  it('maps every column and orders by the key', () => {
+    const result = plan();
+    expect(result.database).toBe('tideline');
+    expect(result.table).toBe('orders');
+    expect(result.view).toBe('orders_current');
+    expect(result.orderBy).toEqual(['id']);
+    expect(result.columns.map((column) => [column.name, column.mapping.type])).toEqual([
+      ['id', 'Int64'],
+      ['note', 'Nullable(String)'],
+      ['amount', 'Nullable(Decimal(12, 2))'],
+      ['created', "Nullable(DateTime64(6, 'UTC'))"],
+    ]);
+  });
+
+  it('never makes key columns Nullable, even when the schema says optional', () => {
+    const columns: ColumnSchema[] = [
+      { name: 'tenant', key: true, schema: { type: 'string', optional: true, name: SemanticType.Uuid, version: 1 } },
+      { name: 'id', key: true, schema: { type: 'int32', optional: true } },
+      { name: 'v', key: false, schema: { type: 'int32', optional: true } },
+    ];
+    const result = planTable('db', 't', '_v', columns, ['tenant', 'id'], MODERN);
+    expect(result.columns.map((column) => column.mapping.type)).toEqual(['UUID', 'Int32', 'Nullable(Int32)']);
+    expect(result.orderBy).toEqual(['tenant', 'id']);
+  });
+
+  it('refuses a table without key columns', () => {
+    expect(() => planTable('db', 'log', '_current', COLUMNS, [], MODERN)).toThrow(
+      "table log has no key columns: an upsert table needs the source table's primary key",
+    );
+  });
+});
+
+describe('createTableSql', () => {
+  it('creates a ReplacingMergeTree on _version ordered by the key', () => {
+    expect(createTableSql(plan())).toBe(
+      [
+        'CREATE TABLE IF NOT EXISTS `tideline`.`orders` (',
+        '  `id` Int64,',
+        '  `note` Nullable(String),',
+        '  `amount` Nullable(Decimal(12, 2)),',
+        "  `created` Nullable(DateTime64(6, 'UTC')),",
+        '  `_version` UInt64,',
+        '  `_deleted` UInt8',
+        ') ENGINE = ReplacingMergeTree(`_version`)',
+        'ORDER BY (`id`)',
+      ].join('\n'),
+    );
+  });
+
+  it('orders by every key column and quotes odd names', () => {
+    const columns: ColumnSchema[] = [
+      { name: 'a`b', key: true, schema: { type: 'int32', optional: false } },
+      { name: 'id', key: true, schema: { type: 'int64', optional: false } },
+    ];
+    const sql = createTableSql(planTable('d', 't', '_c', columns, ['a`b', 'id'], MODERN));
+    expect(sql).toContain('ORDER BY (`a\\`b`, `id`)');
+    expect(sql).toContain('  `a\\`b` Int32,\n');
+  });
+});
+
+describe('createViewSql', () => {
+  it('reads FINAL and hides deleted rows', () => {
+    expect(createViewSql(plan())).toBe(
+      'CREATE VIEW IF NOT EXISTS `tideline`.`orders_current` AS SELECT `id`, `note`, `amount`, `created` FROM `tideline`.`orders` FINAL WHERE `_deleted` = 0',
+    );
+  });
+});
+
+describe('addColumnSql', () => {
+  it('adds a column with its mapped type', () => {
+    const result = plan();
+    expect(addColumnSql(result, result.columns[1]!)).toBe('ALTER TABLE `tideline`.`orders` ADD COLUMN IF NOT EXISTS `note` Nullable(String)');
+  });
+});
+
+describe('eventToTsvLine', () => {
+  it('writes the after image of a create with _version = lsn and _deleted = 0', () => {
+    const line = eventToTsvLine(plan(), event('c', null, { id: 1, note: 'hi', amount: '12.50', created: 1_709_296_496_123_456 }));
+    expect(line).toBe('1\thi\t12.50\t2024-03-01 12:34:56.123456\t9000\t0');
+  });
+
+  it('writes updates and snapshot reads from the after image', () => {
+    expect(eventToTsvLine(plan(), event('u', { id: 1, note: 'old' }, { id: 1, note: 'new', amount: null, created: null }))).toBe(
+      '1\tnew\t\\N\t\\N\t9000\t0',
+    );
+    expect(eventToTsvLine(plan(), event('r', null, { id: 2, note: 'x', amount: '1.00', created: 0 }))).toBe(
+      '2\tx\t1.00\t1970-01-01 00:00:00.000000\t9000\t0',
+    );
+  });
+
+  it('writes the before image of a delete with _deleted = 1', () => {
+    const line = eventToTsvLine(plan(), event('d', { id: 7, note: null, amount: null, created: null }, null, 123_456));
+    expect(line).toBe('7\t\\N\t\\N\t\\N\t123456\t1');
+  });
+
+  it('writes missing columns as \\N', () => {
+    expect(eventToTsvLine(plan(), event('d', { id: 7 }, null))).toBe('7\t\\N\t\\N\t\\N\t9000\t1');
+  });
+
+  it('escapes text fields', () => {
+    expect(eventToTsvLine(plan(), event('c', null, { id: 1, note: 'a\tb\nc\\d', amount: null, created: null }))).toBe(
+      '1\ta\\tb\\nc\\\\d\t\\N\t\\N\t9000\t0',
+    );
+  });
+
+  it('refuses the unavailable-value placeholder', () => {
+    const unchanged = event('u', null, { id: 1, note: UNAVAILABLE_VALUE, amount: null, created: null });
+    expect(() => eventToTsvLine(plan(), unchanged)).toThrow(UnwritableEventError);
+    expect(() => eventToTsvLine(plan(), unchanged)).toThrow('column note holds the unavailable-value placeholder (unchanged TOAST)');
+  });
+
+  it('refuses an event without the image it needs', () => {
+    expect(() => eventToTsvLine(plan(), event('c', null, null))).toThrow(new UnwritableEventError('op "c" event without after image'));
+    expect(() => eventToTsvLine(plan(), event('d', null, { id: 1 }))).toThrow(new UnwritableEventError('op "d" event without before image'));
+  });
+
+  it('refuses an event without source.lsn', () => {
+    const noLsn = event('c', null, { id: 1 }, null);
+    expect(() => eventToTsvLine(plan(), noLsn)).toThrow(UnwritableEventError);
+    expect(() => eventToTsvLine(plan(), noLsn)).toThrow('event without source.lsn (needed as the row version)');
+    const undefinedLsn = { ...noLsn, source: { ...noLsn.source, lsn: undefined as unknown as null } };
+    expect(() => eventToTsvLine(plan(), undefinedLsn)).toThrow(UnwritableEventError);
+  });
+});
