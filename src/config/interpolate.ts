@@ -1,9 +1,10 @@
 /**
  * `${VAR}` and `${VAR:-default}` in connector files, resolved from the
  * environment. `$${` writes a literal `${`. Interpolation runs on parsed YAML
- * scalars (never on raw text), so a value cannot inject YAML structure; a scalar
- * that is exactly one reference is re-read as a YAML scalar, so
- * `partitions: ${PARTITIONS:-3}` yields the number 3.
+ * scalars (never on raw text), so a value cannot inject YAML structure. An
+ * unquoted scalar that is exactly one reference is re-read as a YAML scalar, so
+ * `partitions: ${PARTITIONS:-3}` yields the number 3; a quoted one stays text,
+ * so `password: "${PASSWORD}"` is a string even when the password is digits.
  */
 import { parse as parseYaml } from 'yaml';
 
@@ -36,6 +37,7 @@ export function interpolateDocument(
   document: unknown,
   env: NodeJS.ProcessEnv,
   problems: InterpolationProblem[],
+  quoted: ReadonlySet<string> = new Set(),
   path = '',
 ): unknown {
   if (typeof document === 'string') {
@@ -44,16 +46,16 @@ export function interpolateDocument(
     for (const name of missing) {
       problems.push({ path, message: `environment variable ${name} is not set (give a default with \${${name}:-value})` });
     }
-    if (result !== document && WHOLE_REFERENCE.test(document)) return reparseScalar(result);
+    if (result !== document && WHOLE_REFERENCE.test(document) && !quoted.has(path)) return reparseScalar(result);
     return result;
   }
   if (Array.isArray(document)) {
-    return document.map((item, index) => interpolateDocument(item, env, problems, `${path}[${index}]`));
+    return document.map((item, index) => interpolateDocument(item, env, problems, quoted, `${path}[${index}]`));
   }
   if (document && typeof document === 'object') {
     const out: Record<string, unknown> = {};
     for (const [key, value] of Object.entries(document)) {
-      out[key] = interpolateDocument(value, env, problems, path ? `${path}.${key}` : key);
+      out[key] = interpolateDocument(value, env, problems, quoted, path ? `${path}.${key}` : key);
     }
     return out;
   }

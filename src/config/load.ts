@@ -6,6 +6,7 @@ import { ConfigError, type ConfigProblem } from '../core/errors.js';
 import { kafkaConnectionSchema, type KafkaConnection } from '../core/kafka-connection.js';
 import type { ConnectorSpec } from '../core/connector.js';
 import { interpolateDocument, type InterpolationProblem } from './interpolate.js';
+import { quotedScalarPaths } from './quoted-scalars.js';
 import { connectorFileSchema } from './schema.js';
 import { zodProblems } from './zod-problems.js';
 
@@ -98,7 +99,7 @@ function loadConnectorFile(
     return undefined;
   }
   const interpolationProblems: InterpolationProblem[] = [];
-  const raw = interpolateDocument(document.toJS(), env, interpolationProblems);
+  const raw = interpolateDocument(document.toJS(), env, interpolationProblems, quotedScalarPaths(document));
   problems.push(...interpolationProblems.map((problem) => ({ file, ...problem })));
 
   const envelope = connectorFileSchema.safeParse(raw);

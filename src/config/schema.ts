@@ -12,6 +12,6 @@ export const connectorFileSchema = z
     kind: z.string().min(1).describe('Connector kind, e.g. postgres-source or clickhouse-sink.'),
     enabled: z.boolean().default(true).describe('Set false to keep the file but not run the connector.'),
     kafka: kafkaConnectionSchema.describe('How to reach Kafka.'),
-    config: z.unknown().describe("The kind's own settings."),
+    config: z.unknown().optional().describe("The kind's own settings (checked by the kind's schema)."),
   })
   .strict();

@@ -2,8 +2,11 @@
  * Secrets never reach logs, errors or the admin API. Connection strings are the
  * usual carrier: `postgres://user:secret@host/db` becomes `postgres://user:***@host/db`.
  */
-const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)([^@\s]+)(@)/gi;
-const KEY_VALUE_PASSWORD = /\b(password|passwd|pwd)=([^\s&]+)/gi;
+// scheme://user:password@host: the password runs to the last "@" of the token,
+// since passwords may themselves hold "@"; the user may be empty.
+const URL_PASSWORD = /([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)(\S+)(@[^@\s]*)/gi;
+// password=..., PGPASSWORD=..., pwd=... in key=value strings and environments.
+const KEY_VALUE_PASSWORD = /\b([a-z_]*password|passwd|pwd)=([^\s&]+)/gi;
 
 export function redactSecrets(text: string): string {
   return text.replace(URL_PASSWORD, '$1***$3').replace(KEY_VALUE_PASSWORD, '$1=***');

@@ -269,3 +269,48 @@ describe('ChangeEventBuilder', () => {
     );
   });
 });
+
+describe('ChangeEventBuilder with REPLICA IDENTITY FULL', () => {
+  // pgoutput marks every column as key under FULL; the Kafka key must still be the primary key.
+  const FULL = relation([column('id', 20, 1), column('note', 25, 1)], ['id', 'note'], { replicaIdentity: 'full', relationOid: 16_401 });
+
+  function fullBuilder(): ChangeEventBuilder {
+    const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, primaryKeys: new Map([['public.orders', ['id']]]) });
+    result.onRelation(FULL);
+    return result;
+  }
+
+  it('keys events by the primary key, not by every column', () => {
+    const { records } = fullBuilder().build(update(FULL, { id: '1', note: 'new' }, { old: { id: '1', note: 'old' } }), LSN, TX);
+    expect(records).toHaveLength(1);
+    expect(key(records[0]!).payload).toEqual({ id: 1 });
+    const event = value(records[0]!).payload;
+    expect(event.op).toBe('u');
+    expect(event.before).toEqual({ id: 1, note: 'old' });
+    expect(event.after).toEqual({ id: 1, note: 'new' });
+  });
+
+  it('turns an update that changes the primary key into delete, tombstone and create', () => {
+    const { records } = fullBuilder().build(update(FULL, { id: '2', note: 'x' }, { old: { id: '1', note: 'x' } }), LSN, TX);
+    expect(records.map((record) => (record.value === null ? 'tombstone' : value(record).payload.op))).toEqual(['d', 'tombstone', 'c']);
+    expect(key(records[0]!).payload).toEqual({ id: 1 });
+    expect(key(records[1]!).payload).toEqual({ id: 1 });
+    expect(key(records[2]!).payload).toEqual({ id: 2 });
+  });
+
+  it('has no key for a FULL table without a primary key', () => {
+    const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true });
+    result.onRelation(FULL);
+    const { records } = result.build(insert(FULL, { id: '1', note: 'a' }), LSN, TX);
+    expect(records[0]!.key).toBeNull();
+  });
+});
+
+describe('ChangeEventBuilder int8 beyond 2^53', () => {
+  it('writes the exact value as a JSON number and reads it back exactly', () => {
+    const { records } = builder().build(insert(ORDERS, { id: '9223372036854775807', note: null }), LSN, TX);
+    expect(records[0]!.value!.toString()).toContain('"after":{"id":9223372036854775807,"note":null}');
+    expect(key(records[0]!).payload).toEqual({ id: 9_223_372_036_854_775_807n });
+    expect(value(records[0]!).payload.after).toEqual({ id: 9_223_372_036_854_775_807n, note: null });
+  });
+});

@@ -167,3 +167,31 @@ describe('eventToTsvLine', () => {
     expect(() => eventToTsvLine(plan(), undefinedLsn)).toThrow(UnwritableEventError);
   });
 });
+
+describe('eventToTsvLine with values a column cannot take', () => {
+  it('refuses a timestamp it cannot format as an unwritable event (dead letter), not a crash', () => {
+    const zoned: ColumnSchema[] = [
+      { name: 'id', key: true, schema: { type: 'int64', optional: false } },
+      { name: 'at', key: false, schema: { type: 'string', optional: true, name: SemanticType.ZonedTimestamp, version: 1 } },
+    ];
+    const zonedPlan = planTable('tideline', 'events', '_current', zoned, ['id'], MODERN);
+    expect(() => eventToTsvLine(zonedPlan, event('c', null, { id: 1, at: 'infinity' }))).toThrow(UnwritableEventError);
+    expect(() => eventToTsvLine(zonedPlan, event('c', null, { id: 1, at: 'infinity' }))).toThrow('column at: not an ISO-8601 UTC timestamp: "infinity"');
+  });
+
+  it('writes an int64 beyond 2^53 exactly', () => {
+    expect(eventToTsvLine(plan(), event('c', null, { id: 9_223_372_036_854_775_807n, note: null, amount: null, created: null }))).toBe(
+      '9223372036854775807\t\\N\t\\N\t\\N\t9000\t0',
+    );
+  });
+});
+
+describe('planTable with a negative numeric scale', () => {
+  it('keeps numeric(5,-2) as String, since ClickHouse has no negative scale', () => {
+    const columns: ColumnSchema[] = [
+      { name: 'id', key: true, schema: { type: 'int64', optional: false } },
+      { name: 'n', key: false, schema: { type: 'string', optional: true, parameters: { [SourceTypeParameter.type]: 'NUMERIC', [SourceTypeParameter.length]: '5', [SourceTypeParameter.scale]: '-2' } } },
+    ];
+    expect(planTable('tideline', 't', '_current', columns, ['id'], MODERN).columns[1]!.mapping.type).toBe('Nullable(String)');
+  });
+});

@@ -194,3 +194,30 @@ config:
     ]);
   });
 });
+
+describe('loadConnectorFiles and quoting', () => {
+  it('keeps a quoted reference a string even when the variable holds digits', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tideline-quoted-'));
+    const file = join(dir, 'sink.yaml');
+    writeFileSync(
+      file,
+      'name: s\nkind: clickhouse-sink\nkafka: { brokers: b:1 }\nconfig:\n  url: http://ch:8123\n  password: "${CH_PASSWORD}"\n  topics: [t]\n  maxRetryDelayMs: ${DELAY:-500}\n',
+    );
+    const [definition] = loadConnectorFiles([file], connectorKinds, { CH_PASSWORD: '123456' });
+    expect(definition!.config).toMatchObject({ password: '123456', maxRetryDelayMs: 500 });
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('reports missing required fields of a file without a config block by their names', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tideline-noconfig-'));
+    const file = join(dir, 'source.yaml');
+    writeFileSync(file, 'name: s\nkind: postgres-source\nkafka: { brokers: b:1 }\n');
+    try {
+      loadConnectorFiles([file], connectorKinds, {});
+      expect.unreachable('a file without config must be refused');
+    } catch (error) {
+      expect((error as ConfigError).problems.map((problem) => problem.path)).toEqual(['config.url', 'config.tables']);
+    }
+    rmSync(dir, { recursive: true, force: true });
+  });
+});

@@ -4,6 +4,7 @@ import {
   byteaToBase64,
   dateToEpochDays,
   mapColumnType,
+  numericPrecision,
   Oid,
   timestampToMicros,
   timestamptzToIso,
@@ -198,5 +199,14 @@ describe('text conversions', () => {
     expect(() => timestampToMicros('2024-03-01T12:00:00')).toThrow('unsupported timestamp "2024-03-01T12:00:00"');
     expect(() => timestamptzToIso('2024-03-01T12:00:00Z')).toThrow('unsupported timestamptz "2024-03-01T12:00:00Z" (expected UTC output)');
     expect(() => byteaToBase64('0102')).toThrow('unsupported bytea output (expected bytea_output=hex)');
+  });
+});
+
+describe('numericPrecision', () => {
+  it('decodes a negative scale (PostgreSQL 15: numeric(5,-2))', () => {
+    // typmod = ((5 << 16) | (-2 & 0x7ff)) + 4
+    expect(numericPrecision(((5 << 16) | (-2 & 0x7ff)) + 4)).toEqual({ precision: 5, scale: -2 });
+    expect(numericPrecision(((38 << 16) | 10) + 4)).toEqual({ precision: 38, scale: 10 });
+    expect(numericPrecision(-1)).toEqual({});
   });
 });

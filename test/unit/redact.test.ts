@@ -75,3 +75,17 @@ describe('redactConfig', () => {
     expect(redactConfig('plain')).toBe('plain');
   });
 });
+
+describe('redactSecrets edge cases', () => {
+  it('hides a password that contains "@"', () => {
+    expect(redactSecrets('postgres://user:p@ss@db.internal/shop')).toBe('postgres://user:***@db.internal/shop');
+  });
+
+  it('hides a password with an empty user name', () => {
+    expect(redactSecrets('postgres://:secret@host/db')).toBe('postgres://:***@host/db');
+  });
+
+  it('hides PGPASSWORD=... and similar variables', () => {
+    expect(redactSecrets('PGPASSWORD=hunter2 psql')).toBe('PGPASSWORD=*** psql');
+  });
+});

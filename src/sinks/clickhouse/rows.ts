@@ -29,9 +29,18 @@ export function eventToTsvLine(plan: TablePlan, event: ChangeEvent): string {
       // lands, refuse the event rather than write the placeholder.
       throw new UnwritableEventError(`column ${column.name} holds the unavailable-value placeholder (unchanged TOAST)`);
     } else {
-      fields.push(escapeTsv(column.mapping.format(value)));
+      fields.push(escapeTsv(formatValue(column.name, column.mapping.format, value)));
     }
   }
   fields.push(String(version), deleted ? '1' : '0');
   return fields.join('\t');
+}
+
+/** A value the column cannot take (e.g. timestamptz 'infinity') makes the event unwritable, not the sink fail. */
+function formatValue(column: string, format: (value: unknown) => string, value: unknown): string {
+  try {
+    return format(value);
+  } catch (error) {
+    throw new UnwritableEventError(`column ${column}: ${error instanceof Error ? error.message : String(error)}`);
+  }
 }

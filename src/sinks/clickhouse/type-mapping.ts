@@ -48,6 +48,8 @@ function decimalType(schema: ConnectSchema): string | undefined {
   const precision = Number(parameters[SourceTypeParameter.length]);
   const scale = Number(parameters[SourceTypeParameter.scale] ?? 0);
   if (!Number.isInteger(precision) || precision < 1 || precision > MAX_DECIMAL_PRECISION) return undefined;
+  // ClickHouse has no negative scale (numeric(5,-2) in PostgreSQL 15): keep such values as text.
+  if (!Number.isInteger(scale) || scale < 0 || scale > precision) return undefined;
   return `Decimal(${precision}, ${scale})`;
 }
 

@@ -27,6 +27,12 @@ export interface ChangeEventOptions {
   database: string;
   /** Write a null-valued record after each delete so compaction can drop the key. */
   tombstones: boolean;
+  /**
+   * Primary-key columns by "schema.table", from the catalog. The Kafka key is
+   * the primary key, as in Debezium: pgoutput's key columns are the replica
+   * identity, which under REPLICA IDENTITY FULL is every column.
+   */
+  primaryKeys?: ReadonlyMap<string, readonly string[]>;
   /** Called once per column whose type has no specific mapping. */
   onUnknownType?: (table: string, column: string, type: ColumnType) => void;
   /** Called when a value cannot be converted (it is emitted as null). */
@@ -58,7 +64,7 @@ export class ChangeEventBuilder {
   onRelation(relation: Pgoutput.MessageRelation): void {
     const topic = this.topicFor(relation.schema, relation.name);
     const qualified = `${relation.schema}.${relation.name}`;
-    const keyColumns = relation.keyColumns;
+    const keyColumns = [...(this.options.primaryKeys?.get(qualified) ?? (relation.replicaIdentity === 'full' ? [] : relation.keyColumns))];
     const keySet = new Set(keyColumns);
     const columns: ColumnSchema[] = [];
     const mapped: TableEncoding['columns'] = [];
@@ -119,6 +125,11 @@ export class ChangeEventBuilder {
           // key (plus tombstone) and a create under the new key.
           emit('d', this.keyOnlyRow(table, message.key), null);
           emit('c', null, after);
+        } else if (message.old && this.keyChanged(table, message.old, message.new)) {
+          // REPLICA IDENTITY FULL sends the whole old row instead of a key: a
+          // changed primary key shows only as different values.
+          emit('d', this.row(table, message.old), null);
+          emit('c', null, after);
         } else {
           emit('u', message.old ? this.row(table, message.old) : null, after);
         }
@@ -129,6 +140,10 @@ export class ChangeEventBuilder {
         break;
     }
     return { records, events };
+  }
+
+  private keyChanged(table: TableEncoding, before: Record<string, unknown>, after: Record<string, unknown>): boolean {
+    return table.keyColumns.some((name) => before[name] !== after[name]);
   }
 
   private encodeKey(table: TableEncoding, row: Row | null): Buffer | null {

@@ -24,7 +24,7 @@ import { ensureTopics } from '../../kafka/topics.js';
 import { SOURCE_OFFSETS_TOPIC, encodeSourceOffset, ensureSourceOffsetsTopic, readSourceOffset } from '../../kafka/source-offsets.js';
 import { metrics } from '../../metrics/registry.js';
 import { ChangeEventBuilder, type KafkaRecord } from './change-events.js';
-import { checkServer, checkTables, ensurePublication, ensureSlot, slotLagBytes } from './replication-setup.js';
+import { checkServer, checkTables, ensurePublication, ensureSlot, primaryKeys, slotLagBytes } from './replication-setup.js';
 import { ReplicationStream } from './replication-stream.js';
 import { splitTableName } from './sql.js';
 import type { PostgresSourceConfig } from './spec.js';
@@ -93,6 +93,7 @@ export class PostgresSource implements Connector {
       await ensurePublication(admin, this.publication, this.config.tables, logger);
       const slot = await ensureSlot(admin, this.slot, logger);
       if (slot.confirmedFlushLsn) this.durableLsnText = formatLsn(parseLsn(slot.confirmedFlushLsn) - 1n);
+      const keys = await primaryKeys(admin, this.config.tables);
       const database = (await admin.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
 
       await ensureSourceOffsetsTopic(kafka);
@@ -137,6 +138,7 @@ export class PostgresSource implements Connector {
         topicPrefix: this.topicPrefix,
         database,
         tombstones: this.config.tombstones,
+        primaryKeys: keys,
         onUnknownType: (table, column, type) => {
           const key = `${table}.${column}`;
           if (this.warnedTypes.has(key)) return;

@@ -85,3 +85,21 @@ export async function slotLagBytes(client: Client, slot: string): Promise<number
   const lag = rows[0]?.lag;
   return lag === undefined || lag === null ? null : Number(lag);
 }
+
+/** Primary-key columns of each table, in key order, by "schema.table" (tables without one are absent). */
+export async function primaryKeys(client: Client, tables: readonly string[]): Promise<Map<string, string[]>> {
+  const keys = new Map<string, string[]>();
+  for (const qualified of tables) {
+    const { schema, table } = splitTableName(qualified);
+    const { rows } = await client.query<{ name: string }>(
+      `SELECT a.attname AS name
+         FROM pg_catalog.pg_index i
+         JOIN pg_catalog.pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = ANY (i.indkey)
+        WHERE i.indrelid = $1::regclass AND i.indisprimary
+        ORDER BY array_position(i.indkey::int2[], a.attnum)`,
+      [qualifiedIdent(qualified)],
+    );
+    if (rows.length > 0) keys.set(`${schema}.${table}`, rows.map((row) => row.name));
+  }
+  return keys;
+}

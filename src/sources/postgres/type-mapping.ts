@@ -29,6 +29,12 @@ const MICROS_PER_DAY = 86_400_000_000;
 
 const identity = (text: string): string => text;
 
+/** int8 as a number while exact, as bigint beyond 2^53 (serialized as an exact JSON number). */
+export function int64FromText(text: string): number | bigint {
+  const value = Number(text);
+  return Number.isSafeInteger(value) ? value : BigInt(text);
+}
+
 /** Built-in type OIDs (pg_type.oid; stable across PostgreSQL versions). */
 export const Oid = {
   bool: 16,
@@ -62,11 +68,15 @@ function sourceType(name: string, length?: number, scale?: number): Record<strin
   return parameters;
 }
 
-/** numeric(p,s) typmod: ((p << 16) | s) + 4; -1 when unconstrained. */
-function numericPrecision(typeMod: number): { precision?: number; scale?: number } {
+/**
+ * numeric(p,s) typmod: ((p << 16) | (s & 0x7ff)) + 4, -1 when unconstrained.
+ * The scale is an 11-bit signed field: PostgreSQL 15 allows numeric(5,-2).
+ */
+export function numericPrecision(typeMod: number): { precision?: number; scale?: number } {
   if (typeMod < 4) return {};
   const value = typeMod - 4;
-  return { precision: (value >> 16) & 0xffff, scale: value & 0xffff };
+  const scale = value & 0x7ff;
+  return { precision: (value >> 16) & 0xffff, scale: scale & 0x400 ? scale - 0x800 : scale };
 }
 
 /** varchar(n)/char(n) typmod: n + 4. */
@@ -132,7 +142,7 @@ export function mapColumnType(type: ColumnType, onFallback?: (type: ColumnType) 
     case Oid.oid:
       return { schema: { type: 'int32' }, fromText: Number };
     case Oid.int8:
-      return { schema: { type: 'int64' }, fromText: Number };
+      return { schema: { type: 'int64' }, fromText: int64FromText };
     case Oid.float4:
       return { schema: { type: 'float' }, fromText: Number };
     case Oid.float8:
