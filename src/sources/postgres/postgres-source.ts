@@ -68,6 +68,8 @@ export class PostgresSource implements Connector {
   private firstIncludedAt = 0;
   private commitTimer: NodeJS.Timeout | null = null;
   private failure: Error | null = null;
+  /** Set by a graceful stop: messages still arriving from the stream are ignored (not acknowledged, so re-sent later). */
+  private stopping = false;
   private failed: (error: Error) => void = () => undefined;
   private readonly warnedTypes = new Set<string>();
 
@@ -192,7 +194,7 @@ export class PostgresSource implements Connector {
   }
 
   private async onMessage(lsn: string, message: Pgoutput.Message): Promise<void> {
-    if (this.failure) return;
+    if (this.failure || this.stopping) return;
     try {
       await this.handle(lsn, message);
     } catch (error) {
@@ -322,6 +324,7 @@ export class PostgresSource implements Connector {
 
   /** Graceful stop: commit whole transactions already in the open Kafka transaction. */
   private async shutdown(): Promise<void> {
+    this.stopping = true;
     if (this.failure) throw this.failure;
     if (this.current) {
       // A PostgreSQL transaction is half-sent: drop it; it is re-read after restart.

@@ -1,0 +1,241 @@
+/**
+ * `npm run bench`: the pipeline measured on real services.
+ *
+ *  1. Source backlog drain: N changes (default 200,000 rows) are written to a
+ *     10-column table first, in 100-row transactions and, separately, in
+ *     single-row transactions; then the postgres source is started and timed
+ *     until every transaction is committed in Kafka. (A live writer on two
+ *     cores offers far less than the pipeline drains; see DESIGN.md.)
+ *  2. Sink drain: the clickhouse sink, started on the 100-row topic, timed
+ *     until every row is in ClickHouse.
+ *  3. Latency at a fixed offered load: source and sink running, a writer
+ *     commits single-row transactions at --rate per second; commit-to-Kafka is
+ *     measured by a read_committed consumer (now - source.ts_ms), end-to-end by
+ *     polling ClickHouse for the newest id against each row's commit time.
+ *
+ * Services come from TIDELINE_* variables, or the native stack is started.
+ * Prints events/s, percentiles and peak RSS. Options: --rows N, --single-rows N,
+ * --rate N, --seconds N.
+ */
+import { execFileSync } from 'node:child_process';
+import { parseArgs } from 'node:util';
+import pg from 'pg';
+import { Kafka, logLevel } from 'kafkajs';
+import { ClickHouseServer } from '../src/sinks/clickhouse/server.js';
+import { metrics } from '../src/metrics/registry.js';
+import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
+import type { Daemon } from '../src/runtime/daemon.js';
+
+const { values: args } = parseArgs({
+  options: {
+    rows: { type: 'string', default: '200000' },
+    'single-rows': { type: 'string', default: '50000' },
+    rate: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '20' },
+  },
+});
+const ROWS = Number(args.rows);
+const SINGLE_ROWS = Number(args['single-rows']);
+const RATE = Number(args.rate);
+const SECONDS = Number(args.seconds);
+
+function services(): { pgUrl: string; brokers: string; clickhouseUrl: string; started: boolean } {
+  let started = false;
+  if (!process.env.TIDELINE_PG_URL || !process.env.TIDELINE_KAFKA_BROKERS || !process.env.TIDELINE_CLICKHOUSE_URL) {
+    try {
+      execFileSync('bash', ['stack/status'], { stdio: 'ignore' });
+    } catch {
+      execFileSync('bash', ['stack/up'], { stdio: 'inherit' });
+      started = true;
+    }
+    const env = execFileSync('bash', ['stack/env'], { encoding: 'utf8' });
+    for (const [, name, value] of env.matchAll(/(TIDELINE_[A-Z_]+)=(\S+)/g)) process.env[name!] ??= value;
+  }
+  return { pgUrl: process.env.TIDELINE_PG_URL!, brokers: process.env.TIDELINE_KAFKA_BROKERS!, clickhouseUrl: process.env.TIDELINE_CLICKHOUSE_URL!, started };
+}
+
+const TABLE_COLUMNS = `
+  id bigint PRIMARY KEY, a integer, b bigint, c text, d numeric(12,2),
+  e timestamptz, f boolean, g double precision, h varchar(32), i date`;
+const ROW_VALUES = (from: string): string =>
+  `SELECT g, g % 1000, g * 7, 'customer-' || (g % 977), (g % 100000) / 100.0, now(), g % 2 = 0, g / 3.0, 'status-' || (g % 5), DATE '2024-01-01' + (g % 365) FROM ${from}`;
+
+function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+}
+
+function counterTotal(counter: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
+  return counter.get().then((metric) => metric.values.reduce((sum, value) => sum + value.value, 0));
+}
+
+async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+let peakRssMb = 0;
+const rssTimer = setInterval(() => (peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20)), 100);
+
+function sourceFile(name: string, url: string, brokers: string, slot: string, table: string, prefix: string): string {
+  return `name: ${name}\nkind: postgres-source\nkafka: { brokers: "${brokers}" }\nconfig:\n  url: ${url}\n  slot: ${slot}\n  tables: [public.${table}]\n  topicPrefix: ${prefix}\n`;
+}
+
+function sinkFile(name: string, url: string, brokers: string, database: string, topic: string): string {
+  return `name: ${name}\nkind: clickhouse-sink\nkafka: { brokers: "${brokers}" }\nconfig:\n  url: ${url}\n  database: ${database}\n  topics: [${topic}]\n`;
+}
+
+/** Creates the table and the slot (through a short source run), then writes the backlog. */
+async function prepareBacklog(client: pg.Client, svc: ReturnType<typeof services>, table: string, rows: number, rowsPerTx: number, suffix: string) {
+  await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
+  const slot = `bench_${table}`;
+  const prefix = `bench${suffix}`;
+  const name = `bench-source-${table}`;
+  const dir = writeConnectorFiles({ 'source.yaml': sourceFile(name, svc.pgUrl, svc.brokers, slot, table, prefix) });
+  // Start once so the publication, slot and topics exist, then stop: the backlog is written while nothing reads.
+  const warmup = await startDaemon(dir);
+  await waitFor('source running', async () => warmup.statuses().every((status) => status.state === 'running'));
+  await warmup.stop();
+  const started = Date.now();
+  const transactions = rows / rowsPerTx;
+  await client.query(`DO $$ BEGIN
+    FOR t IN 0..${transactions - 1} LOOP
+      INSERT INTO public.${table} ${ROW_VALUES(`generate_series(t * ${rowsPerTx} + 1, (t + 1) * ${rowsPerTx}) AS g`)};
+      COMMIT;
+    END LOOP; END $$`);
+  console.log(`  backlog: ${rows.toLocaleString()} rows in ${transactions.toLocaleString()} transactions written in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+  return { dir, slot, topic: `${prefix}.public.${table}`, transactions };
+}
+
+async function drainSource(dir: string, transactions: number, events: number): Promise<{ eventsPerSecond: number; seconds: number }> {
+  const before = await counterTotal(metrics.sourceTransactions);
+  const started = Date.now();
+  const daemon = await startDaemon(dir);
+  await waitFor('source to commit every transaction', async () => (await counterTotal(metrics.sourceTransactions)) - before >= transactions);
+  const seconds = (Date.now() - started) / 1000;
+  await daemon.stop();
+  return { eventsPerSecond: events / seconds, seconds };
+}
+
+async function main(): Promise<void> {
+  const svc = services();
+  const suffix = uniqueSuffix();
+  const client = new pg.Client({ connectionString: svc.pgUrl });
+  await client.connect();
+  const clickhouse = new ClickHouseServer(svc.clickhouseUrl, 'default', undefined);
+  const database = `bench_${suffix}`;
+  const cleanups: (() => Promise<unknown>)[] = [];
+  console.log(`tideline bench: ${ROWS.toLocaleString()} rows (100-row transactions), ${SINGLE_ROWS.toLocaleString()} single-row transactions, latency at ${RATE}/s for ${SECONDS} s`);
+  try {
+    // 1a. Source, 100-row transactions.
+    const batched = await prepareBacklog(client, svc, `orders_${suffix}`, ROWS, 100, suffix);
+    cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${batched.slot}')`), () => client.query(`DROP TABLE public.orders_${suffix}`));
+    const source100 = await drainSource(batched.dir, batched.transactions, ROWS);
+    console.log(`source, 100-row transactions: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s`);
+
+    // 1b. Source, single-row transactions.
+    const single = await prepareBacklog(client, svc, `single_${suffix}`, SINGLE_ROWS, 1, suffix);
+    cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${single.slot}')`), () => client.query(`DROP TABLE public.single_${suffix}`));
+    const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
+    console.log(`source, single-row transactions: ${SINGLE_ROWS.toLocaleString()} events in ${source1.seconds.toFixed(1)} s = ${Math.round(source1.eventsPerSecond).toLocaleString()} events/s`);
+
+    // 2. Sink drain of the 100-row topic.
+    cleanups.push(() => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
+    const sinkDir = writeConnectorFiles({ 'sink.yaml': sinkFile(`bench-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, batched.topic) });
+    const rowsBefore = await counterTotal(metrics.sinkRowsWritten);
+    const sinkStarted = Date.now();
+    const sink = await startDaemon(sinkDir);
+    await waitFor('sink to write every row', async () => (await counterTotal(metrics.sinkRowsWritten)) - rowsBefore >= ROWS);
+    const sinkSeconds = (Date.now() - sinkStarted) / 1000;
+    await sink.stop();
+    console.log(`sink (Kafka → ClickHouse): ${ROWS.toLocaleString()} rows in ${sinkSeconds.toFixed(1)} s = ${Math.round(ROWS / sinkSeconds).toLocaleString()} rows/s`);
+
+    // 3. Latency at a fixed offered load, whole pipeline running.
+    await measureLatency(client, clickhouse, svc, suffix, cleanups);
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
+    await client.end();
+    await clickhouse.close();
+    clearInterval(rssTimer);
+    console.log(`peak RSS (bench process, daemon in-process): ${Math.round(peakRssMb)} MB`);
+    if (svc.started) execFileSync('bash', ['stack/down'], { stdio: 'inherit' });
+  }
+}
+
+async function measureLatency(
+  client: pg.Client,
+  clickhouse: ClickHouseServer,
+  svc: ReturnType<typeof services>,
+  suffix: string,
+  cleanups: (() => Promise<unknown>)[],
+): Promise<void> {
+  const table = `live_${suffix}`;
+  const database = `bench_live_${suffix}`;
+  const slot = `bench_${table}`;
+  const prefix = `benchlive${suffix}`;
+  const topic = `${prefix}.public.${table}`;
+  await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
+  cleanups.push(() => client.query(`DROP TABLE public.${table}`));
+  const dir = writeConnectorFiles({
+    'source.yaml': sourceFile(`bench-live-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix),
+    'sink.yaml': sinkFile(`bench-live-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, topic),
+  });
+  const daemon: Daemon = await startDaemon(dir);
+  cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
+  await waitFor('pipeline running', async () => daemon.statuses().every((status) => status.state === 'running'));
+
+  // commit-to-Kafka, seen from outside: a read_committed consumer.
+  const kafka = new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `bench-latency-${suffix}`, readUncommitted: false, maxWaitTimeInMs: 10 });
+  const kafkaLatencies: number[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (!message.value) return;
+      const event = JSON.parse(message.value.toString()) as { payload: { source: { ts_ms: number } } };
+      kafkaLatencies.push(Date.now() - event.payload.source.ts_ms);
+    },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // let the consumer join
+
+  // Writer: single-row transactions at RATE/s; each id's commit time is recorded.
+  const commitTimes: number[] = [];
+  const total = RATE * SECONDS;
+  const writerStarted = Date.now();
+  const writer = (async () => {
+    for (let id = 1; id <= total; id++) {
+      const due = writerStarted + ((id - 1) * 1000) / RATE;
+      const wait = due - Date.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      await client.query(`INSERT INTO public.${table} ${ROW_VALUES(`(SELECT ${id}::bigint AS g) AS s`)}`);
+      commitTimes[id] = Date.now();
+    }
+  })();
+
+  // End to end: poll the newest id in ClickHouse.
+  const endToEnd: number[] = [];
+  let seen = 0;
+  const deadline = Date.now() + (SECONDS + 60) * 1000;
+  while (seen < total && Date.now() < deadline) {
+    const [row] = await clickhouse.rows<{ max: string }>(`SELECT toString(max(id)) AS max FROM ${database}.${table}`).catch(() => [{ max: '0' }]);
+    const now = Date.now();
+    const newest = Number(row?.max ?? 0);
+    for (let id = seen + 1; id <= newest; id++) if (commitTimes[id]) endToEnd.push(now - commitTimes[id]!);
+    seen = Math.max(seen, newest);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  await writer;
+  const offered = total / ((Date.now() - writerStarted) / 1000);
+  await consumer.disconnect();
+  kafkaLatencies.sort((a, b) => a - b);
+  endToEnd.sort((a, b) => a - b);
+  console.log(`offered load: ${total.toLocaleString()} single-row transactions at ${RATE}/s (achieved ${Math.round(Math.min(offered, RATE))}/s)`);
+  console.log(`commit-to-Kafka latency (read_committed consumer): p50 ${percentile(kafkaLatencies, 50)} ms, p99 ${percentile(kafkaLatencies, 99)} ms (${kafkaLatencies.length} events)`);
+  console.log(`end-to-end latency (commit → row in ClickHouse, 25 ms polling): p50 ${percentile(endToEnd, 50)} ms, p99 ${percentile(endToEnd, 99)} ms (${endToEnd.length} rows)`);
+}
+
+await main();
