@@ -89,7 +89,16 @@ export class ConnectorSupervisor {
           logger: this.logger,
           setState: (state, detail) => this.setState(state, detail),
         };
-        await this.definition.spec.create(context).run(signal);
+        // Each attempt gets its own signal, so listeners a failed run left on it
+        // are dropped with it instead of piling up on the daemon's signal.
+        const attempt = new AbortController();
+        const forward = (): void => attempt.abort();
+        signal.addEventListener('abort', forward, { once: true });
+        try {
+          await this.definition.spec.create(context).run(attempt.signal);
+        } finally {
+          signal.removeEventListener('abort', forward);
+        }
         if (signal.aborted) break;
         throw new Error('connector stopped without being asked to');
       } catch (error) {

@@ -100,14 +100,15 @@ config:
   });
 
   it('ends with the ClickHouse view equal to the PostgreSQL table after inserts, updates and deletes', async () => {
-    // Inserts: one multi-row transaction and single-row ones, awkward text included.
+    // Inserts: one transaction larger than Kafka's 1 MiB request limit, a
+    // single-row one with awkward text.
     await client.query(`
       INSERT INTO public.${table} (id, customer, amount, qty, note, created)
       SELECT g, 'customer ' || (g % 7), (g * 10.25)::numeric(12,2), CASE WHEN g % 5 = 0 THEN NULL ELSE g END,
              CASE WHEN g % 3 = 0 THEN NULL ELSE 'note ' || g END, DATE '2024-01-01' + g
-      FROM generate_series(1, 200) AS g`);
+      FROM generate_series(1, 2000) AS g`);
     await client.query(`INSERT INTO public.${table} (id, customer, amount, qty, note, created) VALUES ($1, $2, $3, $4, $5, $6)`, [
-      1001, 'tab\there', '-0.01', 0, 'line\nbreak \\ backslash \'quote\'', '1999-12-31',
+      5001, 'tab\there', '-0.01', 0, 'line\nbreak \\ backslash \'quote\'', '1999-12-31',
     ]);
     // Updates: many rows in one transaction, then the same row several times.
     await client.query(`UPDATE public.${table} SET amount = amount + 1, note = 'updated', updated_at = now() WHERE id % 4 = 0`);
@@ -120,7 +121,7 @@ config:
     await client.query(`INSERT INTO public.${table} (id, customer, amount, qty, note, created) VALUES (50, 'back again', 1.5, 1, NULL, '2024-06-01')`);
 
     const expected = (await client.query<PgRow>(PG_ROWS_SQL)).rows;
-    expect(expected).toHaveLength(200 + 1 - 11 + 1);
+    expect(expected).toHaveLength(2000 + 1 - 11 + 1);
 
     const actual = await eventually(
       'the ClickHouse view to equal the PostgreSQL table',

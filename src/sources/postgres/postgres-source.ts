@@ -29,8 +29,13 @@ import { ReplicationStream } from './replication-stream.js';
 import { splitTableName } from './sql.js';
 import type { PostgresSourceConfig } from './spec.js';
 
-/** Records sent to Kafka per request inside an open transaction. */
-const SEND_CHUNK = 2_000;
+/**
+ * Buffered records are sent (inside the open transaction) once they reach this
+ * many bytes. The broker refuses a produce request whose record batch exceeds
+ * message.max.bytes (1 MiB by default), and JsonConverter messages carry their
+ * schema, so the limit is on bytes, not on a count of records.
+ */
+const SEND_MAX_BYTES = 768 * 1024;
 
 interface PgTransaction {
   xid: number;
@@ -62,6 +67,7 @@ export class PostgresSource implements Connector {
   private current: PgTransaction | null = null;
   private kafkaTx: Transaction | null = null;
   private buffered: KafkaRecord[] = [];
+  private bufferedBytes = 0;
   /** PostgreSQL transactions inside the open Kafka transaction. */
   private included: PgTransaction[] = [];
   private eventsInKafkaTx = 0;
@@ -226,9 +232,12 @@ export class PostgresSource implements Connector {
         if (tx.skip) return;
         const { records, events } = this.builder!.build(message, Number(parseLsn(lsn)), { xid: tx.xid, commitTimeMs: tx.commitTimeMs });
         for (const event of events) metrics.sourceEvents.inc({ connector: this.context.name, table: event.table, op: event.op });
-        this.buffered.push(...records);
+        for (const record of records) {
+          this.buffered.push(record);
+          this.bufferedBytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
+        }
         this.eventsInKafkaTx += events.length;
-        if (this.buffered.length >= SEND_CHUNK) await this.sendBuffered();
+        if (this.bufferedBytes >= SEND_MAX_BYTES) await this.sendBuffered();
         return;
       }
       case 'truncate':
@@ -282,6 +291,7 @@ export class PostgresSource implements Connector {
       messages.push({ key: record.key, value: record.value });
     }
     this.buffered = [];
+    this.bufferedBytes = 0;
     await this.kafkaTx.sendBatch({
       acks: -1,
       topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
@@ -338,6 +348,7 @@ export class PostgresSource implements Connector {
     const tx = this.kafkaTx;
     this.kafkaTx = null;
     this.buffered = [];
+    this.bufferedBytes = 0;
     if (tx) await tx.abort().catch(() => undefined);
   }
 
