@@ -58,7 +58,7 @@ const TABLE_COLUMNS = `
   id bigint PRIMARY KEY, a integer, b bigint, c text, d numeric(12,2),
   e timestamptz, f boolean, g double precision, h varchar(32), i date`;
 const ROW_VALUES = (from: string): string =>
-  `SELECT g, g % 1000, g * 7, 'customer-' || (g % 977), (g % 100000) / 100.0, now(), g % 2 = 0, g / 3.0, 'status-' || (g % 5), DATE '2024-01-01' + (g % 365) FROM ${from}`;
+  `SELECT g, g % 1000, g * 7, 'customer-' || (g % 977), (g % 100000) / 100.0, now(), g % 2 = 0, g / 3.0, 'status-' || (g % 5), DATE '2024-01-01' + (g % 365)::int FROM ${from}`;
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;

@@ -1,4 +1,4 @@
-import { Kafka, logLevel, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import { Kafka, Partitioners, logLevel, type ICustomPartitioner, type KafkaConfig, type SASLOptions } from 'kafkajs';
 import type { KafkaConnection } from '../core/kafka-connection.js';
 import type { Logger } from '../core/logger.js';
 
@@ -47,3 +47,13 @@ export function createKafka(connection: KafkaConnection, clientId: string, logge
   }
   return new Kafka(config);
 }
+
+/**
+ * kafkajs's default (Java-compatible murmur2) partitioner, skipped for
+ * single-partition topics: hashing every key in JavaScript costs more than the
+ * rest of the send path there, and the answer is always 0.
+ */
+export const keyPartitioner: ICustomPartitioner = () => {
+  const murmur2 = Partitioners.DefaultPartitioner();
+  return (args) => (args.partitionMetadata.length === 1 ? args.partitionMetadata[0]!.partitionId : murmur2(args));
+};

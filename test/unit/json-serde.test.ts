@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { ConnectSchema } from '../../src/core/connect-schema.js';
-import { decodeJsonMessage, JsonEnvelopeCodec } from '../../src/core/serde/json.js';
+import { decodeJsonMessage, decodePayloadWithPrefix, JsonEnvelopeCodec, schemaPrefix } from '../../src/core/serde/json.js';
 
 const SCHEMA: ConnectSchema = {
   type: 'struct',
@@ -51,5 +51,22 @@ describe('decodeJsonMessage', () => {
 
   it('throws SyntaxError on invalid JSON', () => {
     expect(() => decodeJsonMessage('{not json')).toThrow(SyntaxError);
+  });
+});
+
+describe('decodePayloadWithPrefix', () => {
+  const schema: ConnectSchema = { type: 'struct', optional: false, name: 't.Envelope', fields: [] };
+  const codec = new JsonEnvelopeCodec(schema);
+  const prefix = schemaPrefix(JSON.stringify(schema));
+
+  it('parses only the payload of a message that carries the known schema', () => {
+    expect(decodePayloadWithPrefix(codec.encode({ op: 'c', id: 9_007_199_254_740_993n }), prefix)).toEqual({ op: 'c', id: 9_007_199_254_740_993n });
+  });
+
+  it('declines a message with another schema or layout', () => {
+    const other = new JsonEnvelopeCodec({ ...schema, name: 'u.Envelope' });
+    expect(decodePayloadWithPrefix(other.encode({ op: 'c' }), prefix)).toBeUndefined();
+    expect(decodePayloadWithPrefix(Buffer.from(`${codec.encode({ op: 'c' }).toString()}\n`), prefix)).toBeUndefined();
+    expect(decodePayloadWithPrefix(Buffer.from('{"payload":{},"schema":{}}'), prefix)).toBeUndefined();
   });
 });

@@ -70,3 +70,22 @@ export function decodeJsonMessage<T>(bytes: Buffer | string): DecodedMessage<T> 
 
 export type ChangeEventMessage = DecodedMessage<ChangeEvent>;
 export type KeyMessage = DecodedMessage<Row>;
+
+/**
+ * The bytes a JsonConverter message starts with when it carries `schemaText`
+ * (compact JSON, schema first, as tideline and Debezium write them).
+ */
+export function schemaPrefix(schemaText: string): Buffer {
+  return Buffer.from(`{"schema":${schemaText},"payload":`);
+}
+
+/**
+ * Fast path for a stream of messages with one schema: when `bytes` starts with
+ * `prefix`, only the payload is parsed (the schema is most of the bytes).
+ * Returns undefined when the message has another schema or another layout.
+ */
+export function decodePayloadWithPrefix<T>(bytes: Buffer, prefix: Buffer): T | undefined {
+  if (bytes.length <= prefix.length || bytes[bytes.length - 1] !== 0x7d /* } */) return undefined;
+  if (bytes.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0) return undefined;
+  return parseJson(bytes.toString('utf8', prefix.length, bytes.length - 1)) as T;
+}

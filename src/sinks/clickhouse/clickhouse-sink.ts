@@ -13,7 +13,7 @@ import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { columnsFromEnvelope, type ChangeEvent } from '../../core/events.js';
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import { errorMessage } from '../../core/errors.js';
-import { decodeJsonMessage } from '../../core/serde/json.js';
+import { decodeJsonMessage, decodePayloadWithPrefix, schemaPrefix } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
@@ -28,6 +28,8 @@ interface TableState {
   plan: TablePlan;
   /** JSON of the envelope schema the plan was made from: a change means new columns. */
   schemaText: string;
+  /** How messages with that schema start: they skip schema parsing (decodePayloadWithPrefix). */
+  prefix: Buffer;
 }
 
 interface DeadLetter {
@@ -180,6 +182,9 @@ export class ClickHouseSink implements Connector {
 
   /** Decodes one message and makes sure its table exists with its columns. */
   private async prepare(topic: string, message: KafkaMessage): Promise<{ event: ChangeEvent; plan: TablePlan }> {
+    const known = this.tables.get(topic);
+    const fast = known && decodePayloadWithPrefix<ChangeEvent>(message.value!, known.prefix);
+    if (fast) return { event: fast, plan: known.plan };
     const decoded = decodeJsonMessage<ChangeEvent>(message.value!);
     if (!decoded.schema) throw new UnwritableEventError('message has no schema: the sink needs JsonConverter messages with schemas');
     const event = decoded.payload;
@@ -196,7 +201,7 @@ export class ClickHouseSink implements Connector {
       throw new UnwritableEventError(errorMessage(error));
     }
     await this.applyTablePlan(plan, state?.plan);
-    this.tables.set(topic, { plan, schemaText });
+    this.tables.set(topic, { plan, schemaText, prefix: schemaPrefix(schemaText) });
     return { event, plan };
   }
 

@@ -19,7 +19,7 @@ import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.js';
 import { errorMessage } from '../../core/errors.js';
 import { SerialQueue } from '../../core/serial-queue.js';
-import { createKafka } from '../../kafka/client.js';
+import { createKafka, keyPartitioner } from '../../kafka/client.js';
 import { ensureTopics } from '../../kafka/topics.js';
 import { SOURCE_OFFSETS_TOPIC, encodeSourceOffset, ensureSourceOffsetsTopic, readSourceOffset } from '../../kafka/source-offsets.js';
 import { metrics } from '../../metrics/registry.js';
@@ -28,6 +28,9 @@ import { checkServer, checkTables, ensurePublication, ensureSlot, primaryKeys, s
 import { ReplicationStream } from './replication-stream.js';
 import { splitTableName } from './sql.js';
 import type { PostgresSourceConfig } from './spec.js';
+
+/** Sends queued behind message handling before it waits for Kafka. */
+const MAX_SENDS_IN_FLIGHT = 2;
 
 /**
  * Buffered records are sent (inside the open transaction) once they reach this
@@ -68,6 +71,14 @@ export class PostgresSource implements Connector {
   private kafkaTx: Transaction | null = null;
   private buffered: KafkaRecord[] = [];
   private bufferedBytes = 0;
+  /**
+   * Sends of the open transaction run behind message handling, chained so they
+   * reach Kafka in order; at most MAX_SENDS_IN_FLIGHT are queued before
+   * handling waits (and the replication stream with it). Every send is awaited
+   * before the transaction commits.
+   */
+  private sending: Promise<void> = Promise.resolve();
+  private sendsInFlight = 0;
   /** PostgreSQL transactions inside the open Kafka transaction. */
   private included: PgTransaction[] = [];
   private eventsInKafkaTx = 0;
@@ -132,6 +143,7 @@ export class PostgresSource implements Connector {
         idempotent: true,
         maxInFlightRequests: 1,
         transactionTimeout: 300_000,
+        createPartitioner: keyPartitioner,
       });
       await this.producer.connect();
       const stored = await readSourceOffset(kafka, name);
@@ -237,7 +249,7 @@ export class PostgresSource implements Connector {
           this.bufferedBytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
         }
         this.eventsInKafkaTx += events.length;
-        if (this.bufferedBytes >= SEND_MAX_BYTES) await this.sendBuffered();
+        if (this.bufferedBytes >= SEND_MAX_BYTES) await this.sendBuffered(false);
         return;
       }
       case 'truncate':
@@ -281,21 +293,35 @@ export class PostgresSource implements Connector {
     }
   }
 
-  private async sendBuffered(): Promise<void> {
-    if (this.buffered.length === 0) return;
-    if (!this.kafkaTx) this.kafkaTx = await this.producer!.transaction();
-    const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null }[]>();
-    for (const record of this.buffered) {
-      let messages = byTopic.get(record.topic);
-      if (!messages) byTopic.set(record.topic, (messages = []));
-      messages.push({ key: record.key, value: record.value });
+  /**
+   * Hands the buffered records to Kafka inside the open transaction. With
+   * `wait`, returns once every send so far is acknowledged; otherwise only
+   * waits while too many sends are queued.
+   */
+  private async sendBuffered(wait: boolean): Promise<void> {
+    if (this.buffered.length > 0) {
+      if (!this.kafkaTx) this.kafkaTx = await this.producer!.transaction();
+      const tx = this.kafkaTx;
+      const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null }[]>();
+      for (const record of this.buffered) {
+        let messages = byTopic.get(record.topic);
+        if (!messages) byTopic.set(record.topic, (messages = []));
+        messages.push({ key: record.key, value: record.value });
+      }
+      this.buffered = [];
+      this.bufferedBytes = 0;
+      this.sendsInFlight += 1;
+      this.sending = this.sending.then(async () => {
+        try {
+          await tx.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+        } finally {
+          this.sendsInFlight -= 1;
+        }
+      });
+      // A failed send fails the connector; the chain stays rejected so the commit never happens.
+      this.sending.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(errorMessage(error))));
     }
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    await this.kafkaTx.sendBatch({
-      acks: -1,
-      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-    });
+    if (wait || this.sendsInFlight > MAX_SENDS_IN_FLIGHT) await this.sending;
   }
 
   /** Commits the open Kafka transaction with the offset record, then confirms to PostgreSQL. */
@@ -312,7 +338,7 @@ export class PostgresSource implements Connector {
         commitTs: last.commitTimeMs,
       }),
     });
-    await this.sendBuffered();
+    await this.sendBuffered(true);
     await this.kafkaTx!.commit();
     this.kafkaTx = null;
     const now = Date.now();
@@ -349,6 +375,8 @@ export class PostgresSource implements Connector {
     this.kafkaTx = null;
     this.buffered = [];
     this.bufferedBytes = 0;
+    await this.sending.catch(() => undefined);
+    this.sending = Promise.resolve();
     if (tx) await tx.abort().catch(() => undefined);
   }
 
