@@ -22,35 +22,6 @@ function map(oid: number, typeMod = -1, name?: string) {
   return { mapping, onFallback };
 }
 
-describe('Oid', () => {
-  it('holds the built-in pg_type OIDs', () => {
-    expect(Oid).toEqual({
-      bool: 16,
-      bytea: 17,
-      name: 19,
-      int8: 20,
-      int2: 21,
-      int4: 23,
-      text: 25,
-      oid: 26,
-      json: 114,
-      float4: 700,
-      float8: 701,
-      bpchar: 1042,
-      varchar: 1043,
-      date: 1082,
-      time: 1083,
-      timestamp: 1114,
-      timestamptz: 1184,
-      interval: 1186,
-      timetz: 1266,
-      numeric: 1700,
-      uuid: 2950,
-      jsonb: 3802,
-    });
-  });
-});
-
 describe('mapColumnType', () => {
   it('bool: boolean from t/f', () => {
     const { mapping, onFallback } = map(Oid.bool);
