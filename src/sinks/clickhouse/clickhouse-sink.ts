@@ -85,8 +85,11 @@ export class ClickHouseSink implements Connector {
         readUncommitted: false,
         maxBytesPerPartition: 16 * 1024 * 1024,
         maxBytes: 64 * 1024 * 1024,
-        sessionTimeout: 30_000,
-        heartbeatInterval: 3_000,
+        // A crashed daemon holds its partitions until its session times out;
+        // 10 s keeps a restart after SIGKILL quick. Heartbeats are also sent
+        // between the inserts of a batch, so a slow write does not expire it.
+        sessionTimeout: 10_000,
+        heartbeatInterval: 1_000,
       });
       const crashed = new Promise<never>((_, reject) => {
         consumer!.on(consumer!.events.CRASH, (event) => {
@@ -158,6 +161,7 @@ export class ClickHouseSink implements Connector {
     await this.withRetry('write batch to ClickHouse', signal, async () => {
       for (const [plan, rows] of lines) {
         if (!owned()) return;
+        await heartbeat();
         await this.server.insertTabSeparated(`${quoteIdent(plan.database)}.${quoteIdent(plan.table)}`, columnNames(plan), `${rows.join('\n')}\n`);
       }
       if (deadLetters.length > 0 && owned()) await this.sendDeadLetters(batch.topic, batch.partition, deadLetters);

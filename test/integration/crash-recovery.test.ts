@@ -1,0 +1,165 @@
+/**
+ * Exactly once through crashes: a mixed insert/update/delete workload runs
+ * while the daemon process is killed with SIGKILL and restarted several times.
+ * Afterwards the change topic holds exactly one event per committed change,
+ * per key in commit order (read_committed), and the ClickHouse view equals
+ * the PostgreSQL table row for row.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import pg from 'pg';
+import { Kafka, logLevel } from 'kafkajs';
+import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
+import { serviceUrls } from '../support/services.js';
+import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
+import { DaemonProcess, freePort } from '../support/daemon-process.js';
+
+const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 5);
+const services = serviceUrls();
+const suffix = uniqueSuffix();
+const table = `crash_${suffix}`;
+const slot = `tl_crash_${suffix}`;
+const prefix = `crash${suffix}`;
+const topic = `${prefix}.public.${table}`;
+const database = `crash_${suffix}`;
+
+type Op = 'c' | 'u' | 'd';
+
+/** Runs transactions of 1–4 random changes; records each committed change per key, in commit order. */
+class Workload {
+  readonly committed = new Map<number, Op[]>();
+  private readonly live: number[] = [];
+  private nextId = 1;
+  private version = 0;
+  changes = 0;
+
+  constructor(private readonly client: pg.Client) {}
+
+  async transaction(): Promise<void> {
+    const ops: [number, Op][] = [];
+    await this.client.query('BEGIN');
+    try {
+      const count = 1 + Math.floor(Math.random() * 4);
+      for (let i = 0; i < count; i++) {
+        const roll = Math.random();
+        this.version += 1;
+        if (roll < 0.5 || this.live.length < 5) {
+          const id = this.nextId++;
+          await this.client.query(`INSERT INTO public.${table} (id, name, amount, version) VALUES ($1, $2, $3, $4)`, [id, `row ${id}`, (id * 1.01).toFixed(2), this.version]);
+          this.live.push(id);
+          ops.push([id, 'c']);
+        } else if (roll < 0.85) {
+          const id = this.live[Math.floor(Math.random() * this.live.length)]!;
+          await this.client.query(`UPDATE public.${table} SET amount = amount + 1, version = $2, name = name || '+' WHERE id = $1`, [id, this.version]);
+          ops.push([id, 'u']);
+        } else {
+          const index = Math.floor(Math.random() * this.live.length);
+          const id = this.live[index]!;
+          this.live.splice(index, 1);
+          await this.client.query(`DELETE FROM public.${table} WHERE id = $1`, [id]);
+          ops.push([id, 'd']);
+        }
+      }
+      await this.client.query('COMMIT');
+    } catch (error) {
+      await this.client.query('ROLLBACK');
+      throw error;
+    }
+    for (const [id, op] of ops) {
+      const list = this.committed.get(id) ?? [];
+      list.push(op);
+      this.committed.set(id, list);
+      this.changes += 1;
+    }
+  }
+}
+
+describe('crash recovery (SIGKILL)', () => {
+  const client = new pg.Client({ connectionString: services.pgUrl });
+  const clickhouse = new ClickHouseServer(services.clickhouseUrl, 'default', undefined);
+  let daemon: DaemonProcess;
+
+  beforeAll(async () => {
+    await client.connect();
+    await client.query(`CREATE TABLE public.${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(14,2) NOT NULL, version bigint NOT NULL)`);
+    const dir = writeConnectorFiles({
+      'source.yaml': `name: crash-source-${suffix}\nkind: postgres-source\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${services.pgUrl}\n  slot: ${slot}\n  tables: [public.${table}]\n  topicPrefix: ${prefix}\n  maxBatchDelayMs: 20\n`,
+      'sink.yaml': `name: crash-sink-${suffix}\nkind: clickhouse-sink\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${services.clickhouseUrl}\n  database: ${database}\n  topics: [${topic}]\n`,
+    });
+    daemon = new DaemonProcess(dir, await freePort());
+    await daemon.start();
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await client.query('SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch(() => undefined);
+    await client.query(`DROP PUBLICATION IF EXISTS ${slot}`).catch(() => undefined);
+    await client.query(`DROP TABLE IF EXISTS public.${table}`).catch(() => undefined);
+    await client.end();
+    await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
+    await clickhouse.close();
+  });
+
+  it(`keeps exactly one event per committed change and an equal ClickHouse table through ${KILLS} kills`, async () => {
+    const workload = new Workload(client);
+    // Keep writing while the daemon is killed at random moments and restarted.
+    let writing = true;
+    const writer = (async () => {
+      while (writing) await workload.transaction();
+    })();
+    for (let kill = 0; kill < KILLS; kill++) {
+      await new Promise((resolve) => setTimeout(resolve, 1000 + Math.random() * 2500));
+      await daemon.kill();
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 1000));
+      await daemon.start();
+    }
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    writing = false;
+    await writer;
+    expect(workload.changes).toBeGreaterThan(50);
+
+    // Kafka: every committed change exactly once, per key in commit order.
+    const kafka = new Kafka({ brokers: services.kafkaBrokers, logLevel: logLevel.NOTHING });
+    const consumer = kafka.consumer({ groupId: `crash-reader-${suffix}`, readUncommitted: false });
+    const seen = new Map<number, Op[]>();
+    let events = 0;
+    await consumer.connect();
+    await consumer.subscribe({ topic, fromBeginning: true });
+    await consumer.run({
+      eachMessage: async ({ message }) => {
+        if (!message.value) return; // tombstone
+        const id = Number(JSON.parse(message.key!.toString()).payload.id);
+        const op = JSON.parse(message.value.toString()).payload.op as Op;
+        const list = seen.get(id) ?? [];
+        list.push(op);
+        seen.set(id, list);
+        events += 1;
+      },
+    });
+    try {
+      await eventually(`all ${workload.changes} changes in Kafka`, async () => (events >= workload.changes ? true : undefined), 120_000);
+      // Anything doubled would arrive with or right after the rest.
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+    } finally {
+      await consumer.disconnect();
+    }
+    expect(events).toBe(workload.changes);
+    expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(workload.committed));
+
+    // ClickHouse: the view equals the table, every column.
+    const expected = (await client.query(`SELECT id::text, name, amount::text, version::text FROM public.${table} ORDER BY id`)).rows;
+    const query = `SELECT toString(id) AS id, name, toString(amount) AS amount, toString(version) AS version FROM ${database}.${table}_current ORDER BY id`;
+    await eventually('the ClickHouse view to equal the PostgreSQL table', async () => {
+      const rows = await clickhouse.rows(query);
+      return JSON.stringify(rows) === JSON.stringify(expected) ? true : undefined;
+    }, 120_000).catch(async (error: unknown) => {
+      expect(await clickhouse.rows(query)).toEqual(expected);
+      throw error;
+    });
+    // No (key, _version) pair twice once merged.
+    await clickhouse.command(`OPTIMIZE TABLE ${database}.${table} FINAL`);
+    const [duplicates] = await clickhouse.rows<{ n: string }>(
+      `SELECT toString(count()) AS n FROM (SELECT id, _version, count() AS c FROM ${database}.${table} GROUP BY id, _version HAVING c > 1)`,
+    );
+    expect(duplicates?.n).toBe('0');
+  });
+});

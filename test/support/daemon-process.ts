@@ -1,0 +1,62 @@
+/**
+ * The daemon as a separate process, as users run it: `tideline run <dir>`,
+ * so that tests can kill it with SIGKILL and start it again.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { resolve } from 'node:path';
+import { eventually } from './pipeline.js';
+
+const MAIN = resolve('src/cli/main.ts');
+
+export async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => done(port));
+    });
+  });
+}
+
+export class DaemonProcess {
+  private child: ChildProcess | null = null;
+  readonly log: string[] = [];
+
+  constructor(private readonly dir: string, private readonly port: number) {}
+
+  /** Starts the daemon and waits until /healthz says every connector runs. */
+  async start(): Promise<void> {
+    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', this.dir, '--admin-port', String(this.port), '--admin-host', '127.0.0.1'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, TIDELINE_LOG_LEVEL: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn' },
+    });
+    child.stdout?.on('data', (chunk: Buffer) => this.log.push(chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => this.log.push(chunk.toString()));
+    this.child = child;
+    await eventually('the daemon to report every connector running', async () => {
+      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${this.log.join('').slice(-2000)}`);
+      const response = await fetch(`http://127.0.0.1:${this.port}/healthz`);
+      return response.status === 200 ? true : undefined;
+    }, 90_000);
+  }
+
+  /** SIGKILL: no clean shutdown, no flushing; whatever was in flight is lost by the process. */
+  async kill(): Promise<void> {
+    await this.signal('SIGKILL');
+  }
+
+  async stop(): Promise<void> {
+    await this.signal('SIGTERM');
+  }
+
+  private async signal(signal: NodeJS.Signals): Promise<void> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise((done) => child.once('exit', done));
+    child.kill(signal);
+    await exited;
+    this.child = null;
+  }
+}
