@@ -114,7 +114,7 @@ describe('createViewSql', () => {
 describe('addColumnSql', () => {
   it('adds a column with its mapped type', () => {
     const result = plan();
-    expect(addColumnSql(result, result.columns[1]!)).toBe('ALTER TABLE `tideline`.`orders` ADD COLUMN IF NOT EXISTS `note` Nullable(String)');
+    expect(addColumnSql(result, result.columns[1]!)).toBe('ALTER TABLE `tideline`.`orders` ADD COLUMN `note` Nullable(String)');
   });
 });
 

@@ -8,6 +8,7 @@
  * twice after a crash collapses under (key, _version). Nothing is written for a
  * partition after a rebalance took it away (isRunning/isStale checks).
  */
+import { ClickHouseError } from '@clickhouse/client';
 import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { columnsFromEnvelope, type ChangeEvent } from '../../core/events.js';
@@ -137,24 +138,31 @@ export class ClickHouseSink implements Connector {
     const { batch, isRunning, isStale, heartbeat, resolveOffset } = payload;
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const owned = (): boolean => isRunning() && !isStale();
-    const lines = new Map<TablePlan, string[]>();
-    const deadLetters: DeadLetter[] = [];
-    const endToEnd: number[] = [];
+    let lines = new Map<TablePlan, string[]>();
+    let deadLetters: DeadLetter[] = [];
+    let endToEnd: number[] = [];
     const now = Date.now();
 
-    for (const message of batch.messages) {
-      if (message.value === null) continue; // tombstone: the delete before it was written
-      try {
-        const { event, plan } = await this.prepare(batch.topic, message);
-        let list = lines.get(plan);
-        if (!list) lines.set(plan, (list = []));
-        list.push(eventToTsvLine(plan, event));
-        endToEnd.push(now - event.source.ts_ms);
-      } catch (error) {
-        if (!(error instanceof UnwritableEventError || error instanceof SyntaxError)) throw error;
-        deadLetters.push({ message, error: errorMessage(error) });
+    // Converting may run DDL (new table, new column); an unreachable ClickHouse
+    // is retried like the write itself.
+    await this.withRetry('prepare tables in ClickHouse', signal, async () => {
+      lines = new Map();
+      deadLetters = [];
+      endToEnd = [];
+      for (const message of batch.messages) {
+        if (message.value === null) continue; // tombstone: the delete before it was written
+        try {
+          const { event, plan } = await this.prepare(batch.topic, message);
+          let list = lines.get(plan);
+          if (!list) lines.set(plan, (list = []));
+          list.push(eventToTsvLine(plan, event));
+          endToEnd.push(now - event.source.ts_ms);
+        } catch (error) {
+          if (!(error instanceof UnwritableEventError || error instanceof SyntaxError)) throw error;
+          deadLetters.push({ message, error: errorMessage(error) });
+        }
       }
-    }
+    }, heartbeat);
 
     const last = batch.lastOffset();
     const started = Date.now();
@@ -209,20 +217,41 @@ export class ClickHouseSink implements Connector {
     return { event, plan };
   }
 
+  /**
+   * Creates the table and view, and adds columns the table lacks. ClickHouse
+   * refusing the DDL (it answered with an error) makes the events that need it
+   * unwritable, so they go to the dead-letter topic; connection failures are
+   * retried by the caller.
+   */
   private async applyTablePlan(plan: TablePlan, previous: TablePlan | undefined): Promise<void> {
-    await this.server.command(createTableSql(plan));
-    const existing = new Set(
-      (await this.server.rows<{ name: string }>(
-        `SELECT name FROM system.columns WHERE database = ${quoteString(plan.database)} AND table = ${quoteString(plan.table)}`,
-      )).map((row) => row.name),
-    );
-    const added = plan.columns.filter((column) => !existing.has(column.name));
-    for (const column of added) await this.server.command(addColumnSql(plan, column));
-    if (added.length > 0 || (previous && previous.columns.length !== plan.columns.length)) {
-      await this.server.command(`DROP TABLE IF EXISTS ${quoteIdent(plan.database)}.${quoteIdent(plan.view)}`);
-      this.context.logger.info({ table: plan.table, added: added.map((column) => column.name) }, 'added columns');
+    try {
+      await this.server.command(createTableSql(plan));
+      const existing = await this.existingColumns(plan);
+      const added = plan.columns.filter((column) => !existing.has(column.name));
+      for (const column of added) {
+        // 18.16 has no ADD COLUMN IF NOT EXISTS; another instance may have added it meanwhile.
+        await this.server.command(addColumnSql(plan, column)).catch(async (error: unknown) => {
+          if (!(await this.existingColumns(plan)).has(column.name)) throw error;
+        });
+      }
+      if (added.length > 0 || (previous && previous.columns.length !== plan.columns.length)) {
+        await this.server.command(`DROP TABLE IF EXISTS ${quoteIdent(plan.database)}.${quoteIdent(plan.view)}`);
+        this.context.logger.info({ table: plan.table, added: added.map((column) => column.name) }, 'added columns');
+      }
+      await this.server.command(createViewSql(plan));
+    } catch (error) {
+      if (error instanceof ClickHouseError) {
+        throw new UnwritableEventError(`ClickHouse refused the table change for ${plan.database}.${plan.table}: ${error.message}`);
+      }
+      throw error;
     }
-    await this.server.command(createViewSql(plan));
+  }
+
+  private async existingColumns(plan: TablePlan): Promise<Set<string>> {
+    const rows = await this.server.rows<{ name: string }>(
+      `SELECT name FROM system.columns WHERE database = ${quoteString(plan.database)} AND table = ${quoteString(plan.table)}`,
+    );
+    return new Set(rows.map((row) => row.name));
   }
 
   private async sendDeadLetters(topic: string, partition: number, letters: readonly DeadLetter[]): Promise<void> {

@@ -70,5 +70,5 @@ export function createViewSql(plan: TablePlan): string {
 }
 
 export function addColumnSql(plan: TablePlan, column: PlannedColumn): string {
-  return `ALTER TABLE ${qualified(plan.database, plan.table)} ADD COLUMN IF NOT EXISTS ${quoteIdent(column.name)} ${column.mapping.type}`;
+  return `ALTER TABLE ${qualified(plan.database, plan.table)} ADD COLUMN ${quoteIdent(column.name)} ${column.mapping.type}`;
 }
