@@ -3,7 +3,7 @@ import { extname, join, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../core/errors.js';
-import { kafkaConnectionSchema, type KafkaConnection } from '../core/kafka-connection.js';
+import type { KafkaConnection } from '../core/kafka-connection.js';
 import type { ConnectorSpec } from '../core/connector.js';
 import { interpolateDocument, type InterpolationProblem } from './interpolate.js';
 import { quotedScalarPaths } from './quoted-scalars.js';
@@ -136,4 +136,3 @@ function parseKindConfig(
   return undefined;
 }
 
-export { kafkaConnectionSchema };
