@@ -23,6 +23,7 @@ import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClickHouseServer } from '../src/sinks/clickhouse/server.js';
 import { metrics } from '../src/metrics/registry.js';
+import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import type { Daemon } from '../src/runtime/daemon.js';
 
@@ -81,11 +82,11 @@ let peakRssMb = 0;
 const rssTimer = setInterval(() => (peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20)), 100);
 
 function sourceFile(name: string, url: string, brokers: string, slot: string, table: string, prefix: string): string {
-  return `name: ${name}\nkind: postgres-source\nkafka: { brokers: "${brokers}" }\nconfig:\n  url: ${url}\n  slot: ${slot}\n  tables: [public.${table}]\n  topicPrefix: ${prefix}\n`;
+  return sourceConnectorYaml(name, brokers, { url, slot, tables: `[public.${table}]`, topicPrefix: prefix });
 }
 
 function sinkFile(name: string, url: string, brokers: string, database: string, topic: string): string {
-  return `name: ${name}\nkind: clickhouse-sink\nkafka: { brokers: "${brokers}" }\nconfig:\n  url: ${url}\n  database: ${database}\n  topics: [${topic}]\n`;
+  return sinkConnectorYaml(name, brokers, { url, database, topics: `[${topic}]` });
 }
 
 /** Creates the table and the slot (through a short source run), then writes the backlog. */

@@ -6,25 +6,16 @@
  * stack (native, testcontainers or given by the environment).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
-import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
-import { serviceUrls } from '../support/services.js';
-import { eventually, startDaemon, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
+import { TableFixture } from '../support/fixture.js';
+import { eventually, startDaemon } from '../support/pipeline.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 
 const OUTAGE_MS = Number(process.env.TIDELINE_TEST_OUTAGE_MS ?? 60_000);
-const services = serviceUrls();
-const suffix = uniqueSuffix();
-const table = `outage_${suffix}`;
-const slot = `tl_outage_${suffix}`;
-const prefix = `outage${suffix}`;
-const database = `outage_${suffix}`;
-const sinkName = `outage-sink-${suffix}`;
+const fixture = new TableFixture('outage');
+const { services, table, database, sinkName, client, clickhouse } = fixture;
 
 describe('ClickHouse outage', () => {
-  const client = new pg.Client({ connectionString: services.pgUrl });
-  const clickhouse = new ClickHouseServer(services.clickhouseUrl, 'default', undefined);
   const target = new URL(services.clickhouseUrl);
   const proxy = new TcpProxy(target.hostname, Number(target.port || 8123));
   let daemon: Daemon | undefined;
@@ -34,15 +25,10 @@ describe('ClickHouse outage', () => {
   const sinkStatus = () => daemon!.statuses().find((status) => status.name === sinkName)!;
 
   beforeAll(async () => {
-    await client.connect();
-    await client.query(`CREATE TABLE public.${table} (id bigint PRIMARY KEY, name text NOT NULL)`);
-    const port = await proxy.start();
-    target.port = String(port);
+    await fixture.create('id bigint PRIMARY KEY, name text NOT NULL');
+    target.port = String(await proxy.start());
     daemon = await startDaemon(
-      writeConnectorFiles({
-        'source.yaml': `name: outage-source-${suffix}\nkind: postgres-source\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${services.pgUrl}\n  slot: ${slot}\n  tables: [public.${table}]\n  topicPrefix: ${prefix}\n`,
-        'sink.yaml': `name: ${sinkName}\nkind: clickhouse-sink\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${target.toString().replace(/\/$/, '')}\n  database: ${database}\n  topics: [${prefix}.public.${table}]\n  maxRetryDelayMs: 5000\n`,
-      }),
+      fixture.connectorFiles({ source: { maxBatchDelayMs: 100 }, sink: { url: target.toString().replace(/\/$/, ''), maxRetryDelayMs: 5000 } }),
     );
     await eventually('both connectors running', async () => (daemon!.statuses().every((s) => s.state === 'running') ? true : undefined));
   });
@@ -51,12 +37,7 @@ describe('ClickHouse outage', () => {
     await proxy.restore();
     await daemon?.stop();
     await proxy.cut();
-    await client.query('SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch(() => undefined);
-    await client.query(`DROP PUBLICATION IF EXISTS ${slot}`).catch(() => undefined);
-    await client.query(`DROP TABLE IF EXISTS public.${table}`).catch(() => undefined);
-    await client.end();
-    await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
-    await clickhouse.close();
+    await fixture.cleanup();
   });
 
   it(`loses no row when ClickHouse is unreachable for ${OUTAGE_MS / 1000} s, and recovers without a restart`, async () => {

@@ -6,21 +6,15 @@
  * the PostgreSQL table row for row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
+import type pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
-import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
-import { serviceUrls } from '../support/services.js';
-import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
+import { TableFixture } from '../support/fixture.js';
+import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 5);
-const services = serviceUrls();
-const suffix = uniqueSuffix();
-const table = `crash_${suffix}`;
-const slot = `tl_crash_${suffix}`;
-const prefix = `crash${suffix}`;
-const topic = `${prefix}.public.${table}`;
-const database = `crash_${suffix}`;
+const fixture = new TableFixture('crash');
+const { services, suffix, table, topic, database, client, clickhouse } = fixture;
 
 type Op = 'c' | 'u' | 'd';
 
@@ -74,29 +68,17 @@ class Workload {
 }
 
 describe('crash recovery (SIGKILL)', () => {
-  const client = new pg.Client({ connectionString: services.pgUrl });
-  const clickhouse = new ClickHouseServer(services.clickhouseUrl, 'default', undefined);
   let daemon: DaemonProcess;
 
   beforeAll(async () => {
-    await client.connect();
-    await client.query(`CREATE TABLE public.${table} (id bigint PRIMARY KEY, name text NOT NULL, amount numeric(14,2) NOT NULL, version bigint NOT NULL)`);
-    const dir = writeConnectorFiles({
-      'source.yaml': `name: crash-source-${suffix}\nkind: postgres-source\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${services.pgUrl}\n  slot: ${slot}\n  tables: [public.${table}]\n  topicPrefix: ${prefix}\n  maxBatchDelayMs: 20\n`,
-      'sink.yaml': `name: crash-sink-${suffix}\nkind: clickhouse-sink\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${services.clickhouseUrl}\n  database: ${database}\n  topics: [${topic}]\n`,
-    });
-    daemon = new DaemonProcess(dir, await freePort());
+    await fixture.create('id bigint PRIMARY KEY, name text NOT NULL, amount numeric(14,2) NOT NULL, version bigint NOT NULL');
+    daemon = new DaemonProcess(fixture.connectorFiles(), await freePort());
     await daemon.start();
   });
 
   afterAll(async () => {
     await daemon?.stop();
-    await client.query('SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch(() => undefined);
-    await client.query(`DROP PUBLICATION IF EXISTS ${slot}`).catch(() => undefined);
-    await client.query(`DROP TABLE IF EXISTS public.${table}`).catch(() => undefined);
-    await client.end();
-    await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
-    await clickhouse.close();
+    await fixture.cleanup();
   });
 
   it(`keeps exactly one event per committed change and an equal ClickHouse table through ${KILLS} kills`, async () => {

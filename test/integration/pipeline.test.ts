@@ -5,22 +5,14 @@
  * must equal the PostgreSQL table row for row.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
-import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
 import { SOURCE_OFFSETS_TOPIC } from '../../src/kafka/source-offsets.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
-import { serviceUrls } from '../support/services.js';
-import { eventually, startDaemon, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
+import { TableFixture } from '../support/fixture.js';
+import { eventually, startDaemon } from '../support/pipeline.js';
 
-const services = serviceUrls();
-const suffix = uniqueSuffix();
-const table = `it_orders_${suffix}`;
-const slot = `tl_it_${suffix}`;
-const prefix = `it${suffix}`;
-const database = `it_${suffix}`;
-const topic = `${prefix}.public.${table}`;
-const sourceName = `it-source-${suffix}`;
+const fixture = new TableFixture('orders');
+const { services, suffix, table, prefix, database, topic, sourceName, client, clickhouse } = fixture;
 
 interface PgRow {
   id: string;
@@ -44,45 +36,18 @@ const chRowsSql = (view: string): string => `
   FROM ${database}.${view} ORDER BY id`;
 
 describe('postgres → kafka → clickhouse', () => {
-  const client = new pg.Client({ connectionString: services.pgUrl });
-  const clickhouse = new ClickHouseServer(services.clickhouseUrl, 'default', undefined);
   let daemon: Daemon | undefined;
 
   beforeAll(async () => {
-    await client.connect();
-    await client.query(`
-      CREATE TABLE public.${table} (
+    await fixture.create(`
         id bigint PRIMARY KEY,
         customer text NOT NULL,
         amount numeric(12, 2) NOT NULL,
         qty integer,
         note text,
         created date NOT NULL,
-        updated_at timestamptz NOT NULL DEFAULT now()
-      )`);
-    const dir = writeConnectorFiles({
-      'source.yaml': `
-name: ${sourceName}
-kind: postgres-source
-kafka: { brokers: "${services.kafkaBrokers.join(',')}" }
-config:
-  url: ${services.pgUrl}
-  slot: ${slot}
-  tables: [public.${table}]
-  topicPrefix: ${prefix}
-  maxBatchDelayMs: 20
-`,
-      'sink.yaml': `
-name: it-sink-${suffix}
-kind: clickhouse-sink
-kafka: { brokers: "${services.kafkaBrokers.join(',')}" }
-config:
-  url: ${services.clickhouseUrl}
-  database: ${database}
-  topics: [${topic}]
-`,
-    });
-    daemon = await startDaemon(dir);
+        updated_at timestamptz NOT NULL DEFAULT now()`);
+    daemon = await startDaemon(fixture.connectorFiles());
     await eventually('both connectors running', async () =>
       daemon!.statuses().every((status) => status.state === 'running') ? true : undefined,
     );
@@ -90,13 +55,7 @@ config:
 
   afterAll(async () => {
     await daemon?.stop();
-    // The slot is released when the source stops; drop what this test made.
-    await client.query('SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch(() => undefined);
-    await client.query(`DROP PUBLICATION IF EXISTS ${slot}`).catch(() => undefined);
-    await client.query(`DROP TABLE IF EXISTS public.${table}`).catch(() => undefined);
-    await client.end();
-    await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
-    await clickhouse.close();
+    await fixture.cleanup();
   });
 
   it('ends with the ClickHouse view equal to the PostgreSQL table after inserts, updates and deletes', async () => {

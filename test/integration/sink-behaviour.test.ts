@@ -4,25 +4,15 @@
  * a column added in PostgreSQL mid-stream appears in ClickHouse with its values.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
-import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
-import { serviceUrls } from '../support/services.js';
-import { eventually, startDaemon, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
+import { TableFixture } from '../support/fixture.js';
+import { eventually, startDaemon } from '../support/pipeline.js';
 
-const services = serviceUrls();
-const suffix = uniqueSuffix();
-const table = `sinkb_${suffix}`;
-const slot = `tl_sinkb_${suffix}`;
-const prefix = `sinkb${suffix}`;
-const topic = `${prefix}.public.${table}`;
-const database = `sinkb_${suffix}`;
-const sinkName = `sinkb-sink-${suffix}`;
+const fixture = new TableFixture('sinkb');
+const { services, suffix, table, topic, database, sinkName, client, clickhouse } = fixture;
 
 describe('clickhouse sink behaviour', () => {
-  const client = new pg.Client({ connectionString: services.pgUrl });
-  const clickhouse = new ClickHouseServer(services.clickhouseUrl, 'default', undefined);
   const kafka = new Kafka({ brokers: services.kafkaBrokers, logLevel: logLevel.NOTHING });
   let daemon: Daemon | undefined;
 
@@ -30,25 +20,14 @@ describe('clickhouse sink behaviour', () => {
     clickhouse.rows<Record<string, unknown>>(`SELECT ${columns} FROM ${database}.${table}_current ORDER BY id`);
 
   beforeAll(async () => {
-    await client.connect();
-    await client.query(`CREATE TABLE public.${table} (id bigint PRIMARY KEY, name text NOT NULL)`);
-    daemon = await startDaemon(
-      writeConnectorFiles({
-        'source.yaml': `name: sinkb-source-${suffix}\nkind: postgres-source\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${services.pgUrl}\n  slot: ${slot}\n  tables: [public.${table}]\n  topicPrefix: ${prefix}\n  maxBatchDelayMs: 20\n`,
-        'sink.yaml': `name: ${sinkName}\nkind: clickhouse-sink\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig:\n  url: ${services.clickhouseUrl}\n  database: ${database}\n  topics: [${topic}]\n`,
-      }),
-    );
+    await fixture.create('id bigint PRIMARY KEY, name text NOT NULL');
+    daemon = await startDaemon(fixture.connectorFiles());
     await eventually('both connectors running', async () => (daemon!.statuses().every((s) => s.state === 'running') ? true : undefined));
   });
 
   afterAll(async () => {
     await daemon?.stop();
-    await client.query('SELECT pg_drop_replication_slot($1) FROM pg_replication_slots WHERE slot_name = $1', [slot]).catch(() => undefined);
-    await client.query(`DROP PUBLICATION IF EXISTS ${slot}`).catch(() => undefined);
-    await client.query(`DROP TABLE IF EXISTS public.${table}`).catch(() => undefined);
-    await client.end();
-    await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
-    await clickhouse.close();
+    await fixture.cleanup();
   });
 
   it('sends a poison message to the dead-letter topic with its error and writes the messages after it', async () => {
