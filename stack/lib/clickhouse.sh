@@ -49,23 +49,10 @@ clickhouse_launch() {
   die "clickhouse: server process did not start"
 }
 
+ch_ready() { ch_query 'SELECT 1' && port_open "$CH_HTTP_PORT"; }
+
 clickhouse_wait() {
-  local start=$SECONDS
-  until ch_query 'SELECT 1' >/dev/null 2>&1 && port_open "$CH_HTTP_PORT"; do
-    if [[ -z "$(clickhouse_pid)" ]]; then
-      # shellcheck disable=SC2046
-      show_log_tail $(clickhouse_logs)
-      warn "clickhouse: server exited during startup"
-      return 1
-    fi
-    if ((SECONDS - start >= STACK_TIMEOUT)); then
-      # shellcheck disable=SC2046
-      show_log_tail $(clickhouse_logs)
-      warn "clickhouse: not ready after ${STACK_TIMEOUT}s"
-      return 1
-    fi
-    sleep 0.3
-  done
+  wait_until clickhouse "not answering queries" ch_ready || return 1
   ch_query "CREATE DATABASE IF NOT EXISTS $CH_DB"
 }
 

@@ -110,6 +110,29 @@ pid_is_ours() {
 read_pid() { head -n 1 "$1" 2>/dev/null | tr -dc '0-9' || true; }
 
 # Does something accept TCP connections on 127.0.0.1:<port>? (bash built-in, no nc)
+# wait_until SVC WHAT CHECK...: runs CHECK until it succeeds. Fails, with the
+# service's log tail, when its process is gone (after a 5 s grace: pid files
+# appear late) or when STACK_TIMEOUT has passed.
+wait_until() {
+  local svc="$1" what="$2" start=$SECONDS
+  shift 2
+  until "$@" >/dev/null 2>&1; do
+    if ((SECONDS - start > 5)) && [[ -z "$("$svc"_pid)" ]]; then
+      # shellcheck disable=SC2046
+      show_log_tail $("$svc"_logs)
+      warn "$svc: exited during startup"
+      return 1
+    fi
+    if ((SECONDS - start >= STACK_TIMEOUT)); then
+      # shellcheck disable=SC2046
+      show_log_tail $("$svc"_logs)
+      warn "$svc: $what after ${STACK_TIMEOUT}s"
+      return 1
+    fi
+    sleep 0.3
+  done
+}
+
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1
 }

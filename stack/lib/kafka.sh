@@ -109,21 +109,7 @@ kafka_probe() {
 
 kafka_wait() {
   local start=$SECONDS
-  until port_open "$KAFKA_PORT"; do
-    if [[ -z "$(kafka_pid)" ]]; then
-      # shellcheck disable=SC2046
-      show_log_tail $(kafka_logs)
-      warn "kafka: broker exited during startup"
-      return 1
-    fi
-    if ((SECONDS - start >= STACK_TIMEOUT)); then
-      # shellcheck disable=SC2046
-      show_log_tail $(kafka_logs)
-      warn "kafka: port $KAFKA_PORT not open after ${STACK_TIMEOUT}s"
-      return 1
-    fi
-    sleep 0.3
-  done
+  wait_until kafka "port $KAFKA_PORT not open" port_open "$KAFKA_PORT" || return 1
   local left=$((STACK_TIMEOUT - (SECONDS - start)))
   ((left > 10)) || left=10
   if ! kafka_probe "$left"; then

@@ -136,21 +136,7 @@ pg_psql() {
 
 postgres_wait() {
   pg_require_bins
-  local start=$SECONDS
-  until pg_psql -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; do
-    # pg_ctl -W returns before postmaster.pid exists: allow a few seconds for that.
-    if ((SECONDS - start > 5)) && [[ -z "$(postgres_pid)" ]]; then
-      show_log_tail "$PG_LOG"
-      warn "postgres: server is not running (exited during startup?)"
-      return 1
-    fi
-    if ((SECONDS - start >= STACK_TIMEOUT)); then
-      show_log_tail "$PG_LOG"
-      warn "postgres: not ready after ${STACK_TIMEOUT}s"
-      return 1
-    fi
-    sleep 0.3
-  done
+  wait_until postgres "not accepting connections" pg_psql -d postgres -tAc 'SELECT 1' || return 1
   # CREATE DATABASE cannot run inside a DO block; \gexec runs it only when missing.
   pg_psql -d postgres <<SQL
 SELECT 'CREATE DATABASE $PG_DB' WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = '$PG_DB')\gexec
