@@ -13,6 +13,7 @@ import type { Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { columnsFromEnvelope, type ChangeEvent } from '../../core/events.js';
 import type { ConnectSchema } from '../../core/connect-schema.js';
+import { whenAborted } from '../../core/abort.js';
 import { errorMessage } from '../../core/errors.js';
 import { decodeJsonMessage, decodePayloadWithPrefix, schemaPrefix } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
@@ -112,11 +113,7 @@ export class ClickHouseSink implements Connector {
       });
       this.context.setState('running');
       logger.info({ topics: this.config.topics, database: this.config.database }, 'writing to ClickHouse');
-      const stopped = new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        else signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-      await Promise.race([stopped, crashed]);
+      await Promise.race([whenAborted(signal), crashed]);
     } finally {
       await consumer?.disconnect().catch(() => undefined);
       await this.producer?.disconnect().catch(() => undefined);

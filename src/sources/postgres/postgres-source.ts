@@ -13,10 +13,11 @@
  *  4. Only after the Kafka commit is the commit LSN confirmed to PostgreSQL.
  */
 import pg from 'pg';
-import type { Producer, Transaction } from 'kafkajs';
+import type { Kafka, Producer, Transaction } from 'kafkajs';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.js';
+import { whenAborted } from '../../core/abort.js';
 import { errorMessage } from '../../core/errors.js';
 import { SerialQueue } from '../../core/serial-queue.js';
 import { createKafka, keyPartitioner } from '../../kafka/client.js';
@@ -107,70 +108,9 @@ export class PostgresSource implements Connector {
     let lagTimer: NodeJS.Timeout | undefined;
     try {
       await admin.connect();
-      await checkServer(admin);
-      await checkTables(admin, this.config.tables);
-      await ensurePublication(admin, this.publication, this.config.tables, logger);
-      const slot = await ensureSlot(admin, this.slot, logger);
-      if (slot.confirmedFlushLsn) this.durableLsnText = formatLsn(parseLsn(slot.confirmedFlushLsn) - 1n);
-      const keys = await primaryKeys(admin, this.config.tables);
-      const database = (await admin.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
-
-      await ensureSourceOffsetsTopic(kafka);
-      const kafkaAdmin = kafka.admin();
-      await kafkaAdmin.connect();
-      try {
-        const created = await ensureTopics(
-          kafkaAdmin,
-          this.config.tables.map((qualified) => {
-            const { schema, table } = splitTableName(qualified);
-            return {
-              topic: `${this.topicPrefix}.${schema}.${table}`,
-              partitions: this.config.topicPartitions,
-              configs: { 'cleanup.policy': this.config.topicCleanupPolicy },
-            };
-          }),
-        );
-        if (created.length > 0) logger.info({ topics: created }, 'created change topics');
-      } finally {
-        await kafkaAdmin.disconnect();
-      }
-
-      // Connecting a transactional producer initializes its transactional id:
-      // an older instance is fenced and its open transaction aborted, which
-      // must happen before the offset is read (see readSourceOffset).
-      this.producer = kafka.producer({
-        transactionalId: `tideline-${name}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        transactionTimeout: 300_000,
-        createPartitioner: keyPartitioner,
-      });
-      await this.producer.connect();
-      const stored = await readSourceOffset(kafka, name);
-      if (stored) {
-        this.storedLsn = BigInt(stored.lsn);
-        logger.info({ lsn: stored.lsnText, txId: stored.txId }, 'resuming after stored offset');
-      } else {
-        logger.info({ slot: this.slot }, 'no stored offset: streaming from the slot position');
-      }
-
-      this.builder = new ChangeEventBuilder({
-        topicPrefix: this.topicPrefix,
-        database,
-        tombstones: this.config.tombstones,
-        primaryKeys: keys,
-        onUnknownType: (table, column, type) => {
-          const key = `${table}.${column}`;
-          if (this.warnedTypes.has(key)) return;
-          this.warnedTypes.add(key);
-          logger.warn({ table, column, typeOid: type.oid, type: type.name }, 'no specific mapping for this column type: emitting its text form');
-        },
-        onBadValue: (table, column, _text, error) => {
-          metrics.errors.inc({ connector: name, kind: 'bad_value' });
-          logger.warn({ table, column, err: error }, 'value could not be converted: emitted as null');
-        },
-      });
-
+      const { database, keys } = await this.preparePostgres(admin);
+      await this.prepareKafka(kafka);
+      this.builder = this.createBuilder(database, keys);
       this.stream = new ReplicationStream({
         url: this.config.url,
         slot: this.slot,
@@ -185,13 +125,9 @@ export class PostgresSource implements Connector {
       streaming.catch(() => undefined);
 
       lagTimer = setInterval(() => void this.measureLag(admin), this.config.lagIntervalMs);
-      const stopped = new Promise<void>((resolve) => {
-        if (signal.aborted) resolve();
-        else signal.addEventListener('abort', () => resolve(), { once: true });
-      });
       this.context.setState('running');
       logger.info({ slot: this.slot, publication: this.publication, tables: this.config.tables }, 'streaming changes');
-      await Promise.race([stopped, failedPromise, streaming]);
+      await Promise.race([whenAborted(signal), failedPromise, streaming]);
       await this.queue.run(() => this.shutdown());
     } catch (error) {
       await this.abortQuietly();
@@ -203,6 +139,82 @@ export class PostgresSource implements Connector {
       await this.producer?.disconnect().catch(() => undefined);
       await admin.end().catch(() => undefined);
     }
+  }
+
+  /** Checks the server and tables, keeps publication and slot in place; returns what events need. */
+  private async preparePostgres(admin: pg.Client): Promise<{ database: string; keys: Map<string, string[]> }> {
+    await checkServer(admin);
+    await checkTables(admin, this.config.tables);
+    await ensurePublication(admin, this.publication, this.config.tables, this.context.logger);
+    const slot = await ensureSlot(admin, this.slot, this.context.logger);
+    // Keepalive replies before the first commit confirm nothing new.
+    if (slot.confirmedFlushLsn) this.durableLsnText = formatLsn(parseLsn(slot.confirmedFlushLsn) - 1n);
+    const keys = await primaryKeys(admin, this.config.tables);
+    const database = (await admin.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
+    return { database, keys };
+  }
+
+  /** Creates the topics, connects the transactional producer, then reads the stored offset. */
+  private async prepareKafka(kafka: Kafka): Promise<void> {
+    const { logger, name } = this.context;
+    await ensureSourceOffsetsTopic(kafka);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      const created = await ensureTopics(
+        admin,
+        this.config.tables.map((qualified) => {
+          const { schema, table } = splitTableName(qualified);
+          return {
+            topic: `${this.topicPrefix}.${schema}.${table}`,
+            partitions: this.config.topicPartitions,
+            configs: { 'cleanup.policy': this.config.topicCleanupPolicy },
+          };
+        }),
+      );
+      if (created.length > 0) logger.info({ topics: created }, 'created change topics');
+    } finally {
+      await admin.disconnect();
+    }
+
+    // Connecting a transactional producer initializes its transactional id:
+    // an older instance is fenced and its open transaction aborted, which
+    // must happen before the offset is read (see readSourceOffset).
+    this.producer = kafka.producer({
+      transactionalId: `tideline-${name}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 300_000,
+      createPartitioner: keyPartitioner,
+    });
+    await this.producer.connect();
+    const stored = await readSourceOffset(kafka, name);
+    if (stored) {
+      this.storedLsn = BigInt(stored.lsn);
+      logger.info({ lsn: stored.lsnText, txId: stored.txId }, 'resuming after stored offset');
+    } else {
+      logger.info({ slot: this.slot }, 'no stored offset: streaming from the slot position');
+    }
+  }
+
+  private createBuilder(database: string, keys: Map<string, string[]>): ChangeEventBuilder {
+    const { logger, name } = this.context;
+    return new ChangeEventBuilder({
+      topicPrefix: this.topicPrefix,
+      database,
+      tombstones: this.config.tombstones,
+      primaryKeys: keys,
+      onUnknownType: (table, column, type) => {
+        const key = `${table}.${column}`;
+        if (this.warnedTypes.has(key)) return;
+        this.warnedTypes.add(key);
+        logger.warn({ table, column, typeOid: type.oid, type: type.name }, 'no specific mapping for this column type: emitting its text form');
+      },
+      onBadValue: (table, column, _text, error) => {
+        metrics.errors.inc({ connector: name, kind: 'bad_value' });
+        logger.warn({ table, column, err: error }, 'value could not be converted: emitted as null');
+      },
+    });
   }
 
   private fail(error: Error): void {
