@@ -15,7 +15,7 @@
  *
  * Services come from TIDELINE_* variables, or the native stack is started.
  * Prints events/s, percentiles and peak RSS. Options: --rows N, --single-rows N,
- * --rate N, --seconds N.
+ * --rate N, --seconds N, --batch-delay-ms N (the source's maxBatchDelayMs).
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -33,12 +33,15 @@ const { values: args } = parseArgs({
     'single-rows': { type: 'string', default: '50000' },
     rate: { type: 'string', default: '1000' },
     seconds: { type: 'string', default: '20' },
+    'batch-delay-ms': { type: 'string', default: '100' },
   },
 });
 const ROWS = Number(args.rows);
 const SINGLE_ROWS = Number(args['single-rows']);
 const RATE = Number(args.rate);
 const SECONDS = Number(args.seconds);
+/** The source's maxBatchDelayMs (its default is 100). */
+const BATCH_DELAY_MS = Number(args['batch-delay-ms']);
 
 function services(): { pgUrl: string; brokers: string; clickhouseUrl: string; started: boolean } {
   let started = false;
@@ -82,7 +85,7 @@ let peakRssMb = 0;
 const rssTimer = setInterval(() => (peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20)), 100);
 
 function sourceFile(name: string, url: string, brokers: string, slot: string, table: string, prefix: string): string {
-  return sourceConnectorYaml(name, brokers, { url, slot, tables: `[public.${table}]`, topicPrefix: prefix });
+  return sourceConnectorYaml(name, brokers, { url, slot, tables: `[public.${table}]`, topicPrefix: prefix, maxBatchDelayMs: BATCH_DELAY_MS });
 }
 
 function sinkFile(name: string, url: string, brokers: string, database: string, topic: string): string {
