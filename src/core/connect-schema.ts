@@ -36,6 +36,7 @@ export const SemanticType = {
   ZonedTimestamp: 'io.debezium.time.ZonedTimestamp',
   ZonedTime: 'io.debezium.time.ZonedTime',
   MicroDuration: 'io.debezium.time.MicroDuration',
+  Interval: 'io.debezium.time.Interval',
   Json: 'io.debezium.data.Json',
   Uuid: 'io.debezium.data.Uuid',
   Enum: 'io.debezium.data.Enum',

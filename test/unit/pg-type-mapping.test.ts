@@ -9,6 +9,7 @@ import {
   timestampToMicros,
   timestamptzToIso,
   timeToMicros,
+  timetzToUtc,
   type ColumnType,
 } from '../../src/sources/postgres/type-mapping.js';
 
@@ -140,11 +141,11 @@ describe('mapColumnType', () => {
   });
 
   it('unknown types fall back to their text as a string and call onFallback once per call', () => {
-    const interval = map(Oid.interval, -1);
-    expect(interval.mapping.schema).toEqual({ type: 'string', parameters: { [TYPE]: 'OID 1186' } });
-    expect(interval.mapping.fromText('P1D')).toBe('P1D');
-    expect(interval.onFallback).toHaveBeenCalledTimes(1);
-    expect(interval.onFallback).toHaveBeenCalledWith({ oid: 1186, typeMod: -1 });
+    const point = map(600, -1); // point: no specific mapping
+    expect(point.mapping.schema).toEqual({ type: 'string', parameters: { [TYPE]: 'OID 600' } });
+    expect(point.mapping.fromText('(1,2)')).toBe('(1,2)');
+    expect(point.onFallback).toHaveBeenCalledTimes(1);
+    expect(point.onFallback).toHaveBeenCalledWith({ oid: 600, typeMod: -1 });
 
     const citext = map(16_500, 7, 'citext');
     expect(citext.mapping.schema).toEqual({ type: 'string', parameters: { [TYPE]: 'CITEXT' } });
@@ -152,8 +153,8 @@ describe('mapColumnType', () => {
     expect(citext.onFallback).toHaveBeenCalledWith({ oid: 16_500, typeMod: 7, name: 'citext' });
 
     const onFallback = vi.fn();
-    mapColumnType({ oid: Oid.timetz, typeMod: -1 }, onFallback);
-    mapColumnType({ oid: Oid.timetz, typeMod: -1 }, onFallback);
+    mapColumnType({ oid: 869, typeMod: -1 }, onFallback); // inet
+    mapColumnType({ oid: 869, typeMod: -1 }, onFallback);
     mapColumnType({ oid: Oid.int4, typeMod: -1 }, onFallback);
     expect(onFallback).toHaveBeenCalledTimes(2);
   });
@@ -179,5 +180,45 @@ describe('numericPrecision', () => {
     expect(numericPrecision(((5 << 16) | (-2 & 0x7ff)) + 4)).toEqual({ precision: 5, scale: -2 });
     expect(numericPrecision(((38 << 16) | 10) + 4)).toEqual({ precision: 38, scale: 10 });
     expect(numericPrecision(-1)).toEqual({});
+  });
+});
+
+describe('timetzToUtc', () => {
+  it('converts to UTC with Z, keeping the fraction and wrapping around midnight', () => {
+    expect(timetzToUtc('12:34:56.123456+02')).toBe('10:34:56.123456Z');
+    expect(timetzToUtc('01:00:00+03')).toBe('22:00:00Z');
+    expect(timetzToUtc('23:30:00-03:30')).toBe('03:00:00Z');
+    expect(() => timetzToUtc('noon')).toThrow('unsupported timetz "noon"');
+  });
+});
+
+describe('mapColumnType with catalog types', () => {
+  const catalog = new Map([
+    [90_001, { oid: 90_001, name: '_int4', kind: 'b', elementOid: Oid.int4, baseOid: 0, labels: null }],
+    [90_002, { oid: 90_002, name: 'mood', kind: 'e', elementOid: 0, baseOid: 0, labels: ['sad', 'ok'] }],
+    [90_003, { oid: 90_003, name: '_mood', kind: 'b', elementOid: 90_002, baseOid: 0, labels: null }],
+    [90_004, { oid: 90_004, name: 'posint', kind: 'd', elementOid: 0, baseOid: Oid.int4, labels: null }],
+  ]);
+  const mapped = (oid: number) => mapColumnType({ oid, typeMod: -1 }, undefined, catalog);
+
+  it('maps arrays element by element, NULL elements included', () => {
+    expect(mapped(90_001).schema).toEqual({ type: 'array', items: { type: 'int32', optional: true } });
+    expect(mapped(90_001).fromText('{1,NULL,3}')).toEqual([1, null, 3]);
+    expect(mapped(90_003).fromText('{sad,"ok"}')).toEqual(['sad', 'ok']);
+  });
+
+  it('maps an enum to a string with its allowed labels', () => {
+    expect(mapped(90_002).schema).toEqual({ type: 'string', name: SemanticType.Enum, version: 1, parameters: { allowed: 'sad,ok' } });
+  });
+
+  it('maps a domain as its base type', () => {
+    expect(mapped(90_004).schema).toEqual({ type: 'int32' });
+    expect(mapped(90_004).fromText('42')).toBe(42);
+  });
+
+  it('keeps interval as ISO-8601 text', () => {
+    const interval = mapColumnType({ oid: Oid.interval, typeMod: -1 });
+    expect(interval.schema).toEqual({ type: 'string', name: SemanticType.Interval, version: 1 });
+    expect(interval.fromText('P1Y2M3DT4H5M6.789S')).toBe('P1Y2M3DT4H5M6.789S');
   });
 });

@@ -7,7 +7,7 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { UNAVAILABLE_VALUE } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row, type SourceInfo } from '../../core/events.js';
 import { JsonEnvelopeCodec } from '../../core/serde/json.js';
-import { mapColumnType, type ColumnType, type ValueMapping } from './type-mapping.js';
+import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
 
 export interface KafkaRecord {
   topic: string;
@@ -33,6 +33,8 @@ export interface ChangeEventOptions {
    * identity, which under REPLICA IDENTITY FULL is every column.
    */
   primaryKeys?: ReadonlyMap<string, readonly string[]>;
+  /** Enums, domains and arrays of the captured columns, from the catalog (loadTypeCatalog). */
+  types?: ReadonlyMap<number, CatalogType>;
   /** Called once per column whose type has no specific mapping. */
   onUnknownType?: (table: string, column: string, type: ColumnType) => void;
   /** Called when a value cannot be converted (it is emitted as null). */
@@ -70,7 +72,7 @@ export class ChangeEventBuilder {
     const mapped: TableEncoding['columns'] = [];
     for (const column of relation.columns) {
       const type: ColumnType = { oid: column.typeOid, typeMod: column.typeMod, name: column.typeName ?? undefined };
-      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown));
+      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown), this.options.types);
       // Key columns are never null in PostgreSQL; everything else may be.
       columns.push({ name: column.name, schema: { ...mapping.schema, optional: !keySet.has(column.name) }, key: keySet.has(column.name) });
       mapped.push({ name: column.name, mapping });

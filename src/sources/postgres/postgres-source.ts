@@ -25,7 +25,8 @@ import { ensureTopics } from '../../kafka/topics.js';
 import { SOURCE_OFFSETS_TOPIC, encodeSourceOffset, ensureSourceOffsetsTopic, readSourceOffset } from '../../kafka/source-offsets.js';
 import { metrics } from '../../metrics/registry.js';
 import { ChangeEventBuilder, type KafkaRecord } from './change-events.js';
-import { checkServer, checkTables, ensurePublication, ensureSlot, primaryKeys, slotLagBytes } from './replication-setup.js';
+import { checkServer, checkTables, ensurePublication, ensureSlot, loadTypeCatalog, primaryKeys, slotLagBytes } from './replication-setup.js';
+import type { CatalogType } from './type-mapping.js';
 import { ReplicationStream } from './replication-stream.js';
 import { splitTableName } from './sql.js';
 import type { PostgresSourceConfig } from './spec.js';
@@ -108,9 +109,9 @@ export class PostgresSource implements Connector {
     let lagTimer: NodeJS.Timeout | undefined;
     try {
       await admin.connect();
-      const { database, keys } = await this.preparePostgres(admin);
+      const { database, keys, types } = await this.preparePostgres(admin);
       await this.prepareKafka(kafka);
-      this.builder = this.createBuilder(database, keys);
+      this.builder = this.createBuilder(database, keys, types);
       this.stream = new ReplicationStream({
         url: this.config.url,
         slot: this.slot,
@@ -142,7 +143,9 @@ export class PostgresSource implements Connector {
   }
 
   /** Checks the server and tables, keeps publication and slot in place; returns what events need. */
-  private async preparePostgres(admin: pg.Client): Promise<{ database: string; keys: Map<string, string[]> }> {
+  private async preparePostgres(
+    admin: pg.Client,
+  ): Promise<{ database: string; keys: Map<string, string[]>; types: Map<number, CatalogType> }> {
     await checkServer(admin);
     await checkTables(admin, this.config.tables);
     await ensurePublication(admin, this.publication, this.config.tables, this.context.logger);
@@ -150,8 +153,9 @@ export class PostgresSource implements Connector {
     // Keepalive replies before the first commit confirm nothing new.
     if (slot.confirmedFlushLsn) this.durableLsnText = formatLsn(parseLsn(slot.confirmedFlushLsn) - 1n);
     const keys = await primaryKeys(admin, this.config.tables);
+    const types = await loadTypeCatalog(admin, this.config.tables);
     const database = (await admin.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
-    return { database, keys };
+    return { database, keys, types };
   }
 
   /** Creates the topics, connects the transactional producer, then reads the stored offset. */
@@ -197,13 +201,14 @@ export class PostgresSource implements Connector {
     }
   }
 
-  private createBuilder(database: string, keys: Map<string, string[]>): ChangeEventBuilder {
+  private createBuilder(database: string, keys: Map<string, string[]>, types: Map<number, CatalogType>): ChangeEventBuilder {
     const { logger, name } = this.context;
     return new ChangeEventBuilder({
       topicPrefix: this.topicPrefix,
       database,
       tombstones: this.config.tombstones,
       primaryKeys: keys,
+      types,
       onUnknownType: (table, column, type) => {
         const key = `${table}.${column}`;
         if (this.warnedTypes.has(key)) return;

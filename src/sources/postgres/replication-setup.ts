@@ -5,6 +5,7 @@
 import type { Client } from 'pg';
 import type { Logger } from '../../core/logger.js';
 import { TidelineError } from '../../core/errors.js';
+import type { CatalogType } from './type-mapping.js';
 import { qualifiedIdent, quoteIdent, quoteLiteral, splitTableName } from './sql.js';
 
 export async function checkServer(client: Client): Promise<void> {
@@ -102,4 +103,36 @@ export async function primaryKeys(client: Client, tables: readonly string[]): Pr
     if (rows.length > 0) keys.set(`${schema}.${table}`, rows.map((row) => row.name));
   }
   return keys;
+}
+
+/**
+ * The catalog entries of the captured tables' column types that are not plain
+ * built-ins (enums, domains, arrays), following element and base types until
+ * every one is known. Types created after start fall back to text.
+ */
+export async function loadTypeCatalog(client: Client, tables: readonly string[]): Promise<Map<number, CatalogType>> {
+  const catalog = new Map<number, CatalogType>();
+  const { rows: columns } = await client.query<{ oid: number }>(
+    `SELECT DISTINCT a.atttypid::int AS oid FROM pg_catalog.pg_attribute a
+      WHERE a.attrelid = ANY ($1::regclass[]) AND a.attnum > 0 AND NOT a.attisdropped`,
+    [tables.map(qualifiedIdent)],
+  );
+  let wanted = columns.map((row) => row.oid);
+  while (wanted.length > 0) {
+    const { rows } = await client.query<{ oid: number; name: string; kind: string; element: number; base: number; labels: string[] | null }>(
+      `SELECT t.oid::int AS oid, t.typname AS name, t.typtype AS kind,
+              CASE WHEN t.typcategory = 'A' THEN t.typelem::int ELSE 0 END AS element,
+              t.typbasetype::int AS base,
+              CASE WHEN t.typtype = 'e' THEN
+                (SELECT array_agg(e.enumlabel::text ORDER BY e.enumsortorder) FROM pg_catalog.pg_enum e WHERE e.enumtypid = t.oid)
+              END AS labels
+         FROM pg_catalog.pg_type t WHERE t.oid = ANY ($1::oid[])`,
+      [wanted],
+    );
+    for (const row of rows) {
+      catalog.set(row.oid, { oid: row.oid, name: row.name, kind: row.kind, elementOid: row.element, baseOid: row.base, labels: row.labels });
+    }
+    wanted = rows.flatMap((row) => [row.element, row.base]).filter((oid) => oid !== 0 && !catalog.has(oid));
+  }
+  return catalog;
 }

@@ -8,6 +8,7 @@
  * digit is lost; the column's precision and scale travel in the schema's
  * parameters (Debezium's column.propagate.source.type).
  */
+import { parse as parseArrayLiteral } from 'postgres-array';
 import { SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
 
 export interface ColumnType {
@@ -17,6 +18,20 @@ export interface ColumnType {
   typeMod: number;
   /** Type name as PostgreSQL spells it, when known (pgoutput 'Y' messages or the catalog). */
   name?: string;
+}
+
+/** What the catalog says about a type that is not built in (or an array of one). */
+export interface CatalogType {
+  oid: number;
+  name: string;
+  /** pg_type.typtype: b base, e enum, d domain, c composite, r range, ... */
+  kind: string;
+  /** Element type of an array type (pg_type.typelem with typcategory 'A'), else 0. */
+  elementOid: number;
+  /** Base type of a domain, else 0. */
+  baseOid: number;
+  /** Labels of an enum, in order. */
+  labels: string[] | null;
 }
 
 export interface ValueMapping {
@@ -122,6 +137,22 @@ export function timestamptzToIso(text: string): string {
   return `${match[1]}T${match[2]}Z`;
 }
 
+/**
+ * timetz ('12:34:56.123456+02', '12:34:56-03:30') to Debezium's ZonedTime:
+ * the time in UTC with 'Z' ('10:34:56.123456Z'), wrapping around midnight.
+ */
+export function timetzToUtc(text: string): string {
+  const match = /^(\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?)([+-])(\d{2})(?::?(\d{2}))?(?::?(\d{2}))?$/.exec(text);
+  if (!match) throw new Error(`unsupported timetz "${text}"`);
+  const offset = ((Number(match[3]) * 60 + Number(match[4] ?? 0)) * 60 + Number(match[5] ?? 0)) * 1_000_000;
+  const day = MICROS_PER_DAY;
+  const micros = (((timeToMicros(match[1]!) - (match[2] === '+' ? offset : -offset)) % day) + day) % day;
+  const fraction = match[1]!.includes('.') ? `.${String(micros % 1_000_000).padStart(6, '0')}` : '';
+  const seconds = Math.floor(micros / 1_000_000);
+  const pad = (value: number): string => String(value).padStart(2, '0');
+  return `${pad(Math.floor(seconds / 3600))}:${pad(Math.floor(seconds / 60) % 60)}:${pad(seconds % 60)}${fraction}Z`;
+}
+
 /** bytea hex output ('\x0a0b') to base64, as JsonConverter writes bytes. */
 export function byteaToBase64(text: string): string {
   if (!text.startsWith('\\x')) throw new Error('unsupported bytea output (expected bytea_output=hex)');
@@ -132,7 +163,11 @@ export function byteaToBase64(text: string): string {
  * The mapping for one column type. Types without a specific mapping fall back
  * to their text form as a string; `onFallback` lets the caller warn once.
  */
-export function mapColumnType(type: ColumnType, onFallback?: (type: ColumnType) => void): ValueMapping {
+export function mapColumnType(
+  type: ColumnType,
+  onFallback?: (type: ColumnType) => void,
+  catalog: ReadonlyMap<number, CatalogType> = new Map(),
+): ValueMapping {
   switch (type.oid) {
     case Oid.bool:
       return { schema: { type: 'boolean' }, fromText: (text) => text === 't' };
@@ -173,11 +208,35 @@ export function mapColumnType(type: ColumnType, onFallback?: (type: ColumnType) 
       return { schema: { type: 'string', name: SemanticType.ZonedTimestamp, version: 1 }, fromText: timestamptzToIso };
     case Oid.bytea:
       return { schema: { type: 'bytes' }, fromText: byteaToBase64 };
+    case Oid.interval:
+      // Debezium's interval.handling.mode=string: ISO-8601 (IntervalStyle=iso_8601), exact.
+      return { schema: { type: 'string', name: SemanticType.Interval, version: 1 }, fromText: identity };
+    case Oid.timetz:
+      return { schema: { type: 'string', name: SemanticType.ZonedTime, version: 1 }, fromText: timetzToUtc };
     default:
-      onFallback?.(type);
-      return {
-        schema: { type: 'string', parameters: sourceType((type.name ?? `oid ${type.oid}`).toUpperCase()) },
-        fromText: identity,
-      };
+      break;
   }
+  const known = catalog.get(type.oid);
+  if (known?.kind === 'e') {
+    return {
+      schema: { type: 'string', name: SemanticType.Enum, version: 1, parameters: { allowed: (known.labels ?? []).join(',') } },
+      fromText: identity,
+    };
+  }
+  if (known?.kind === 'd' && known.baseOid) {
+    // A domain is its base type, with the base type's typmod unknown (-1).
+    return mapColumnType({ oid: known.baseOid, typeMod: -1, name: known.name }, onFallback, catalog);
+  }
+  if (known?.elementOid) {
+    const element = mapColumnType({ oid: known.elementOid, typeMod: type.typeMod }, onFallback, catalog);
+    return {
+      schema: { type: 'array', items: { ...element.schema, optional: true } },
+      fromText: (text) => parseArrayLiteral(text, (item) => element.fromText(item)),
+    };
+  }
+  onFallback?.(type);
+  return {
+    schema: { type: 'string', parameters: sourceType((known?.name ?? type.name ?? `oid ${type.oid}`).toUpperCase()) },
+    fromText: identity,
+  };
 }
