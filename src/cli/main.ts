@@ -9,6 +9,7 @@ import { redactSecrets } from '../core/redact.js';
 import { registerDemoWriter } from './commands/demo-writer.js';
 import { registerKinds } from './commands/kinds.js';
 import { registerRun } from './commands/run.js';
+import { registerSlots } from './commands/slots.js';
 import { registerValidate } from './commands/validate.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -22,6 +23,7 @@ const program = new Command()
 registerRun(program);
 registerValidate(program);
 registerKinds(program);
+registerSlots(program);
 registerDemoWriter(program);
 
 try {

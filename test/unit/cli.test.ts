@@ -3,27 +3,11 @@
  * (file, field, problem) and exits 3; run refuses to start on the same file with
  * the same messages; --help works on every command.
  */
-import { execFile } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-
-const MAIN = resolve('src/cli/main.ts');
-
-function tideline(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((done) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', MAIN, ...args],
-      { env: { ...process.env, ...env }, timeout: 60_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : 1) : 0;
-        done({ code, stdout, stderr });
-      },
-    );
-  });
-}
+import { tideline } from '../support/cli.js';
 
 const THREE_MISTAKES = `
 name: bad source
@@ -79,7 +63,7 @@ describe('tideline validate / run', () => {
   }, 60_000);
 
   it('has --help on every command and exits 2 on an unknown one', async () => {
-    for (const command of ['run', 'validate', 'kinds', 'demo-writer']) {
+    for (const command of ['run', 'validate', 'kinds', 'slots', 'demo-writer']) {
       const result = await tideline([command, '--help']);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`Usage: tideline ${command}`);
