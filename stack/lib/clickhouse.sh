@@ -12,11 +12,7 @@ clickhouse_ports() { echo "$CH_HTTP_PORT $CH_TCP_PORT $CH_INTERSERVER_PORT"; }
 clickhouse_addr() { echo "$CH_URL"; }
 clickhouse_logs() { echo "$CH_DIR/logs/clickhouse-server.err.log $CH_DIR/logs/clickhouse-server.log $CH_DIR/logs/stdout.log"; }
 
-clickhouse_pid() {
-  local pid
-  pid="$(read_pid "$CH_PIDFILE")"
-  if [[ -n "$pid" ]] && pid_is_ours "$pid" "$CH_DIR/config.xml"; then echo "$pid"; fi
-}
+clickhouse_pid() { owned_pid "$CH_PIDFILE" "$CH_DIR/config.xml"; }
 
 ch_server_bin() { find_bin clickhouse-server || die "clickhouse: clickhouse-server not found; run stack/bootstrap"; }
 ch_client_bin() { find_bin clickhouse-client || die "clickhouse: clickhouse-client not found; run stack/bootstrap"; }

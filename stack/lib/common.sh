@@ -109,7 +109,15 @@ pid_is_ours() {
 
 read_pid() { head -n 1 "$1" 2>/dev/null | tr -dc '0-9' || true; }
 
-# Does something accept TCP connections on 127.0.0.1:<port>? (bash built-in, no nc)
+# owned_pid PIDFILE MARKER: the pid in PIDFILE if that process is alive and its
+# command line names MARKER (our own config or data dir), so a recycled pid of
+# some other program is never taken for ours. Prints nothing otherwise.
+owned_pid() {
+  local pid
+  pid="$(read_pid "$1")"
+  if [[ -n "$pid" ]] && pid_is_ours "$pid" "$2"; then echo "$pid"; fi
+}
+
 # wait_until SVC WHAT CHECK...: runs CHECK until it succeeds. Fails, with the
 # service's log tail, when its process is gone (after a 5 s grace: pid files
 # appear late) or when STACK_TIMEOUT has passed.
@@ -133,6 +141,7 @@ wait_until() {
   done
 }
 
+# Does something accept TCP connections on 127.0.0.1:<port>? (bash built-in, no nc)
 port_open() {
   (exec 3<>"/dev/tcp/127.0.0.1/$1") >/dev/null 2>&1
 }

@@ -10,12 +10,7 @@ kafka_ports() { echo "$KAFKA_PORT $KAFKA_CONTROLLER_PORT"; }
 kafka_addr() { echo "$KAFKA_BROKERS"; }
 kafka_logs() { echo "$KAFKA_DIR/logs/server.log $KAFKA_DIR/logs/stdout.log"; }
 
-kafka_pid() {
-  local pid
-  pid="$(read_pid "$KAFKA_PIDFILE")"
-  # The command line names our own server.properties, so it is really ours.
-  if [[ -n "$pid" ]] && pid_is_ours "$pid" "$KAFKA_DIR/server.properties"; then echo "$pid"; fi
-}
+kafka_pid() { owned_pid "$KAFKA_PIDFILE" "$KAFKA_DIR/server.properties"; }
 
 kafka_java() {
   if [[ -n "${JAVA_HOME:-}" && -x "$JAVA_HOME/bin/java" ]]; then echo "$JAVA_HOME/bin/java"; return; fi

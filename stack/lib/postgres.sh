@@ -58,11 +58,7 @@ postgres_ports() { echo "$PG_PORT"; }
 postgres_addr() { echo "$PG_URL"; }
 postgres_logs() { echo "$PG_LOG"; }
 
-postgres_pid() {
-  local pid
-  pid="$(read_pid "$PG_DATA/postmaster.pid")"
-  if [[ -n "$pid" ]] && pid_is_ours "$pid" "$PG_DATA"; then echo "$pid"; fi
-}
+postgres_pid() { owned_pid "$PG_DATA/postmaster.pid" "$PG_DATA"; }
 
 pg_require_bins() {
   PG_BIN="$(pg_bin_dir)" || die "postgres: PostgreSQL server binaries not found; run stack/bootstrap"
