@@ -86,6 +86,64 @@ export const metrics = {
     labelNames: ['connector', 'topic'] as const,
     registers: [registry],
   }),
+  // processors
+  processorEventsIn: new Counter({
+    name: 'tideline_processor_events_in_total',
+    help: 'Messages a processor consumed (each stage: <name>, <name>.repartition).',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  processorEventsOut: new Counter({
+    name: 'tideline_processor_events_out_total',
+    help: 'Records a processor produced (results; changelog records included for aggregates).',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  processorEventsFiltered: new Counter({
+    name: 'tideline_processor_events_filtered_total',
+    help: 'Records a processor dropped on purpose, by the step that dropped them (filter, unwrap, ...).',
+    labelNames: ['connector', 'step'] as const,
+    registers: [registry],
+  }),
+  processorDeadLetters: new Counter({
+    name: 'tideline_processor_dead_letters_total',
+    help: 'Messages a processor could not handle, sent to its dead-letter topic.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  processorLateEvents: new Counter({
+    name: 'tideline_processor_late_events_total',
+    help: 'Events dropped by an aggregate because every window they belong to had closed (allowed lateness passed).',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  processorStateEntries: new Gauge({
+    name: 'tideline_processor_state_entries',
+    help: 'Open windows (group x window) an aggregate keeps in memory.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  processorStateRestore: new Histogram({
+    name: 'tideline_processor_state_restore_seconds',
+    help: 'Time to restore an aggregate\'s state from its changelog topic after start or rebalance.',
+    labelNames: ['connector'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2.5, 5, 10, 30, 60, 120],
+    registers: [registry],
+  }),
+  processorBatchSeconds: new Histogram({
+    name: 'tideline_processor_batch_seconds',
+    help: 'Time to process one batch, from processing start to its Kafka transaction commit.',
+    labelNames: ['connector'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  }),
+  processorLatency: new Histogram({
+    name: 'tideline_processor_latency_seconds',
+    help: 'Time from an input message\'s Kafka timestamp to the commit of its results (the oldest message of each batch).',
+    labelNames: ['connector'] as const,
+    buckets: latencyBuckets,
+    registers: [registry],
+  }),
 } as const;
 
 /** Every metric name tideline defines, for dashboards and their tests. */

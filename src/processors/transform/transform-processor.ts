@@ -1,0 +1,140 @@
+/**
+ * The `transform` processor: each input record through the step chain, the
+ * survivors to the output topic (or where a route step sends them), exactly
+ * once through ProcessorLoop. Stateless, so any instance can take any
+ * partition at once.
+ */
+import type { KafkaMessage } from 'kafkajs';
+import type { ConnectSchema } from '../../core/connect-schema.js';
+import type { Connector, ConnectorContext } from '../../core/connector.js';
+import type { Row } from '../../core/events.js';
+import { JsonEnvelopeCodec, stringifyJson } from '../../core/serde/json.js';
+import { createKafka } from '../../kafka/client.js';
+import { metrics } from '../../metrics/registry.js';
+import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch } from '../processor-loop.js';
+import { SchemaCache } from '../schema-cache.js';
+import { TopicCreator } from '../topic-creator.js';
+import { TransformChain, type ChainPlan } from './chain.js';
+import type { RecordSchemas, TransformRecord, ValueShape } from './record.js';
+import { createStep, type TransformConfig } from './spec.js';
+
+interface Plan {
+  chain: ChainPlan;
+  key: Encoder;
+  value: Encoder;
+}
+
+type Encoder = (payload: unknown) => Buffer | null;
+
+function encoder(schema: ConnectSchema | null): Encoder {
+  if (!schema) return (payload) => (payload === null ? null : Buffer.from(stringifyJson(payload)));
+  const codec = new JsonEnvelopeCodec(schema);
+  return (payload) => (payload === null ? null : codec.encode(payload));
+}
+
+/** Debezium's envelope has before, after and op; anything else is taken as a flat row. */
+export function shapeOf(schema: ConnectSchema | null, payload: Row | null): ValueShape {
+  if (schema) {
+    const names = new Set(schema.fields?.map((field) => field.field));
+    return names.has('after') && names.has('op') ? 'envelope' : 'row';
+  }
+  return payload === null || ('after' in payload && 'op' in payload) ? 'envelope' : 'row';
+}
+
+export class TransformProcessor implements Connector {
+  private readonly config: TransformConfig;
+  private readonly chain: TransformChain;
+  private readonly keys = new SchemaCache<null>(() => null);
+  private readonly values = new SchemaCache<null>(() => null);
+  private readonly plans = new Map<string, Plan>();
+  private topics: TopicCreator | null = null;
+
+  constructor(private readonly context: ConnectorContext<TransformConfig>) {
+    this.config = context.config;
+    this.chain = new TransformChain(this.config.steps.map(createStep));
+  }
+
+  async run(signal: AbortSignal): Promise<void> {
+    const { name, logger } = this.context;
+    const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger);
+    this.topics = new TopicCreator(kafka, this.config.outputPartitions);
+    const loop = new ProcessorLoop({
+      context: this.context as ConnectorContext<unknown>,
+      kafka,
+      stage: name,
+      groupId: this.config.groupId ?? `tideline-${name}`,
+      transactionalIdPrefix: `tideline-${name}`,
+      topics: this.config.topics,
+      deadLetterTopic: this.config.deadLetterTopic ?? `${name}.dlq`,
+      handler: { processBatch: (batch, context) => this.processBatch(batch, context) },
+    });
+    const running = loop.run(signal);
+    this.context.setState('running');
+    try {
+      await running;
+    } finally {
+      await this.topics.close();
+    }
+  }
+
+  private async processBatch(batch: PartitionBatch, context: BatchContext): Promise<OutputRecord[]> {
+    const out: OutputRecord[] = [];
+    const defaultTopic = this.config.outputTopic.replaceAll('{topic}', batch.topic);
+    for (const message of batch.messages) {
+      try {
+        const result = await this.transform(batch.topic, message, defaultTopic);
+        if (result) out.push(result);
+      } catch (error) {
+        context.deadLetter(message, describeError(error));
+      }
+    }
+    await this.topics!.ensure(out.map((record) => record.topic));
+    return out;
+  }
+
+  private async transform(topic: string, message: KafkaMessage, defaultTopic: string): Promise<OutputRecord | null> {
+    const key = message.key ? this.keys.decode<Row | null>(message.key) : null;
+    const value = message.value ? this.values.decode<Row | null>(message.value) : null;
+    const keySchema = key?.entry.schema ?? null;
+    const valueSchema = value?.entry.schema ?? null;
+    const plan = this.planFor(key?.entry.text ?? 'null', keySchema, value?.entry.text ?? 'null', valueSchema, value?.payload ?? null);
+    const record: TransformRecord = { topic, key: key?.payload ?? null, value: value?.payload ?? null };
+    const result = await this.chain.apply(record, plan.chain);
+    if (!result.record) {
+      metrics.processorEventsFiltered.inc({ connector: this.context.name, step: result.droppedBy ?? 'unknown' });
+      return null;
+    }
+    const output: OutputRecord = {
+      topic: result.record.destination ?? defaultTopic,
+      key: plan.key(result.record.key),
+      value: plan.value(result.record.value),
+    };
+    if (message.headers) output.headers = message.headers as OutputRecord['headers'] & object;
+    if (message.timestamp) output.timestamp = message.timestamp;
+    return output;
+  }
+
+  private planFor(keyText: string, keySchema: ConnectSchema | null, valueText: string, valueSchema: ConnectSchema | null, payload: Row | null): Plan {
+    const shape = shapeOf(valueSchema, payload);
+    const id = `${keyText}\u0000${valueText}\u0000${shape}`;
+    let plan = this.plans.get(id);
+    if (!plan) {
+      const input: RecordSchemas = { shape, key: keySchema, value: valueSchema };
+      const chain = this.chain.plan(input);
+      plan = { chain, key: encoder(chain.output.key), value: encoder(chain.output.value) };
+      if (this.plans.size > 256) this.plans.clear();
+      this.plans.set(id, plan);
+    }
+    return plan;
+  }
+}
+
+/** JSONata throws plain objects ({code, message, position}); make every error a readable line. */
+export function describeError(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  if (error && typeof error === 'object' && 'message' in error) {
+    const { message, code } = error as { message: unknown; code?: unknown };
+    return code ? `${String(message)} (JSONata ${String(code)})` : String(message);
+  }
+  return String(error);
+}
