@@ -63,3 +63,23 @@ export function structSchema(name: string, fields: ConnectSchema[], optional: bo
 export function withField(schema: ConnectSchema, field: string): ConnectSchema {
   return { ...schema, field };
 }
+
+const UNAVAILABLE_BYTES_BASE64 = Buffer.from(UNAVAILABLE_VALUE, 'utf8').toString('base64');
+
+/**
+ * Debezium's placeholder in the form a column's schema can carry: the string
+ * for string columns (text, json, numeric, ...), the placeholder's UTF-8 bytes
+ * (base64, as JsonConverter writes bytes) for bytea, and a one-element list for
+ * arrays.
+ */
+export function unavailablePlaceholder(schema: Pick<ConnectSchema, 'type'>): unknown {
+  if (schema.type === 'bytes') return UNAVAILABLE_BYTES_BASE64;
+  if (schema.type === 'array') return [UNAVAILABLE_VALUE];
+  return UNAVAILABLE_VALUE;
+}
+
+/** True for every form unavailablePlaceholder produces: a sink must keep the stored value. */
+export function isUnavailablePlaceholder(value: unknown): boolean {
+  if (value === UNAVAILABLE_VALUE || value === UNAVAILABLE_BYTES_BASE64) return true;
+  return Array.isArray(value) && value.length === 1 && value[0] === UNAVAILABLE_VALUE;
+}

@@ -18,6 +18,22 @@ export interface SourceOffset {
   txId: number | null;
   /** Commit time of that transaction, ms since epoch. */
   commitTs: number;
+  /**
+   * Tables whose initial snapshot is complete ("schema.table"). Absent from
+   * offsets written before snapshots existed, which means every table.
+   */
+  snapshotted?: string[];
+  /** Present only while a snapshot is under way: where it resumes after a crash. */
+  snapshot?: SnapshotPosition;
+}
+
+export interface SnapshotPosition {
+  /** source.lsn of the snapshot's "r" events (the sink's row version), as decimal text. */
+  lsn: string;
+  /** Tables still to read, in order; the first is the one being read. */
+  pending: string[];
+  /** PostgreSQL's text form of the last primary key read from pending[0]; null: from its start. */
+  lastKey: string[] | null;
 }
 
 export function encodeSourceOffset(offset: SourceOffset): Buffer {

@@ -53,6 +53,48 @@ export const metrics = {
     labelNames: ['connector', 'slot'] as const,
     registers: [registry],
   }),
+  sourceReconnects: new Counter({
+    name: 'tideline_source_reconnects_total',
+    help: 'Times the source reconnected to PostgreSQL after its previous run failed.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  sourceHeartbeats: new Counter({
+    name: 'tideline_source_heartbeats_total',
+    help: 'Heartbeat messages written to the WAL so an idle slot moves forward.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  snapshotRows: new Gauge({
+    name: 'tideline_snapshot_rows',
+    help: 'Rows read so far by the running (or last) snapshot, by table.',
+    labelNames: ['connector', 'table'] as const,
+    registers: [registry],
+  }),
+  snapshotRowsEstimate: new Gauge({
+    name: 'tideline_snapshot_rows_estimate',
+    help: 'Estimated rows of each table being snapshotted (pg_class.reltuples, or an exact count when never analyzed).',
+    labelNames: ['connector', 'table'] as const,
+    registers: [registry],
+  }),
+  snapshotRowsPerSecond: new Gauge({
+    name: 'tideline_snapshot_rows_per_second',
+    help: 'Snapshot read rate over the whole run so far.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  snapshotEtaSeconds: new Gauge({
+    name: 'tideline_snapshot_eta_seconds',
+    help: 'Estimated seconds until the running snapshot is complete (-1 when unknown, 0 when done).',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  snapshotRunning: new Gauge({
+    name: 'tideline_snapshot_running',
+    help: '1 while the source is reading its snapshot, else 0.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
   sinkRowsWritten: new Counter({
     name: 'tideline_sink_rows_written_total',
     help: 'Rows written to ClickHouse by table.',
@@ -84,6 +126,18 @@ export const metrics = {
     name: 'tideline_sink_dead_letters_total',
     help: 'Messages sent to the dead-letter topic.',
     labelNames: ['connector', 'topic'] as const,
+    registers: [registry],
+  }),
+  sinkRetries: new Counter({
+    name: 'tideline_sink_retries_total',
+    help: 'Failed sink attempts retried with backoff (ClickHouse or Kafka unreachable or refusing), by operation.',
+    labelNames: ['connector', 'operation'] as const,
+    registers: [registry],
+  }),
+  sinkUnavailableValues: new Counter({
+    name: 'tideline_sink_unavailable_values_total',
+    help: 'Unchanged-TOAST placeholders no earlier image resolved (no stored row): written as the placeholder text or NULL.',
+    labelNames: ['connector', 'table'] as const,
     registers: [registry],
   }),
   // processors

@@ -12,7 +12,7 @@ import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 
-const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 5);
+const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 10);
 const fixture = new TableFixture('crash');
 const { services, suffix, table, topic, database, client, clickhouse } = fixture;
 

@@ -26,8 +26,12 @@ export class DaemonProcess {
 
   constructor(private readonly dir: string, private readonly port: number) {}
 
-  /** Starts the daemon and waits until /healthz says every connector runs. */
-  async start(): Promise<void> {
+  /**
+   * Starts the daemon and waits until /healthz says every connector runs
+   * (a source reading its snapshot is not running yet: `healthy: false` returns
+   * once the admin API answers).
+   */
+  async start({ healthy = true }: { healthy?: boolean } = {}): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', this.dir, '--admin-port', String(this.port), '--admin-host', '127.0.0.1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TIDELINE_LOG_LEVEL: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn' },
@@ -38,8 +42,23 @@ export class DaemonProcess {
     await eventually('the daemon to report every connector running', async () => {
       if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${this.log.join('').slice(-2000)}`);
       const response = await fetch(`http://127.0.0.1:${this.port}/healthz`);
-      return response.status === 200 ? true : undefined;
+      return response.status === 200 || !healthy ? true : undefined;
     }, 90_000);
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** The value of one metric sample from /metrics (summed over its label sets), or 0 when absent. */
+  async metric(name: string): Promise<number> {
+    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+    let sum = 0;
+    for (const line of text.split('\n')) {
+      const match = /^([a-z_:]+)(?:\{[^}]*\})? (\S+)$/.exec(line);
+      if (match?.[1] === name) sum += Number(match[2]);
+    }
+    return sum;
   }
 
   /** SIGKILL: no clean shutdown, no flushing; whatever was in flight is lost by the process. */

@@ -58,12 +58,18 @@ describe('loadConnectorFiles', () => {
     expect(definition!.config).toEqual({
       url: 'postgres://tideline:secret@db:5432/app',
       tables: ['public.orders'],
+      excludeTables: [],
       tombstones: true,
       topicPartitions: 1,
       topicCleanupPolicy: 'compact',
       maxBatchEvents: 10_000,
       maxBatchDelayMs: 100,
       lagIntervalMs: 10_000,
+      lagWarningBytes: 1024 ** 3,
+      heartbeatIntervalMs: 10_000,
+      snapshotMode: 'initial',
+      snapshotChunkRows: 10_000,
+      skippedOperations: [],
     });
   });
 
@@ -135,7 +141,7 @@ config:
 
   it('names array elements by index', () => {
     const file = write('bad.yaml', 'name: x\nkind: postgres-source\nkafka: {brokers: a}\nconfig: {url: "postgres://h/d", tables: [ok, "bad table"]}\n');
-    expect(problemsOf([file])).toEqual([{ file, path: 'config.tables[1]', message: 'must be "schema.table" or "table"' }]);
+    expect(problemsOf([file])).toEqual([{ file, path: 'config.tables[1]', message: 'must be "schema.table" or "table", where * and ? are wildcards' }]);
   });
 
   it('lists the known kinds for an unknown kind', () => {

@@ -4,7 +4,7 @@
  * value = `{ before, after, source, op, ts_ms }`, with JsonConverter schemas.
  */
 import type { Pgoutput } from 'pg-logical-replication';
-import { UNAVAILABLE_VALUE } from '../../core/connect-schema.js';
+import { unavailablePlaceholder } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row, type SourceInfo } from '../../core/events.js';
 import { JsonEnvelopeCodec } from '../../core/serde/json.js';
 import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
@@ -17,7 +17,8 @@ export interface KafkaRecord {
 
 /** The transaction a change belongs to. */
 export interface TransactionContext {
-  xid: number;
+  /** Null for snapshot reads. */
+  xid: number | null;
   /** Commit time in PostgreSQL, ms since epoch. */
   commitTimeMs: number;
 }
@@ -27,6 +28,8 @@ export interface ChangeEventOptions {
   database: string;
   /** Write a null-valued record after each delete so compaction can drop the key. */
   tombstones: boolean;
+  /** Operations not emitted (Debezium's skipped.operations): any of c, u, d, t. */
+  skippedOperations?: ReadonlySet<Op>;
   /**
    * Primary-key columns by "schema.table", from the catalog. The Kafka key is
    * the primary key, as in Debezium: pgoutput's key columns are the replica
@@ -52,6 +55,11 @@ interface TableEncoding {
 }
 
 export type RowMessage = Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete;
+
+export interface BuiltEvents {
+  records: KafkaRecord[];
+  events: { table: string; op: Op }[];
+}
 
 export class ChangeEventBuilder {
   private readonly tables = new Map<number, TableEncoding>();
@@ -89,33 +97,10 @@ export class ChangeEventBuilder {
   }
 
   /** The Kafka records for one row change (a key change yields delete + create). */
-  build(message: RowMessage, lsn: number, tx: TransactionContext): { records: KafkaRecord[]; events: { table: string; op: Op }[] } {
-    const table = this.tables.get(message.relation.relationOid);
-    if (!table) throw new Error(`change for relation ${message.relation.schema}.${message.relation.name} before its Relation message`);
-    const source: SourceInfo = {
-      version: SOURCE_VERSION,
-      connector: 'postgresql',
-      name: this.options.topicPrefix,
-      ts_ms: tx.commitTimeMs,
-      snapshot: 'false',
-      db: this.options.database,
-      schema: table.schema,
-      table: table.table,
-      txId: tx.xid,
-      lsn,
-      xmin: null,
-    };
-    const records: KafkaRecord[] = [];
-    const events: { table: string; op: Op }[] = [];
-    const emit = (op: Op, before: Row | null, after: Row | null): void => {
-      const keyRow = after ?? before;
-      const event: ChangeEvent = { before, after, source, op, ts_ms: Date.now() };
-      const key = this.encodeKey(table, keyRow);
-      records.push({ topic: table.topic, key, value: table.valueCodec.encode(event) });
-      events.push({ table: `${table.schema}.${table.table}`, op });
-      if (op === 'd' && this.options.tombstones) records.push({ topic: table.topic, key, value: null });
-    };
-
+  build(message: RowMessage, lsn: number, tx: TransactionContext): BuiltEvents {
+    const table = this.encodingOf(message.relation);
+    const out = this.emitter(table, this.sourceInfo(table, lsn, tx, 'false'));
+    const emit = out.emit;
     switch (message.tag) {
       case 'insert':
         emit('c', null, this.row(table, message.new));
@@ -141,7 +126,67 @@ export class ChangeEventBuilder {
         emit('d', message.old ? this.row(table, message.old) : this.keyOnlyRow(table, message.key ?? {}), null);
         break;
     }
-    return { records, events };
+    return out.built;
+  }
+
+  /**
+   * A snapshot row as Debezium's op "r" event. `tuple` holds PostgreSQL's text
+   * form of each column (null for NULL), as pgoutput would send it.
+   */
+  buildRead(relation: Pgoutput.MessageRelation, tuple: Record<string, string | null>, lsn: number, tx: TransactionContext, marker: SourceInfo['snapshot']): BuiltEvents {
+    const table = this.encodingOf(relation);
+    const out = this.emitter(table, this.sourceInfo(table, lsn, tx, marker));
+    out.emit('r', null, this.row(table, tuple));
+    return out.built;
+  }
+
+  /**
+   * TRUNCATE as Debezium's op "t" event: no key, no before or after image. It
+   * goes to the table's topic (partition chosen by the null key), so with
+   * several partitions it is ordered only against the events of its own one.
+   */
+  buildTruncate(relation: Pgoutput.MessageRelation, lsn: number, tx: TransactionContext): BuiltEvents {
+    const table = this.encodingOf(relation);
+    const out = this.emitter(table, this.sourceInfo(table, lsn, tx, 'false'));
+    out.emit('t', null, null);
+    return out.built;
+  }
+
+  private encodingOf(relation: Pgoutput.MessageRelation): TableEncoding {
+    const table = this.tables.get(relation.relationOid);
+    if (!table) throw new Error(`change for relation ${relation.schema}.${relation.name} before its Relation message`);
+    return table;
+  }
+
+  private sourceInfo(table: TableEncoding, lsn: number, tx: TransactionContext, snapshot: SourceInfo['snapshot']): SourceInfo {
+    return {
+      version: SOURCE_VERSION,
+      connector: 'postgresql',
+      name: this.options.topicPrefix,
+      ts_ms: tx.commitTimeMs,
+      snapshot,
+      db: this.options.database,
+      schema: table.schema,
+      table: table.table,
+      txId: tx.xid,
+      lsn,
+      xmin: null,
+    };
+  }
+
+  /** Collects the records of one change; skipped operations produce nothing (a skipped delete no tombstone either). */
+  private emitter(table: TableEncoding, source: SourceInfo): { built: BuiltEvents; emit: (op: Op, before: Row | null, after: Row | null) => void } {
+    const built: BuiltEvents = { records: [], events: [] };
+    const skipped = this.options.skippedOperations;
+    const emit = (op: Op, before: Row | null, after: Row | null): void => {
+      if (skipped?.has(op)) return;
+      const event: ChangeEvent = { before, after, source, op, ts_ms: Date.now() };
+      const key = this.encodeKey(table, after ?? before);
+      built.records.push({ topic: table.topic, key, value: table.valueCodec.encode(event) });
+      built.events.push({ table: `${table.schema}.${table.table}`, op });
+      if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
+    };
+    return { built, emit };
   }
 
   private keyChanged(table: TableEncoding, before: Record<string, unknown>, after: Record<string, unknown>): boolean {
@@ -174,7 +219,7 @@ export class ChangeEventBuilder {
     for (const column of table.columns) {
       const value = tuple[column.name];
       if (value === null) row[column.name] = null;
-      else if (value === undefined) row[column.name] = UNAVAILABLE_VALUE;
+      else if (value === undefined) row[column.name] = unavailablePlaceholder(column.mapping.schema);
       else row[column.name] = this.convert(table, column, value as string);
     }
     return row;

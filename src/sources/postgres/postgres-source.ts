@@ -22,10 +22,13 @@ import { errorMessage } from '../../core/errors.js';
 import { SerialQueue } from '../../core/serial-queue.js';
 import { createKafka, keyPartitioner } from '../../kafka/client.js';
 import { ensureTopics } from '../../kafka/topics.js';
-import { SOURCE_OFFSETS_TOPIC, encodeSourceOffset, ensureSourceOffsetsTopic, readSourceOffset } from '../../kafka/source-offsets.js';
+import { SOURCE_OFFSETS_TOPIC, encodeSourceOffset, ensureSourceOffsetsTopic, readSourceOffset, type SnapshotPosition, type SourceOffset } from '../../kafka/source-offsets.js';
 import { metrics } from '../../metrics/registry.js';
-import { ChangeEventBuilder, type KafkaRecord } from './change-events.js';
-import { checkServer, checkTables, ensurePublication, ensureSlot, loadTypeCatalog, primaryKeys, slotLagBytes } from './replication-setup.js';
+import { ChangeEventBuilder, type BuiltEvents, type KafkaRecord } from './change-events.js';
+import { checkServer, createSlot, ensurePublication, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes } from './replication-setup.js';
+import { planSnapshot, type SnapshotPlan } from './snapshot-plan.js';
+import { SnapshotProgress } from './snapshot-progress.js';
+import { beginSnapshot, createSlotWithSnapshot, describeTable, readTable, snapshotConnection, type SlotWithSnapshot } from './snapshot-reader.js';
 import type { CatalogType } from './type-mapping.js';
 import { ReplicationStream } from './replication-stream.js';
 import { splitTableName } from './sql.js';
@@ -41,6 +44,18 @@ const MAX_SENDS_IN_FLIGHT = 2;
  * schema, so the limit is on bytes, not on a count of records.
  */
 const SEND_MAX_BYTES = 768 * 1024;
+
+/** Snapshot progress is logged at most this often. */
+const PROGRESS_LOG_INTERVAL_MS = 5_000;
+
+/** The slot-lag warning repeats at most this often while the lag stays above the threshold. */
+const LAG_WARNING_INTERVAL_MS = 600_000;
+
+/** The logical-message prefix of heartbeats (pg_logical_emit_message). */
+export const HEARTBEAT_PREFIX = 'tideline_heartbeat';
+
+/** Runs of each connector in this process, to count reconnects. */
+const runsByConnector = new Map<string, number>();
 
 interface PgTransaction {
   xid: number;
@@ -91,6 +106,14 @@ export class PostgresSource implements Connector {
   private stopping = false;
   private failed: (error: Error) => void = () => undefined;
   private readonly warnedTypes = new Set<string>();
+  /** The captured tables, resolved from the include/exclude patterns at start. */
+  private tables: string[] = [];
+  /** Tables whose snapshot is complete; carried in every offset record. */
+  private snapshotted: string[] = [];
+  /** Set while a snapshot is read: stored with each chunk so a crash resumes it. */
+  private snapshotPosition: SnapshotPosition | null = null;
+  private lastCommitAt = Date.now();
+  private lastLagWarningAt = 0;
 
   constructor(private readonly context: ConnectorContext<PostgresSourceConfig>) {
     this.config = context.config;
@@ -101,17 +124,50 @@ export class PostgresSource implements Connector {
 
   async run(signal: AbortSignal): Promise<void> {
     const { logger, name } = this.context;
+    const runs = (runsByConnector.get(name) ?? 0) + 1;
+    runsByConnector.set(name, runs);
+    if (runs > 1) metrics.sourceReconnects.inc({ connector: name });
     const admin = new pg.Client({ connectionString: this.config.url, application_name: `tideline:${name}:admin` });
     const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger);
     const failedPromise = new Promise<never>((_, reject) => (this.failed = reject));
     failedPromise.catch(() => undefined);
     admin.on('error', (error) => this.fail(error));
-    let lagTimer: NodeJS.Timeout | undefined;
+    const timers: NodeJS.Timeout[] = [];
+    let exported: SlotWithSnapshot | null = null;
     try {
       await admin.connect();
-      const { database, keys, types } = await this.preparePostgres(admin);
-      await this.prepareKafka(kafka);
+      const { database, keys, types, slotExists } = await this.preparePostgres(admin);
+      const stored = await this.prepareKafka(kafka);
+      const plan = planSnapshot({ mode: this.config.snapshotMode, slotExists, offset: stored, tables: this.tables });
+      this.snapshotted = plan.snapshotted;
+      if (plan.createSlot === 'plain') {
+        await createSlot(admin, this.slot);
+        logger.info({ slot: this.slot }, 'created replication slot');
+      } else if (plan.createSlot === 'export') {
+        exported = await createSlotWithSnapshot(this.config.url, this.slot, `tideline:${name}:slot`);
+        logger.info({ slot: this.slot, consistentPoint: exported.consistentPoint }, 'created replication slot with an exported snapshot');
+      }
+      const slot = await slotInfo(admin, this.slot);
+      // Keepalive replies before the first commit confirm nothing new.
+      if (slot?.confirmedFlushLsn) this.durableLsnText = formatLsn(parseLsn(slot.confirmedFlushLsn) - 1n);
       this.builder = this.createBuilder(database, keys, types);
+      timers.push(setInterval(() => void this.measureLag(admin), this.config.lagIntervalMs));
+
+      if (plan.tables.length > 0) {
+        logger.info({ tables: plan.tables, reason: plan.reason, resume: plan.resume !== null }, 'snapshot starting');
+        const restartLsn = slot?.restartLsn ? parseLsn(slot.restartLsn) : 1n;
+        const finished = await Promise.race([this.readSnapshot(plan, exported, keys, restartLsn, signal), failedPromise]);
+        exported = null;
+        if (!finished) {
+          await this.queue.run(() => this.shutdown());
+          return;
+        }
+      } else {
+        await exported?.connection.end();
+        exported = null;
+        logger.info({ reason: plan.reason }, 'no snapshot');
+      }
+
       this.stream = new ReplicationStream({
         url: this.config.url,
         slot: this.slot,
@@ -125,41 +181,122 @@ export class PostgresSource implements Connector {
       });
       streaming.catch(() => undefined);
 
-      lagTimer = setInterval(() => void this.measureLag(admin), this.config.lagIntervalMs);
+      if (this.config.heartbeatIntervalMs > 0) timers.push(setInterval(() => void this.heartbeat(admin), this.config.heartbeatIntervalMs));
       this.context.setState('running');
-      logger.info({ slot: this.slot, publication: this.publication, tables: this.config.tables }, 'streaming changes');
+      logger.info({ slot: this.slot, publication: this.publication, tables: this.tables }, 'streaming changes');
       await Promise.race([whenAborted(signal), failedPromise, streaming]);
       await this.queue.run(() => this.shutdown());
     } catch (error) {
       await this.abortQuietly();
       throw error;
     } finally {
-      if (lagTimer) clearInterval(lagTimer);
+      for (const timer of timers) clearInterval(timer);
       if (this.commitTimer) clearTimeout(this.commitTimer);
+      await exported?.connection.end().catch(() => undefined);
       await this.stream?.stop().catch(() => undefined);
       await this.producer?.disconnect().catch(() => undefined);
       await admin.end().catch(() => undefined);
     }
   }
 
-  /** Checks the server and tables, keeps publication and slot in place; returns what events need. */
+  /** Resolves the captured tables, checks the server, keeps the publication in step; returns what events need. */
   private async preparePostgres(
     admin: pg.Client,
-  ): Promise<{ database: string; keys: Map<string, string[]>; types: Map<number, CatalogType> }> {
+  ): Promise<{ database: string; keys: Map<string, string[]>; types: Map<number, CatalogType>; slotExists: boolean }> {
     await checkServer(admin);
-    await checkTables(admin, this.config.tables);
-    await ensurePublication(admin, this.publication, this.config.tables, this.context.logger);
-    const slot = await ensureSlot(admin, this.slot, this.context.logger);
-    // Keepalive replies before the first commit confirm nothing new.
-    if (slot.confirmedFlushLsn) this.durableLsnText = formatLsn(parseLsn(slot.confirmedFlushLsn) - 1n);
-    const keys = await primaryKeys(admin, this.config.tables);
-    const types = await loadTypeCatalog(admin, this.config.tables);
+    this.tables = await resolveTables(admin, this.config.tables, this.config.excludeTables);
+    await ensurePublication(admin, this.publication, this.tables, this.context.logger);
+    const slotExists = (await slotInfo(admin, this.slot)) !== null;
+    const keys = await primaryKeys(admin, this.tables);
+    const types = await loadTypeCatalog(admin, this.tables);
     const database = (await admin.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
-    return { database, keys, types };
+    return { database, keys, types, slotExists };
+  }
+
+  /**
+   * Reads the planned tables chunk by chunk, each chunk in its own Kafka
+   * transaction with the snapshot position, so a crash resumes after the last
+   * committed chunk. Returns false when stopped before the end.
+   *
+   * The "r" events carry source.lsn = the slot's restart LSN - 1 (or a resumed
+   * snapshot's own): lower than every change the stream will deliver, so a sink
+   * ordering by LSN lets each streamed change win over the snapshot row, even a
+   * change of a transaction that was open when the snapshot was taken.
+   */
+  private async readSnapshot(
+    plan: SnapshotPlan,
+    exported: SlotWithSnapshot | null,
+    keys: Map<string, string[]>,
+    restartLsn: Lsn,
+    signal: AbortSignal,
+  ): Promise<boolean> {
+    const { logger, name } = this.context;
+    const reader = snapshotConnection(this.config.url, `tideline:${name}:snapshot`);
+    reader.on('error', (error) => this.fail(error));
+    await reader.connect();
+    try {
+      await beginSnapshot(reader, exported?.snapshotName ?? null);
+      // Imported: the exporting replication connection may go now.
+      await exported?.connection.end();
+      const version = plan.resume ? BigInt(plan.resume.lsn) : restartLsn - 1n;
+      const startedAt = Date.now();
+      const progress = new SnapshotProgress(startedAt);
+      const tables = [];
+      for (const qualified of plan.tables) {
+        const table = await describeTable(reader, qualified, keys.get(qualified) ?? []);
+        progress.estimate(qualified, table.estimate);
+        metrics.snapshotRowsEstimate.set({ connector: name, table: qualified }, table.estimate ?? -1);
+        metrics.snapshotRows.set({ connector: name, table: qualified }, 0);
+        tables.push(table);
+      }
+      metrics.snapshotRunning.set({ connector: name }, 1);
+      const tx = { xid: null, commitTimeMs: startedAt };
+      let pending = [...plan.tables];
+      let lastKey = plan.resume?.lastKey ?? null;
+      let loggedAt = startedAt;
+      for (const table of tables) {
+        this.builder!.onRelation(table.relation);
+        let rowsOfTable = 0;
+        if (lastKey) logger.info({ table: table.qualified, after: lastKey }, 'snapshot resuming after the last committed key');
+        for await (const chunk of readTable(reader, table, lastKey, this.config.snapshotChunkRows)) {
+          for (const row of chunk.rows) {
+            await this.enqueue(this.builder!.buildRead(table.relation, row, Number(version), tx, 'true'));
+          }
+          rowsOfTable += chunk.rows.length;
+          progress.add(chunk.rows.length);
+          metrics.snapshotRows.set({ connector: name, table: table.qualified }, rowsOfTable);
+          lastKey = chunk.lastKey;
+          this.snapshotPosition = { lsn: version.toString(), pending, lastKey };
+          await this.commitOffset(this.offsetRecord(null));
+          const report = progress.report(Date.now());
+          metrics.snapshotRowsPerSecond.set({ connector: name }, report.rowsPerSecond);
+          metrics.snapshotEtaSeconds.set({ connector: name }, report.etaSeconds ?? -1);
+          if (Date.now() - loggedAt >= PROGRESS_LOG_INTERVAL_MS) {
+            loggedAt = Date.now();
+            logger.info({ table: table.qualified, rowsDone: report.rowsDone, rowsEstimate: report.rowsEstimate, rowsPerSecond: Math.round(report.rowsPerSecond), etaSeconds: report.etaSeconds === null ? null : Math.round(report.etaSeconds) }, 'snapshot progress');
+          }
+          if (signal.aborted || this.failure) return false;
+        }
+        logger.info({ table: table.qualified, rows: rowsOfTable }, 'snapshot of table complete');
+        pending = pending.slice(1);
+        lastKey = null;
+        this.snapshotted = [...new Set([...this.snapshotted, table.qualified])];
+      }
+      this.snapshotPosition = null;
+      await this.commitOffset(this.offsetRecord(null));
+      await reader.query('COMMIT');
+      const report = progress.report(Date.now());
+      metrics.snapshotEtaSeconds.set({ connector: name }, 0);
+      logger.info({ rows: report.rowsDone, seconds: Math.round(report.elapsedSeconds), rowsPerSecond: Math.round(report.rowsPerSecond) }, 'snapshot complete');
+      return true;
+    } finally {
+      metrics.snapshotRunning.set({ connector: name }, 0);
+      await reader.end().catch(() => undefined);
+    }
   }
 
   /** Creates the topics, connects the transactional producer, then reads the stored offset. */
-  private async prepareKafka(kafka: Kafka): Promise<void> {
+  private async prepareKafka(kafka: Kafka): Promise<SourceOffset | null> {
     const { logger, name } = this.context;
     await ensureSourceOffsetsTopic(kafka);
     const admin = kafka.admin();
@@ -167,7 +304,7 @@ export class PostgresSource implements Connector {
     try {
       const created = await ensureTopics(
         admin,
-        this.config.tables.map((qualified) => {
+        this.tables.map((qualified) => {
           const { schema, table } = splitTableName(qualified);
           return {
             topic: `${this.topicPrefix}.${schema}.${table}`,
@@ -197,8 +334,9 @@ export class PostgresSource implements Connector {
       this.storedLsn = BigInt(stored.lsn);
       logger.info({ lsn: stored.lsnText, txId: stored.txId }, 'resuming after stored offset');
     } else {
-      logger.info({ slot: this.slot }, 'no stored offset: streaming from the slot position');
+      logger.info({ slot: this.slot }, 'no stored offset');
     }
+    return stored;
   }
 
   private createBuilder(database: string, keys: Map<string, string[]>, types: Map<number, CatalogType>): ChangeEventBuilder {
@@ -207,6 +345,7 @@ export class PostgresSource implements Connector {
       topicPrefix: this.topicPrefix,
       database,
       tombstones: this.config.tombstones,
+      skippedOperations: new Set(this.config.skippedOperations),
       primaryKeys: keys,
       types,
       onUnknownType: (table, column, type) => {
@@ -259,24 +398,36 @@ export class PostgresSource implements Connector {
         const tx = this.current;
         if (!tx) throw new Error(`${message.tag} outside a transaction`);
         if (tx.skip) return;
-        const { records, events } = this.builder!.build(message, Number(parseLsn(lsn)), { xid: tx.xid, commitTimeMs: tx.commitTimeMs });
-        for (const event of events) metrics.sourceEvents.inc({ connector: this.context.name, table: event.table, op: event.op });
-        for (const record of records) {
-          this.buffered.push(record);
-          this.bufferedBytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
-        }
-        this.eventsInKafkaTx += events.length;
-        if (this.bufferedBytes >= SEND_MAX_BYTES) await this.sendBuffered(false);
+        await this.enqueue(this.builder!.build(message, Number(parseLsn(lsn)), tx));
         return;
       }
-      case 'truncate':
-        this.context.logger.warn({ tables: message.relations.map((r) => `${r.schema}.${r.name}`) }, 'TRUNCATE is not propagated (as Debezium\'s default skipped.operations=t)');
+      case 'truncate': {
+        const tx = this.current;
+        if (!tx) throw new Error('truncate outside a transaction');
+        if (tx.skip) return;
+        for (const relation of message.relations) await this.enqueue(this.builder!.buildTruncate(relation, Number(parseLsn(lsn)), tx));
+        return;
+      }
+      case 'message':
+        // Heartbeats (and other logical messages) carry no change; their
+        // transaction still commits, which moves the slot forward.
         return;
       case 'commit':
         return this.onCommit();
       default:
         return;
     }
+  }
+
+  /** Buffers the records of one change for the open Kafka transaction; sends once enough bytes are buffered. */
+  private async enqueue({ records, events }: BuiltEvents): Promise<void> {
+    for (const event of events) metrics.sourceEvents.inc({ connector: this.context.name, table: event.table, op: event.op });
+    for (const record of records) {
+      this.buffered.push(record);
+      this.bufferedBytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
+    }
+    this.eventsInKafkaTx += events.length;
+    if (this.bufferedBytes >= SEND_MAX_BYTES) await this.sendBuffered(false);
   }
 
   private async onCommit(): Promise<void> {
@@ -341,23 +492,34 @@ export class PostgresSource implements Connector {
     if (wait || this.sendsInFlight > MAX_SENDS_IN_FLIGHT) await this.sending;
   }
 
+  /** The offset record: the last included commit (or the stored one), the snapshotted tables, and the snapshot position while one runs. */
+  private offsetRecord(last: PgTransaction | null): SourceOffset {
+    const lsn = last ? last.commitLsn : this.storedLsn < 0n ? 0n : this.storedLsn;
+    return {
+      lsn: lsn.toString(),
+      lsnText: formatLsn(lsn),
+      txId: last?.xid ?? null,
+      commitTs: last?.commitTimeMs ?? Date.now(),
+      snapshotted: this.snapshotted,
+      ...(this.snapshotPosition ? { snapshot: this.snapshotPosition } : {}),
+    };
+  }
+
+  /** Sends what is buffered plus the offset record, and commits the Kafka transaction. */
+  private async commitOffset(offset: SourceOffset): Promise<void> {
+    this.buffered.push({ topic: SOURCE_OFFSETS_TOPIC, key: Buffer.from(this.context.name), value: encodeSourceOffset(offset) });
+    await this.sendBuffered(true);
+    await this.kafkaTx!.commit();
+    this.kafkaTx = null;
+    this.eventsInKafkaTx = 0;
+    this.lastCommitAt = Date.now();
+  }
+
   /** Commits the open Kafka transaction with the offset record, then confirms to PostgreSQL. */
   private async commitKafka(): Promise<void> {
     const last = this.included.at(-1);
     if (!last || this.current) return;
-    this.buffered.push({
-      topic: SOURCE_OFFSETS_TOPIC,
-      key: Buffer.from(this.context.name),
-      value: encodeSourceOffset({
-        lsn: last.commitLsn.toString(),
-        lsnText: formatLsn(last.commitLsn),
-        txId: last.xid,
-        commitTs: last.commitTimeMs,
-      }),
-    });
-    await this.sendBuffered(true);
-    await this.kafkaTx!.commit();
-    this.kafkaTx = null;
+    await this.commitOffset(this.offsetRecord(last));
     const now = Date.now();
     for (const tx of this.included) {
       metrics.sourceCommitToKafka.observe({ connector: this.context.name }, Math.max(0, now - tx.commitTimeMs) / 1000);
@@ -366,7 +528,6 @@ export class PostgresSource implements Connector {
     this.storedLsn = last.commitLsn;
     this.durableLsnText = formatLsn(last.commitLsn);
     this.included = [];
-    this.eventsInKafkaTx = 0;
     if (this.commitTimer) {
       clearTimeout(this.commitTimer);
       this.commitTimer = null;
@@ -400,9 +561,35 @@ export class PostgresSource implements Connector {
   private async measureLag(admin: pg.Client): Promise<void> {
     try {
       const lag = await slotLagBytes(admin, this.slot);
-      if (lag !== null) metrics.sourceLagBytes.set({ connector: this.context.name, slot: this.slot }, lag);
+      if (lag === null) return;
+      metrics.sourceLagBytes.set({ connector: this.context.name, slot: this.slot }, lag);
+      const threshold = this.config.lagWarningBytes;
+      if (threshold > 0 && lag >= threshold && Date.now() - this.lastLagWarningAt >= LAG_WARNING_INTERVAL_MS) {
+        this.lastLagWarningAt = Date.now();
+        this.context.logger.warn(
+          { slot: this.slot, lagBytes: lag, thresholdBytes: threshold },
+          'replication slot is holding back WAL beyond lagWarningBytes: the disk fills if this keeps growing',
+        );
+      }
     } catch (error) {
       this.context.logger.warn({ err: error }, 'could not measure slot lag');
+    }
+  }
+
+  /**
+   * Writes a logical message into the WAL when nothing was committed for a
+   * heartbeat interval. Its transaction reaches this source like any other, is
+   * committed to Kafka (offset record only) and confirmed, so the slot moves
+   * forward even while the captured tables are idle and other tables are busy.
+   */
+  private async heartbeat(admin: pg.Client): Promise<void> {
+    if (Date.now() - this.lastCommitAt < this.config.heartbeatIntervalMs) return;
+    try {
+      await admin.query(`SELECT pg_catalog.pg_logical_emit_message(true, '${HEARTBEAT_PREFIX}', '')`);
+      metrics.sourceHeartbeats.inc({ connector: this.context.name });
+    } catch (error) {
+      metrics.errors.inc({ connector: this.context.name, kind: 'heartbeat' });
+      this.context.logger.warn({ err: error }, 'could not write a heartbeat message');
     }
   }
 }

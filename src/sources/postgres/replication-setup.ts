@@ -6,6 +6,7 @@ import type { Client } from 'pg';
 import type { Logger } from '../../core/logger.js';
 import { TidelineError } from '../../core/errors.js';
 import type { CatalogType } from './type-mapping.js';
+import { selectTables } from './table-selection.js';
 import { qualifiedIdent, quoteIdent, quoteLiteral, splitTableName } from './sql.js';
 
 export async function checkServer(client: Client): Promise<void> {
@@ -17,18 +18,26 @@ export async function checkServer(client: Client): Promise<void> {
   }
 }
 
-/** Fails with the names of configured tables that do not exist. */
-export async function checkTables(client: Client, tables: readonly string[]): Promise<void> {
-  const missing: string[] = [];
-  for (const qualified of tables) {
-    const { schema, table } = splitTableName(qualified);
-    const { rowCount } = await client.query(
-      'SELECT 1 FROM pg_catalog.pg_tables WHERE schemaname = $1 AND tablename = $2',
-      [schema, table],
-    );
-    if (!rowCount) missing.push(`${schema}.${table}`);
-  }
-  if (missing.length > 0) throw new TidelineError(`captured tables do not exist: ${missing.join(', ')}`);
+/** Every ordinary and partitioned table outside the system schemas, as "schema.table". */
+export async function listTables(client: Client): Promise<string[]> {
+  const { rows } = await client.query<{ name: string }>(
+    `SELECT n.nspname || '.' || c.relname AS name
+       FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+        AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
+  );
+  return rows.map((row) => row.name);
+}
+
+/**
+ * The captured tables: `include` and `exclude` resolved against the catalog.
+ * Fails naming every include entry that matches no table, and when nothing is left.
+ */
+export async function resolveTables(client: Client, include: readonly string[], exclude: readonly string[]): Promise<string[]> {
+  const { tables, unmatched } = selectTables(await listTables(client), include, exclude);
+  if (unmatched.length > 0) throw new TidelineError(`captured tables do not exist (or no table matches the pattern): ${unmatched.join(', ')}`);
+  if (tables.length === 0) throw new TidelineError(`every table matched by tables is excluded by excludeTables: nothing to capture`);
+  return tables;
 }
 
 export async function ensurePublication(client: Client, publication: string, tables: readonly string[], logger: Logger): Promise<void> {
@@ -39,7 +48,8 @@ export async function ensurePublication(client: Client, publication: string, tab
   const exists = await client.query('SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1', [publication]);
   const tableList = [...wanted].map(qualifiedIdent).join(', ');
   if (!exists.rowCount) {
-    await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList}`);
+    // Changes of partitioned tables are published under the root, whose topic and key tideline knows.
+    await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} WITH (publish_via_partition_root = true)`);
     logger.info({ publication, tables: [...wanted] }, 'created publication');
     return;
   }
@@ -56,25 +66,28 @@ export async function ensurePublication(client: Client, publication: string, tab
 }
 
 export interface SlotInfo {
-  created: boolean;
   confirmedFlushLsn: string | null;
+  /** Oldest WAL the slot still needs: every change it will stream lies at or after it. */
+  restartLsn: string | null;
 }
 
-export async function ensureSlot(client: Client, slot: string, logger: Logger): Promise<SlotInfo> {
-  const { rows } = await client.query<{ plugin: string; slot_type: string; confirmed_flush_lsn: string | null; active_pid: number | null }>(
-    'SELECT plugin, slot_type, confirmed_flush_lsn, active_pid FROM pg_catalog.pg_replication_slots WHERE slot_name = $1',
+/** The slot's positions, or null when it does not exist; fails when it exists but is not a logical pgoutput slot. */
+export async function slotInfo(client: Client, slot: string): Promise<SlotInfo | null> {
+  const { rows } = await client.query<{ plugin: string; slot_type: string; confirmed_flush_lsn: string | null; restart_lsn: string | null }>(
+    'SELECT plugin, slot_type, confirmed_flush_lsn::text, restart_lsn::text FROM pg_catalog.pg_replication_slots WHERE slot_name = $1',
     [slot],
   );
   const existing = rows[0];
-  if (existing) {
-    if (existing.slot_type !== 'logical' || existing.plugin !== 'pgoutput') {
-      throw new TidelineError(`replication slot "${slot}" exists but is a ${existing.slot_type} slot for plugin ${existing.plugin}; tideline needs a logical pgoutput slot`);
-    }
-    return { created: false, confirmedFlushLsn: existing.confirmed_flush_lsn };
+  if (!existing) return null;
+  if (existing.slot_type !== 'logical' || existing.plugin !== 'pgoutput') {
+    throw new TidelineError(`replication slot "${slot}" exists but is a ${existing.slot_type} slot for plugin ${existing.plugin}; tideline needs a logical pgoutput slot`);
   }
+  return { confirmedFlushLsn: existing.confirmed_flush_lsn, restartLsn: existing.restart_lsn };
+}
+
+/** Creates the slot without a snapshot (streaming starts at the current WAL position). */
+export async function createSlot(client: Client, slot: string): Promise<void> {
   await client.query(`SELECT pg_catalog.pg_create_logical_replication_slot(${quoteLiteral(slot)}, 'pgoutput')`);
-  logger.info({ slot }, 'created replication slot');
-  return { created: true, confirmedFlushLsn: null };
 }
 
 /** Bytes of WAL the slot still holds back (server's current position minus confirmed). */

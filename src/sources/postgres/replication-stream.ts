@@ -11,7 +11,7 @@
 import { LogicalReplicationService, PgoutputPlugin, type Pgoutput } from 'pg-logical-replication';
 
 /** Session settings that fix the text form of values pgoutput sends. */
-const SESSION_OPTIONS = ['DateStyle=ISO', 'TimeZone=UTC', 'IntervalStyle=iso_8601', 'extra_float_digits=3', 'bytea_output=hex']
+export const SESSION_OPTIONS = ['DateStyle=ISO', 'TimeZone=UTC', 'IntervalStyle=iso_8601', 'extra_float_digits=3', 'bytea_output=hex']
   .map((setting) => `-c ${setting}`)
   .join(' ');
 
@@ -61,7 +61,8 @@ export class ReplicationStream {
 
   /** Starts streaming; resolves when the stream ends (stop() or connection loss). */
   async run(): Promise<void> {
-    const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication] });
+    // messages: heartbeats (pg_logical_emit_message) arrive as transactions the source commits and confirms.
+    const plugin = new TextPgoutputPlugin({ protoVersion: 1, publicationNames: [this.options.publication], messages: true });
     await this.service.subscribe(plugin, this.options.slot);
   }
 

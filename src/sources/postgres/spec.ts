@@ -13,9 +13,13 @@ export const postgresSourceConfigSchema = z
     slot: identifier.optional().describe('Logical replication slot; created when missing. Default: tideline_<connector name>.'),
     publication: identifier.optional().describe('Publication listing the captured tables; created and kept in step with `tables`. Default: same as the slot.'),
     tables: z
-      .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table"'))
+      .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table", where * and ? are wildcards'))
       .min(1, 'list at least one table to capture')
-      .describe('Tables to capture, as "schema.table" ("table" means public.table).'),
+      .describe('Tables to capture, as "schema.table" ("table" means public.table); `*` matches any characters and `?` one, e.g. "public.*", "sales.order_?". Resolved against the catalog at each start.'),
+    excludeTables: z
+      .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table", where * and ? are wildcards'))
+      .default([])
+      .describe('Tables left out of what `tables` matches, same pattern syntax.'),
     topicPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-" (Kafka topic characters)')
@@ -27,6 +31,27 @@ export const postgresSourceConfigSchema = z
     maxBatchEvents: z.number().int().min(1).default(10_000).describe('Commit the Kafka transaction once it holds this many events (at a PostgreSQL commit boundary).'),
     maxBatchDelayMs: z.number().int().min(0).default(100).describe('Commit the Kafka transaction at most this long after its first PostgreSQL commit.'),
     lagIntervalMs: z.number().int().min(1000).default(10_000).describe('How often the slot lag (WAL bytes behind) is measured.'),
+    lagWarningBytes: z
+      .number()
+      .int()
+      .min(0)
+      .default(1024 ** 3)
+      .describe('Log a warning while the slot holds back more WAL than this many bytes (0: never). Default 1 GiB.'),
+    heartbeatIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(10_000)
+      .describe('When nothing was committed for this long, write a heartbeat message (pg_logical_emit_message) so the slot moves forward while captured tables are idle (0: off).'),
+    snapshotMode: z
+      .enum(['initial', 'never', 'when_needed'])
+      .default('initial')
+      .describe('initial: read every table once before streaming (first start, and tables added later); never: stream only; when_needed: as initial, and read a new snapshot when the slot was lost.'),
+    snapshotChunkRows: z.number().int().min(1).max(1_000_000).default(10_000).describe('Rows per snapshot chunk: each chunk is one Kafka transaction with the snapshot position, where a crash resumes.'),
+    skippedOperations: z
+      .array(z.enum(['c', 'u', 'd', 't']))
+      .default([])
+      .describe('Operations not emitted (Debezium\'s skipped.operations): c create, u update, d delete, t truncate.'),
   })
   .strict();
 
