@@ -1,9 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { SemanticType, SourceTypeParameter, UNAVAILABLE_VALUE } from '../../src/core/connect-schema.js';
 import type { ChangeEvent, ColumnSchema, Op, Row, SourceInfo } from '../../src/core/events.js';
-import { eventToTsvLine, UnwritableEventError } from '../../src/sinks/clickhouse/rows.js';
+import { eventToRows, eventToTsvLine, UnwritableEventError } from '../../src/sinks/clickhouse/rows.js';
 import type { ServerFeatures } from '../../src/sinks/clickhouse/server.js';
-import { addColumnSql, createTableSql, createViewSql, planTable, type TablePlan } from '../../src/sinks/clickhouse/table-plan.js';
+import {
+  addColumnSql,
+  compatibleType,
+  createTableSql,
+  createViewSql,
+  insertColumns,
+  planTable,
+  PlanError,
+  truncateSql,
+  type TablePlan,
+} from '../../src/sinks/clickhouse/table-plan.js';
 
 const MODERN: ServerFeatures = { version: '24.8.4.13', dateTime64: true };
 
@@ -68,9 +78,47 @@ describe('planTable', () => {
     expect(result.orderBy).toEqual(['tenant', 'id']);
   });
 
-  it('refuses a table without key columns', () => {
-    expect(() => planTable('db', 'log', '_current', COLUMNS, [], MODERN)).toThrow(
-      "table log has no key columns: an upsert table needs the source table's primary key",
+  it('orders a table without key columns by _row_key, a hash of the row', () => {
+    const result = planTable('db', 'log', '_current', COLUMNS, [], MODERN);
+    expect(result.rowKey).toBe(true);
+    expect(result.orderBy).toEqual(['_row_key']);
+    expect(createTableSql(result)).toContain('  `_row_key` String,\n  `_version` UInt64,');
+    expect(createTableSql(result)).toContain('ORDER BY (`_row_key`)');
+    expect(insertColumns(result)).toEqual(['id', 'note', 'amount', 'created', '_row_key', '_version', '_deleted']);
+    expect(createViewSql(result, ['id', 'note', 'amount', 'created', '_row_key', '_version', '_deleted'])).toContain('SELECT `id`, `note`, `amount`, `created` FROM');
+  });
+
+  it('takes an ORDER BY override that holds the key, and makes its columns non-Nullable', () => {
+    const result = planTable('db', 'orders', '_current', COLUMNS, ['id'], MODERN, { orderBy: ['created', 'id'], settings: { index_granularity: 1024, storage_policy: 'hot' } });
+    expect(result.orderBy).toEqual(['created', 'id']);
+    expect(result.columns.find((column) => column.name === 'created')!.mapping.type).toBe("DateTime64(6, 'UTC')");
+    expect(createTableSql(result)).toContain("ORDER BY (`created`, `id`)\nSETTINGS index_granularity = 1024, storage_policy = 'hot'");
+  });
+
+  it('refuses an ORDER BY override without every key column, or with unknown columns', () => {
+    expect(() => planTable('db', 'orders', '_current', COLUMNS, ['id'], MODERN, { orderBy: ['created'] })).toThrow(PlanError);
+    expect(() => planTable('db', 'orders', '_current', COLUMNS, ['id'], MODERN, { orderBy: ['created'] })).toThrow('lacks the key column(s) id');
+    expect(() => planTable('db', 'orders', '_current', COLUMNS, ['id'], MODERN, { orderBy: ['id', 'nope'] })).toThrow('unknown column(s) nope');
+  });
+});
+
+describe('compatibleType', () => {
+  it('accepts the same type (spacing aside) and a Nullable column for a now NOT NULL one', () => {
+    expect(compatibleType('Decimal(12, 2)', 'Decimal(12,2)')).toBe(true);
+    expect(compatibleType('Nullable(Int32)', 'Int32')).toBe(true);
+  });
+
+  it('refuses a changed type and a NOT NULL column for a now nullable one', () => {
+    expect(compatibleType('Int32', 'Int64')).toBe(false);
+    expect(compatibleType('Int32', 'Nullable(Int32)')).toBe(false);
+    expect(compatibleType('String', 'Array(Nullable(String))')).toBe(false);
+  });
+});
+
+describe('truncateSql', () => {
+  it('rewrites every live row older than the truncate as deleted at its version, positionally', () => {
+    expect(truncateSql('db', 't', ['id', 'note', '_version', '_deleted'], 777)).toBe(
+      'INSERT INTO `db`.`t` (`id`, `note`, `_version`, `_deleted`) SELECT `id`, `note`, toUInt64(777), toUInt8(1) FROM `db`.`t` FINAL WHERE `_deleted` = 0 AND `_version` < 777',
     );
   });
 });
@@ -148,10 +196,24 @@ describe('eventToTsvLine', () => {
     );
   });
 
-  it('refuses the unavailable-value placeholder', () => {
-    const unchanged = event('u', null, { id: 1, note: UNAVAILABLE_VALUE, amount: null, created: null });
-    expect(() => eventToTsvLine(plan(), unchanged)).toThrow(UnwritableEventError);
-    expect(() => eventToTsvLine(plan(), unchanged)).toThrow('column note holds the unavailable-value placeholder (unchanged TOAST)');
+  it('leaves the unavailable-value placeholder of an update unresolved, for the sink to fill', () => {
+    const [row] = eventToRows(plan(), event('u', null, { id: 1, note: UNAVAILABLE_VALUE, amount: UNAVAILABLE_VALUE, created: null }));
+    expect([...row!.unavailable!.keys()]).toEqual([1, 2]);
+    expect(row!.key).toBe('1');
+    // Nothing resolves it: text keeps the placeholder (as Debezium sinks do), other types get NULL.
+    expect(eventToTsvLine(plan(), event('u', null, { id: 1, note: UNAVAILABLE_VALUE, amount: UNAVAILABLE_VALUE, created: null }))).toBe(
+      `1\t${UNAVAILABLE_VALUE}\t\\N\t\\N\t9000\t0`,
+    );
+  });
+
+  it('takes an unchanged TOAST value from the before image when it has it (REPLICA IDENTITY FULL)', () => {
+    const [row] = eventToRows(plan(), event('u', { id: 1, note: 'long text' }, { id: 1, note: UNAVAILABLE_VALUE, amount: null, created: null }));
+    expect(row!.unavailable).toBeNull();
+    expect(row!.fields[1]).toBe('long text');
+  });
+
+  it('treats the placeholder as a value outside updates', () => {
+    expect(eventToTsvLine(plan(), event('c', null, { id: 1, note: UNAVAILABLE_VALUE, amount: null, created: null }))).toBe(`1\t${UNAVAILABLE_VALUE}\t\\N\t\\N\t9000\t0`);
   });
 
   it('refuses an event without the image it needs', () => {

@@ -2,11 +2,14 @@
  * The sink's Kafka offsets, kept in ClickHouse next to the data
  * (`_tideline_sink_offsets`). Written after each batch's rows; on start each
  * partition resumes at the stored offset + 1. max(offset) per partition is the
- * position, so the table needs no FINAL to be read.
+ * position (ReplacingMergeTree(offset) keeps the max too), so a late write by
+ * an instance that lost the partition never moves it back, and the table needs
+ * no FINAL to be read.
  */
 import type { ClickHouseServer } from './server.js';
 import { qualified, quoteString } from './sql.js';
 import { escapeTsv, formatMicros } from './type-mapping.js';
+import { partitionKey } from './batch-buffer.js';
 
 export const SINK_OFFSETS_TABLE = '_tideline_sink_offsets';
 
@@ -48,6 +51,3 @@ export class SinkOffsetStore {
   }
 }
 
-export function partitionKey(topic: string, partition: number): string {
-  return `${topic}\u0000${partition}`;
-}

@@ -53,6 +53,12 @@ export class ClickHouseServer {
     });
   }
 
+  /** A query's result as TabSeparated text. */
+  async text(sql: string): Promise<string> {
+    const result = await this.client.query({ query: sql, format: 'TabSeparated' });
+    return result.text();
+  }
+
   async features(): Promise<ServerFeatures> {
     const [row] = await this.rows<{ version: string }>('SELECT version() AS version');
     return parseFeatures(row?.version ?? '0');
@@ -61,4 +67,48 @@ export class ClickHouseServer {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+/**
+ * The error code when ClickHouse answered with an error (`Code: 27, ...` on
+ * 18.16, which @clickhouse/client does not parse into a ClickHouseError, or a
+ * ClickHouseError from newer servers); undefined for connection failures.
+ */
+export function serverErrorCode(error: unknown): number | undefined {
+  if (!(error instanceof Error)) return undefined;
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && /^\d+$/.test(code)) return Number(code);
+  const match = /^(?:Code|Error): (\d+)[.,]/.exec(error.message);
+  return match ? Number(match[1]) : undefined;
+}
+
+/**
+ * Codes ClickHouse gives for data it cannot take: a row with such a value is
+ * dead-lettered rather than retried (found by splitting the insert).
+ */
+const DATA_ERROR_CODES = new Set([
+  6, // CANNOT_PARSE_TEXT
+  26, // CANNOT_PARSE_QUOTED_STRING
+  27, // CANNOT_PARSE_INPUT_ASSERTION_FAILED
+  32, // ATTEMPT_TO_READ_AFTER_EOF
+  33, // CANNOT_READ_ALL_DATA
+  38, // CANNOT_PARSE_DATE
+  41, // CANNOT_PARSE_DATETIME
+  53, // TYPE_MISMATCH
+  69, // ARGUMENT_OUT_OF_BOUND
+  70, // CANNOT_CONVERT_TYPE
+  72, // CANNOT_PARSE_NUMBER
+  117, // INCORRECT_DATA
+  130, // CANNOT_READ_ARRAY_FROM_TEXT
+  131, // TOO_LARGE_STRING_SIZE
+  190, // SIZES_OF_ARRAYS_DOESNT_MATCH
+  349, // CANNOT_INSERT_NULL_IN_ORDINARY_COLUMN
+  376, // CANNOT_PARSE_UUID
+  407, // DECIMAL_OVERFLOW
+  691, // UNKNOWN_ELEMENT_OF_ENUM
+]);
+
+export function isDataError(error: unknown): boolean {
+  const code = serverErrorCode(error);
+  return code !== undefined && DATA_ERROR_CODES.has(code);
 }

@@ -11,13 +11,29 @@ export const clickhouseSinkConfigSchema = z
     topics: z.array(z.string().min(1)).min(1, 'list at least one topic').describe('Debezium-shaped change topics to write.'),
     tableName: z
       .string()
-      .regex(/^[A-Za-z0-9_{}]+$/, 'may hold letters, digits, "_" and the placeholders {schema} and {table}')
+      .regex(/^([A-Za-z0-9_]|\{schema\}|\{table\}|\{topic\})+$/, 'may hold letters, digits, "_" and the placeholders {schema}, {table} and {topic}')
       .default('{table}')
-      .describe('Table name pattern; {schema} and {table} come from the event source block.'),
+      .describe('Table name pattern; {schema} and {table} come from the event source block, {topic} is the topic with every character other than letters, digits and "_" as "_".'),
     viewSuffix: z.string().regex(/^[A-Za-z0-9_]+$/).default('_current').describe('The view <table><suffix> reads FINAL and hides deleted rows.'),
     groupId: z.string().min(1).optional().describe('Kafka consumer group. Default: tideline-<connector name>.'),
     deadLetterTopic: z.string().min(1).optional().describe('Topic for messages that cannot be written, with the error in headers. Default: <connector name>.dlq.'),
     maxRetryDelayMs: z.number().int().min(100).default(30_000).describe('Longest wait between retries while ClickHouse is unreachable.'),
+    maxBatchRows: z.number().int().min(1).default(100_000).describe('Write a batch once it holds this many messages (across Kafka fetches and partitions).'),
+    maxBatchBytes: z
+      .number()
+      .int()
+      .min(1024)
+      .default(16 * 1024 * 1024)
+      .describe('Write a batch once its messages hold this many bytes (Kafka key + value); also the consumer fetch size.'),
+    maxBatchDelayMs: z.number().int().min(0).default(100).describe('Write a batch at most this long after its first message arrived.'),
+    orderBy: z
+      .record(z.string(), z.array(z.string().min(1)).min(1))
+      .default({})
+      .describe('ORDER BY override per ClickHouse table name; must hold every primary-key column. Default: the primary key.'),
+    engineSettings: z
+      .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a ClickHouse setting name'), z.union([z.number(), z.string()]))
+      .default({})
+      .describe('MergeTree settings for the tables the sink creates (the SETTINGS clause), e.g. index_granularity: 8192.'),
   })
   .strict();
 

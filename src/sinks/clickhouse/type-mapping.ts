@@ -8,8 +8,23 @@ import type { ServerFeatures } from './server.js';
 export interface ColumnMapping {
   /** ClickHouse type, Nullable(...) included when the column is optional. */
   type: string;
-  /** Text of a non-null value in TabSeparated (escaping applied by the caller). */
+  /** Text of a non-null value (for arrays: the array literal). */
   format(value: unknown): string;
+  /** The TabSeparated field of a non-null value, escaped. */
+  tsv(value: unknown): string;
+  /** The TabSeparated field of NULL: `\N`, or `[]` for arrays (ClickHouse has no Nullable(Array)). */
+  nullTsv: string;
+  /** A non-null value as an element of an array literal: numbers bare, the rest quoted. */
+  quoted(value: unknown): string;
+}
+
+/** How a type's values appear inside an array literal. */
+type Quoting = 'bare' | 'quoted';
+
+interface BaseMapping {
+  type: string;
+  format(value: unknown): string;
+  quoting: Quoting;
 }
 
 const MAX_DECIMAL_PRECISION = 38;
@@ -53,58 +68,89 @@ function decimalType(schema: ConnectSchema): string | undefined {
   return `Decimal(${precision}, ${scale})`;
 }
 
-function baseMapping(schema: ConnectSchema, features: ServerFeatures): ColumnMapping {
+function baseMapping(schema: ConnectSchema, features: ServerFeatures): BaseMapping {
   const text = (value: unknown) => String(value);
+  const quoted = (type: string, format: (value: unknown) => string): BaseMapping => ({ type, format, quoting: 'quoted' });
+  const bare = (type: string, format: (value: unknown) => string = text): BaseMapping => ({ type, format, quoting: 'bare' });
   switch (schema.name) {
     case SemanticType.Date:
-      return { type: 'Date', format: (value) => formatDate(value as number) };
+      return quoted('Date', (value) => formatDate(value as number));
     case SemanticType.MicroTimestamp:
       return features.dateTime64
-        ? { type: "DateTime64(6, 'UTC')", format: (value) => formatMicros(value as number, true) }
-        : { type: "DateTime('UTC')", format: (value) => formatMicros(value as number, false) };
+        ? quoted("DateTime64(6, 'UTC')", (value) => formatMicros(value as number, true))
+        : quoted("DateTime('UTC')", (value) => formatMicros(value as number, false));
     case SemanticType.ZonedTimestamp:
       return features.dateTime64
-        ? { type: "DateTime64(6, 'UTC')", format: (value) => formatIsoUtc(value as string, true) }
-        : { type: "DateTime('UTC')", format: (value) => formatIsoUtc(value as string, false) };
+        ? quoted("DateTime64(6, 'UTC')", (value) => formatIsoUtc(value as string, true))
+        : quoted("DateTime('UTC')", (value) => formatIsoUtc(value as string, false));
     case SemanticType.Uuid:
-      return { type: 'UUID', format: text };
+      return quoted('UUID', text);
     case SemanticType.MicroTime:
-      return { type: 'Int64', format: text };
+      return bare('Int64');
     case SemanticType.Json:
-      return { type: 'String', format: text };
+      return quoted('String', text);
     default:
       break;
   }
   switch (schema.type) {
     case 'int8':
-      return { type: 'Int8', format: text };
+      return bare('Int8');
     case 'int16':
-      return { type: 'Int16', format: text };
+      return bare('Int16');
     case 'int32':
-      return { type: 'Int32', format: text };
+      return bare('Int32');
     case 'int64':
-      return { type: 'Int64', format: text };
+      return bare('Int64');
     case 'float':
-      return { type: 'Float32', format: text };
+      return bare('Float32');
     case 'double':
-      return { type: 'Float64', format: text };
+      return bare('Float64');
     case 'boolean':
-      return { type: 'UInt8', format: (value) => (value ? '1' : '0') };
+      return bare('UInt8', (value) => (value ? '1' : '0'));
     case 'string': {
       const decimal = decimalType(schema);
-      return { type: decimal ?? 'String', format: text };
+      return decimal ? bare(decimal) : quoted('String', text);
     }
     case 'bytes':
       // Kept as the base64 text JsonConverter carries.
-      return { type: 'String', format: text };
+      return quoted('String', text);
     default:
-      return { type: 'String', format: (value) => JSON.stringify(value) };
+      return quoted('String', (value) => JSON.stringify(value));
   }
 }
 
+/** A string inside an array literal: single-quoted, with the escapes ClickHouse's quoted-text parser reads. */
+export function quoteArrayString(text: string): string {
+  return `'${/[\\'\t\n\r\0]/.test(text) ? text.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\t/g, '\\t').replace(/\n/g, '\\n').replace(/\r/g, '\\r').replace(/\0/g, '\\0') : text}'`;
+}
+
+/**
+ * PostgreSQL arrays (Connect `array` with `items`) as `Array(T)`, elements
+ * `Nullable(T)` when the element schema is optional (PostgreSQL array elements
+ * may always be NULL). ClickHouse has no Nullable(Array): a NULL array is
+ * written as `[]`. The literal is TabSeparated-safe as is: strings inside are
+ * quoted and escaped (tab, newline, backslash) by the quoted-text rules.
+ */
+function arrayMapping(schema: ConnectSchema, features: ServerFeatures): ColumnMapping {
+  const element = mapColumn(schema.items ?? { type: 'string', optional: true }, features);
+  const format = (value: unknown): string => {
+    if (!Array.isArray(value)) throw new Error(`not an array: ${JSON.stringify(value)}`);
+    return `[${value.map((item) => (item === null || item === undefined ? 'NULL' : element.quoted(item))).join(',')}]`;
+  };
+  return { type: `Array(${element.type})`, format, tsv: format, nullTsv: '[]', quoted: format };
+}
+
 export function mapColumn(schema: ConnectSchema, features: ServerFeatures): ColumnMapping {
+  if (schema.type === 'array') return arrayMapping(schema, features);
   const base = baseMapping(schema, features);
-  return schema.optional ? { ...base, type: `Nullable(${base.type})` } : base;
+  const format = base.format;
+  return {
+    type: schema.optional ? `Nullable(${base.type})` : base.type,
+    format,
+    tsv: (value) => escapeTsv(format(value)),
+    nullTsv: '\\N',
+    quoted: base.quoting === 'bare' ? format : (value) => quoteArrayString(format(value)),
+  };
 }
 
 /** Escapes a field for TabSeparated: backslash, tab, newline, carriage return, NUL. */

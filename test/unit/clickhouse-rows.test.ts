@@ -1,0 +1,183 @@
+/**
+ * The sink's row logic without services: arrays as Array(T), TOAST
+ * placeholders resolved from earlier images, tables without a key, the batch
+ * buffer, and how ClickHouse errors are told apart.
+ */
+import { describe, expect, it } from 'vitest';
+import type { KafkaMessage } from 'kafkajs';
+import { SemanticType, SourceTypeParameter, UNAVAILABLE_VALUE, unavailablePlaceholder } from '../../src/core/connect-schema.js';
+import type { ChangeEvent, ColumnSchema, Op, Row } from '../../src/core/events.js';
+import { BatchBuffer, partitionKey } from '../../src/sinks/clickhouse/batch-buffer.js';
+import { sqlLiteral, unescapeTsv } from '../../src/sinks/clickhouse/clickhouse-sink.js';
+import { eventToRows, eventToTsvLine, keysToLookUp, resolveUnavailable, rowKeyOf, rowToTsvLine } from '../../src/sinks/clickhouse/rows.js';
+import { isDataError, serverErrorCode, type ServerFeatures } from '../../src/sinks/clickhouse/server.js';
+import { planTable } from '../../src/sinks/clickhouse/table-plan.js';
+import { mapColumn } from '../../src/sinks/clickhouse/type-mapping.js';
+
+const OLD: ServerFeatures = { version: '18.16.1', dateTime64: false };
+const MODERN: ServerFeatures = { version: '24.8.4.13', dateTime64: true };
+
+function event(op: Op, before: Row | null, after: Row | null, lsn = 500): ChangeEvent {
+  return {
+    op,
+    before,
+    after,
+    source: { version: '0.1.0', connector: 'postgresql', name: 'p', ts_ms: 1, snapshot: 'false', db: 'd', schema: 'public', table: 't', txId: 1, lsn, xmin: null },
+    ts_ms: 2,
+  };
+}
+
+describe('arrays', () => {
+  const array = (items: ColumnSchema['schema'], optional = true) => ({ type: 'array' as const, optional, items });
+
+  it('maps to Array(T) with Nullable elements, never Nullable(Array)', () => {
+    expect(mapColumn(array({ type: 'int32', optional: true }), OLD).type).toBe('Array(Nullable(Int32))');
+    expect(mapColumn(array({ type: 'string', optional: false }), OLD).type).toBe('Array(String)');
+    expect(mapColumn(array({ type: 'int64', optional: true, name: SemanticType.MicroTimestamp }), OLD).type).toBe("Array(Nullable(DateTime('UTC')))");
+    expect(mapColumn(array({ type: 'int64', optional: true, name: SemanticType.MicroTimestamp }), MODERN).type).toBe("Array(Nullable(DateTime64(6, 'UTC')))");
+    expect(mapColumn(array(array({ type: 'int16', optional: true })), OLD).type).toBe('Array(Array(Nullable(Int16)))');
+  });
+
+  it('writes numbers bare, the rest quoted and escaped, NULL elements as NULL, a NULL array as []', () => {
+    const ints = mapColumn(array({ type: 'int32', optional: true }), OLD);
+    expect(ints.tsv([1, null, -3])).toBe('[1,NULL,-3]');
+    expect(ints.nullTsv).toBe('[]');
+    const texts = mapColumn(array({ type: 'string', optional: true }), OLD);
+    expect(texts.tsv(['a', null, "it's", 'tab\there', 'back\\slash', 'new\nline'])).toBe("['a',NULL,'it\\'s','tab\\there','back\\\\slash','new\\nline']");
+    const decimal = { type: 'string' as const, optional: true, parameters: { [SourceTypeParameter.type]: 'NUMERIC', [SourceTypeParameter.length]: '10', [SourceTypeParameter.scale]: '2' } };
+    expect(mapColumn(array(decimal), OLD).tsv(['1.50', null])).toBe('[1.50,NULL]');
+    expect(mapColumn(array({ type: 'int32', optional: true, name: SemanticType.Date }), OLD).tsv([19783])).toBe("['2024-03-01']");
+    expect(mapColumn(array(array({ type: 'int16', optional: true })), OLD).tsv([[1, 2], [], [null]])).toBe('[[1,2],[],[NULL]]');
+    expect(() => ints.tsv('not an array')).toThrow('not an array');
+  });
+
+  it('keeps json and jsonb as String', () => {
+    expect(mapColumn({ type: 'string', optional: true, name: SemanticType.Json }, OLD).type).toBe('Nullable(String)');
+  });
+});
+
+const COLUMNS: ColumnSchema[] = [
+  { name: 'id', key: true, schema: { type: 'int64', optional: false } },
+  { name: 'body', key: false, schema: { type: 'string', optional: true } },
+  { name: 'tags', key: false, schema: { type: 'array', optional: true, items: { type: 'string', optional: true } } },
+  { name: 'blob', key: false, schema: { type: 'bytes', optional: true } },
+  { name: 'n', key: false, schema: { type: 'int32', optional: true } },
+];
+const plan = planTable('db', 't', '_current', COLUMNS, ['id'], OLD);
+const TEXT = unavailablePlaceholder({ type: 'string' });
+const LIST = unavailablePlaceholder({ type: 'array' });
+const BYTES = unavailablePlaceholder({ type: 'bytes' });
+
+describe('TOAST placeholders', () => {
+  it('recognises all three forms (text, array, bytea) in an update', () => {
+    const [row] = eventToRows(plan, event('u', null, { id: 1, body: TEXT, tags: LIST, blob: BYTES, n: 5 }));
+    expect([...row!.unavailable!.keys()]).toEqual([1, 2, 3]);
+  });
+
+  it('fills from the newest earlier image of the key in the batch, then from ClickHouse, else writes the placeholder or NULL', () => {
+    const rows = [
+      ...eventToRows(plan, event('c', null, { id: 1, body: 'first', tags: ['a'], blob: 'AQ==', n: 1 }, 10)),
+      ...eventToRows(plan, event('u', null, { id: 1, body: 'second', tags: LIST, blob: BYTES, n: 2 }, 20)),
+      ...eventToRows(plan, event('u', null, { id: 1, body: TEXT, tags: LIST, blob: BYTES, n: 3 }, 30)),
+      ...eventToRows(plan, event('u', null, { id: 2, body: TEXT, tags: ['x'], blob: null, n: 4 }, 40)),
+      ...eventToRows(plan, event('u', null, { id: 3, body: TEXT, tags: LIST, blob: null, n: 5 }, 50)),
+      ...eventToRows(plan, event('u', null, { id: 2, body: TEXT, tags: ['y'], blob: null, n: 6 }, 60)),
+    ];
+    expect([...keysToLookUp(rows)]).toEqual(['2', '3']);
+    const stored = new Map([['2', new Map([['body', 'stored body']])]]);
+    expect(resolveUnavailable(rows, stored)).toBe(2);
+    expect(rows.map(rowToTsvLine)).toEqual([
+      "1\tfirst\t['a']\tAQ==\t1\t10\t0",
+      "1\tsecond\t['a']\tAQ==\t2\t20\t0",
+      "1\tsecond\t['a']\tAQ==\t3\t30\t0",
+      "2\tstored body\t['x']\t\\N\t4\t40\t0",
+      `3\t${UNAVAILABLE_VALUE}\t['${UNAVAILABLE_VALUE}']\t\\N\t5\t50\t0`,
+      "2\tstored body\t['y']\t\\N\t6\t60\t0",
+    ]);
+  });
+
+  it('does not fill from an image deleted since', () => {
+    const rows = [
+      ...eventToRows(plan, event('c', null, { id: 1, body: 'old', tags: null, blob: null, n: 1 }, 10)),
+      ...eventToRows(plan, event('d', { id: 1 }, null, 20)),
+      ...eventToRows(plan, event('u', null, { id: 1, body: TEXT, tags: null, blob: null, n: 2 }, 30)),
+    ];
+    expect([...keysToLookUp(rows)]).toEqual(['1']);
+    resolveUnavailable(rows, new Map());
+    expect(rowToTsvLine(rows[2]!)).toBe(`1\t${UNAVAILABLE_VALUE}\t[]\t\\N\t2\t30\t0`);
+  });
+});
+
+describe('tables without a primary key', () => {
+  const keyless = planTable('db', 'log', '_current', COLUMNS.map((column) => ({ ...column, key: false })), [], OLD);
+
+  it('writes _row_key, the same for the same non-null values whatever columns were added since', () => {
+    const [row] = eventToRows(keyless, event('c', null, { id: 1, body: 'x', tags: null, blob: null, n: null }));
+    const line = rowToTsvLine(row!);
+    expect(line).toMatch(/^1\tx\t\[\]\t\\N\t\\N\t[0-9a-f]{32}\t500\t0$/);
+    const fewer = planTable('db', 'log', '_current', COLUMNS.slice(0, 2).map((column) => ({ ...column, key: false })), [], OLD);
+    expect(rowKeyOf(eventToRows(fewer, event('c', null, { id: 1, body: 'x' }))[0]!)).toBe(rowKeyOf(row!));
+  });
+
+  it('turns an update with the old row (REPLICA IDENTITY FULL) into delete old + write new; a no-op update into the write alone', () => {
+    const rows = eventToRows(keyless, event('u', { id: 1, body: 'x', n: 1 }, { id: 1, body: 'y', n: 1 }));
+    expect(rows.map((row) => row.deleted)).toEqual([true, false]);
+    expect(rowKeyOf(rows[0]!)).toBe(rowKeyOf(eventToRows(keyless, event('c', null, { id: 1, body: 'x', n: 1 }))[0]!));
+    expect(eventToRows(keyless, event('u', { id: 1, body: 'x' }, { id: 1, body: 'x' }))).toHaveLength(1);
+    expect(eventToTsvLine(keyless, event('d', { id: 1, body: 'x', n: 1 }, null))).toMatch(/\t1$/);
+  });
+});
+
+describe('BatchBuffer', () => {
+  const message = (offset: number, bytes = 10): KafkaMessage =>
+    ({ offset: String(offset), key: null, value: Buffer.alloc(bytes), timestamp: '0', attributes: 0, headers: {} }) as unknown as KafkaMessage;
+
+  it('counts rows and bytes across fetches, keeps order per partition, and empties on take', () => {
+    const buffer = new BatchBuffer();
+    buffer.add('a', 0, [message(1), message(2)], '2', 1000);
+    buffer.add('a', 1, [message(7, 5)], '7', 1500);
+    buffer.add('a', 0, [message(3)], '4', 2000);
+    expect(buffer.rows).toBe(4);
+    expect(buffer.bytes).toBe(35);
+    expect(buffer.firstAt).toBe(1000);
+    const taken = buffer.take();
+    expect(taken.map((part) => [part.key, part.messages.map((m) => m.offset), part.lastOffset])).toEqual([
+      [partitionKey('a', 0), ['1', '2', '3'], '4'],
+      [partitionKey('a', 1), ['7'], '7'],
+    ]);
+    expect(buffer.empty).toBe(true);
+    expect([buffer.rows, buffer.bytes, buffer.firstAt]).toEqual([0, 0, 0]);
+  });
+
+  it('drops revoked partitions', () => {
+    const buffer = new BatchBuffer();
+    buffer.add('a', 0, [message(1)], '1');
+    buffer.add('a', 1, [message(1), message(2)], '2');
+    expect(buffer.retain((key) => key === partitionKey('a', 0))).toBe(2);
+    expect([buffer.rows, buffer.bytes]).toEqual([1, 10]);
+    expect(buffer.take().map((part) => part.partition)).toEqual([0]);
+  });
+});
+
+describe('TOAST look-up helpers', () => {
+  it('undoes ClickHouse TabSeparated escaping', () => {
+    expect(unescapeTsv("it\\'s\\ta\\\\b\\n")).toBe("it's\ta\\b\n");
+    expect(unescapeTsv('plain')).toBe('plain');
+  });
+
+  it('writes key literals by type', () => {
+    expect(sqlLiteral('42', 'Int64')).toBe('42');
+    expect(sqlLiteral("o'k", 'String')).toBe("'o\\'k'");
+    expect(sqlLiteral('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', 'UUID')).toBe("CAST('a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11' AS UUID)");
+  });
+});
+
+describe('ClickHouse errors', () => {
+  it('reads the code from 18.16 messages and from ClickHouseError, and none from connection errors', () => {
+    expect(serverErrorCode(new Error('Code: 27, e.displayText() = DB::Exception: Cannot parse input'))).toBe(27);
+    expect(serverErrorCode(Object.assign(new Error('x'), { code: '53' }))).toBe(53);
+    expect(serverErrorCode(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeUndefined();
+    expect(isDataError(new Error('Code: 130, e.displayText() = DB::Exception: Cannot read array from text'))).toBe(true);
+    expect(isDataError(new Error('Code: 252, e.displayText() = DB::Exception: Too many parts'))).toBe(false);
+  });
+});
