@@ -55,10 +55,13 @@ export class TableFixture {
     await this.client.query(`CREATE TABLE public.${this.table} (${columns})`);
   }
 
-  /** A directory with source.yaml and sink.yaml over this table; `source`/`sink` add or override settings. */
-  connectorFiles(options: { source?: Settings; sink?: Settings } = {}): string {
+  /**
+   * A directory with source.yaml and sink.yaml over this table; `source`/`sink`
+   * add or override settings; `sink: false` leaves the sink out.
+   */
+  connectorFiles(options: { source?: Settings; sink?: Settings | false } = {}): string {
     const brokers = this.services.kafkaBrokers.join(',');
-    return writeConnectorFiles({
+    const files = {
       'source.yaml': sourceConnectorYaml(this.sourceName, brokers, {
         url: this.services.pgUrl,
         slot: this.slot,
@@ -71,9 +74,11 @@ export class TableFixture {
         url: this.services.clickhouseUrl,
         database: this.database,
         topics: `[${this.topic}]`,
-        ...options.sink,
+        ...(options.sink || {}),
       }),
-    });
+    };
+    if (options.sink === false) return writeConnectorFiles({ 'source.yaml': files['source.yaml'] });
+    return writeConnectorFiles(files);
   }
 
   /** Drops the slot (released once the source stopped), publication, table and database. */

@@ -1,6 +1,6 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { SourceTypeParameter, type ConnectSchema } from '../../src/core/connect-schema.js';
+import { isUnavailablePlaceholder, SourceTypeParameter, type ConnectSchema } from '../../src/core/connect-schema.js';
 import type { ChangeEvent, Row } from '../../src/core/events.js';
 import { decodeJsonMessage } from '../../src/core/serde/json.js';
 import { ChangeEventBuilder, type ChangeEventOptions, type KafkaRecord } from '../../src/sources/postgres/change-events.js';
@@ -312,5 +312,46 @@ describe('ChangeEventBuilder int8 beyond 2^53', () => {
     expect(records[0]!.value!.toString()).toContain('"after":{"id":9223372036854775807,"note":null}');
     expect(key(records[0]!).payload).toEqual({ id: 9_223_372_036_854_775_807n });
     expect(value(records[0]!).payload.after).toEqual({ id: 9_223_372_036_854_775_807n, note: null });
+  });
+});
+
+describe('ChangeEventBuilder snapshot reads, truncates and skipped operations', () => {
+  it('builds a snapshot row as op r with source.snapshot and the given version', () => {
+    const { records, events } = builder().buildRead(ORDERS, { id: '7', note: 'seven' }, 1234, { xid: null, commitTimeMs: NOW }, 'true');
+    expect(events).toEqual([{ table: 'public.orders', op: 'r' }]);
+    const payload = value(records[0]!).payload;
+    expect(payload).toMatchObject({ op: 'r', before: null, after: { id: 7, note: 'seven' } });
+    expect(payload.source).toMatchObject({ snapshot: 'true', lsn: 1234, txId: null, ts_ms: NOW });
+    expect(key(records[0]!).payload).toEqual({ id: 7 });
+  });
+
+  it('builds a truncate as op t with no key and no images', () => {
+    const { records, events } = builder().buildTruncate(ORDERS, LSN, TX);
+    expect(events).toEqual([{ table: 'public.orders', op: 't' }]);
+    expect(records).toHaveLength(1);
+    expect(records[0]!.key).toBeNull();
+    expect(value(records[0]!).payload).toMatchObject({ op: 't', before: null, after: null, source: { lsn: LSN } });
+  });
+
+  it('emits nothing for skipped operations, not even the tombstone of a skipped delete', () => {
+    const skipping = builder({ skippedOperations: new Set(['d', 't'] as const) });
+    expect(skipping.build(del(ORDERS, { key: { id: '1' } }), LSN, TX)).toEqual({ records: [], events: [] });
+    expect(skipping.buildTruncate(ORDERS, LSN, TX)).toEqual({ records: [], events: [] });
+    expect(skipping.build(insert(ORDERS, { id: '1', note: 'a' }), LSN, TX).events).toEqual([{ table: 'public.orders', op: 'c' }]);
+  });
+
+  it('gives an unchanged TOASTed bytea and array the placeholder in their own shape', () => {
+    const TOASTY = relation([column('id', 20, 1), column('blob', 17), column('tags', 1009), column('doc', 3802)], ['id'], { relationOid: 16_500, name: 'toasty' });
+    const types = new Map([[1009, { oid: 1009, name: '_text', kind: 'b', elementOid: 25, baseOid: 0, labels: null }]]);
+    const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, types });
+    result.onRelation(TOASTY);
+    const { records } = result.build(update(TOASTY, { id: '1', blob: undefined, tags: undefined, doc: undefined }), LSN, TX);
+    const after = value(records[0]!).payload.after!;
+    expect(Buffer.from(after.blob as string, 'base64').toString()).toBe('__debezium_unavailable_value');
+    expect(after.tags).toEqual(['__debezium_unavailable_value']);
+    expect(after.doc).toBe('__debezium_unavailable_value');
+    for (const name of ['blob', 'tags', 'doc']) expect(isUnavailablePlaceholder(after[name]), name).toBe(true);
+    expect(isUnavailablePlaceholder('a real value')).toBe(false);
+    expect(isUnavailablePlaceholder(['__debezium_unavailable_value', 'x'])).toBe(false);
   });
 });

@@ -13,7 +13,7 @@
  *  4. Only after the Kafka commit is the commit LSN confirmed to PostgreSQL.
  */
 import pg from 'pg';
-import type { Kafka, Producer, Transaction } from 'kafkajs';
+import { CompressionTypes, type Kafka, type Producer, type Transaction } from 'kafkajs';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.js';
@@ -327,6 +327,11 @@ export class PostgresSource implements Connector {
       maxInFlightRequests: 1,
       transactionTimeout: 300_000,
       createPartitioner: keyPartitioner,
+      // Right after a commit the coordinator is still writing its markers and
+      // answers the next transaction's AddPartitionsToTxn with
+      // CONCURRENT_TRANSACTIONS. The Java client retries that after 20 ms;
+      // kafkajs's default 300 ms first retry stalled every following transaction.
+      retry: { initialRetryTime: 20, retries: 12, maxRetryTime: 2_000 },
     });
     await this.producer.connect();
     const stored = await readSourceOffset(kafka, name);
@@ -481,7 +486,7 @@ export class PostgresSource implements Connector {
       this.sendsInFlight += 1;
       this.sending = this.sending.then(async () => {
         try {
-          await tx.sendBatch({ acks: -1, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
+          await tx.sendBatch({ acks: -1, compression: this.config.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
         } finally {
           this.sendsInFlight -= 1;
         }

@@ -28,6 +28,10 @@ export const postgresSourceConfigSchema = z
     tombstones: z.boolean().default(true).describe('Write a tombstone (null value) after each delete, so compaction can remove the key.'),
     topicPartitions: z.number().int().min(1).max(1000).default(1).describe('Partitions of change topics that tideline creates.'),
     topicCleanupPolicy: z.enum(['compact', 'delete']).default('compact').describe('cleanup.policy of created change topics: compact keeps the latest event per key, so a replay rebuilds the table.'),
+    compression: z
+      .enum(['none', 'gzip'])
+      .default('none')
+      .describe('Compression of the record batches sent to Kafka (gzip runs on libuv\'s thread pool, off the main thread).'),
     maxBatchEvents: z.number().int().min(1).default(10_000).describe('Commit the Kafka transaction once it holds this many events (at a PostgreSQL commit boundary).'),
     maxBatchDelayMs: z.number().int().min(0).default(100).describe('Commit the Kafka transaction at most this long after its first PostgreSQL commit.'),
     lagIntervalMs: z.number().int().min(1000).default(10_000).describe('How often the slot lag (WAL bytes behind) is measured.'),
