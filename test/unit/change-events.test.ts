@@ -325,11 +325,11 @@ describe('ChangeEventBuilder snapshot reads, truncates and skipped operations', 
     expect(key(records[0]!).payload).toEqual({ id: 7 });
   });
 
-  it('builds a truncate as op t with no key and no images', () => {
+  it('builds a truncate as op t with a null key (in JsonConverter bytes) and no images', () => {
     const { records, events } = builder().buildTruncate(ORDERS, LSN, TX);
     expect(events).toEqual([{ table: 'public.orders', op: 't' }]);
     expect(records).toHaveLength(1);
-    expect(records[0]!.key).toBeNull();
+    expect(decodeJsonMessage(records[0]!.key!)).toEqual({ schema: null, payload: null });
     expect(value(records[0]!).payload).toMatchObject({ op: 't', before: null, after: null, source: { lsn: LSN } });
   });
 

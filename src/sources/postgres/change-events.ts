@@ -54,6 +54,9 @@ interface TableEncoding {
   valueCodec: JsonEnvelopeCodec;
 }
 
+/** JsonConverter's bytes for a null key (schema and payload null). */
+export const NULL_JSON_KEY = Buffer.from('{"schema":null,"payload":null}');
+
 export type RowMessage = Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete;
 
 export interface BuiltEvents {
@@ -141,14 +144,17 @@ export class ChangeEventBuilder {
   }
 
   /**
-   * TRUNCATE as Debezium's op "t" event: no key, no before or after image. It
-   * goes to the table's topic (partition chosen by the null key), so with
-   * several partitions it is ordered only against the events of its own one.
+   * TRUNCATE as Debezium's op "t" event: no key, no before or after image. The
+   * key is JsonConverter's encoding of null rather than no bytes at all: a
+   * compacted topic refuses records without a key. It goes to one partition
+   * (all truncates of a table to the same one), so with several partitions it
+   * is ordered only against the events of that partition.
    */
   buildTruncate(relation: Pgoutput.MessageRelation, lsn: number, tx: TransactionContext): BuiltEvents {
     const table = this.encodingOf(relation);
     const out = this.emitter(table, this.sourceInfo(table, lsn, tx, 'false'));
     out.emit('t', null, null);
+    for (const record of out.built.records) record.key = NULL_JSON_KEY;
     return out.built;
   }
 

@@ -137,7 +137,7 @@ export class PostgresSource implements Connector {
     try {
       await admin.connect();
       const { database, keys, types, slotExists } = await this.preparePostgres(admin);
-      const stored = await this.prepareKafka(kafka);
+      const stored = await this.prepareKafka(kafka, keys);
       const plan = planSnapshot({ mode: this.config.snapshotMode, slotExists, offset: stored, tables: this.tables });
       this.snapshotted = plan.snapshotted;
       if (plan.createSlot === 'plain') {
@@ -296,7 +296,7 @@ export class PostgresSource implements Connector {
   }
 
   /** Creates the topics, connects the transactional producer, then reads the stored offset. */
-  private async prepareKafka(kafka: Kafka): Promise<SourceOffset | null> {
+  private async prepareKafka(kafka: Kafka, keys: ReadonlyMap<string, readonly string[]>): Promise<SourceOffset | null> {
     const { logger, name } = this.context;
     await ensureSourceOffsetsTopic(kafka);
     const admin = kafka.admin();
@@ -306,10 +306,13 @@ export class PostgresSource implements Connector {
         admin,
         this.tables.map((qualified) => {
           const { schema, table } = splitTableName(qualified);
+          // Events of a table without a primary key have no key, which a
+          // compacted topic refuses: its topic deletes by retention instead.
+          const policy = keys.has(qualified) ? this.config.topicCleanupPolicy : 'delete';
           return {
             topic: `${this.topicPrefix}.${schema}.${table}`,
             partitions: this.config.topicPartitions,
-            configs: { 'cleanup.policy': this.config.topicCleanupPolicy },
+            configs: { 'cleanup.policy': policy },
           };
         }),
       );
