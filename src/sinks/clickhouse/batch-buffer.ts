@@ -4,6 +4,14 @@
  * when to pause the consumer.
  */
 import type { KafkaMessage } from 'kafkajs';
+import type { RowImage } from './rows.js';
+
+/**
+ * A message already converted when it arrived (its table known, its schema
+ * current): the rows it writes with their TabSeparated lines, or why it cannot
+ * be written. Conversion then overlaps the flush in progress.
+ */
+export type Prepared = { rows: RowImage[]; commitMs: number } | { error: string };
 
 export interface PartitionBatch {
   topic: string;
@@ -11,6 +19,8 @@ export interface PartitionBatch {
   /** partitionKey(topic, partition) */
   key: string;
   messages: KafkaMessage[];
+  /** Per message (same index): converted on arrival, or undefined (converted at flush time). */
+  prepared: (Prepared | undefined)[];
   /** Offset of the last message received (kafkajs batch.lastOffset()): stored once written. */
   lastOffset: string;
 }
@@ -26,12 +36,20 @@ export class BatchBuffer {
   /** When the oldest buffered message arrived (ms), or 0 when empty. */
   firstAt = 0;
 
-  add(topic: string, partition: number, messages: readonly KafkaMessage[], lastOffset: string, now = Date.now()): void {
+  add(
+    topic: string,
+    partition: number,
+    messages: readonly KafkaMessage[],
+    lastOffset: string,
+    now = Date.now(),
+    prepare: (message: KafkaMessage) => Prepared | undefined = () => undefined,
+  ): void {
     const key = partitionKey(topic, partition);
     let entry = this.partitions.get(key);
-    if (!entry) this.partitions.set(key, (entry = { topic, partition, key, messages: [], lastOffset }));
+    if (!entry) this.partitions.set(key, (entry = { topic, partition, key, messages: [], prepared: [], lastOffset }));
     for (const message of messages) {
       entry.messages.push(message);
+      entry.prepared.push(prepare(message));
       this.bytes += (message.value?.length ?? 0) + (message.key?.length ?? 0);
     }
     entry.lastOffset = lastOffset;

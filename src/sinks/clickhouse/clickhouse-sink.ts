@@ -30,11 +30,11 @@ import { columnsFromEnvelope, type ChangeEvent } from '../../core/events.js';
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import { whenAborted } from '../../core/abort.js';
 import { errorMessage } from '../../core/errors.js';
-import { decodeJsonMessage, decodePayloadWithPrefix, schemaPrefix } from '../../core/serde/json.js';
+import { decodeJsonMessage, parseJson, schemaPrefix } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
-import { BatchBuffer, partitionKey, type PartitionBatch } from './batch-buffer.js';
+import { BatchBuffer, partitionKey, type PartitionBatch, type Prepared } from './batch-buffer.js';
 import { SinkOffsetStore } from './offset-store.js';
 import { eventToRows, keysToLookUp, resolveUnavailable, rowToTsvLine, UnwritableEventError, type RowImage } from './rows.js';
 import { ClickHouseServer, isDataError, serverErrorCode, type ServerFeatures } from './server.js';
@@ -254,7 +254,7 @@ export class ClickHouseSink implements Connector {
     const key = partitionKey(batch.topic, batch.partition);
     if (!this.assignment.has(key) || batch.messages.length === 0) return;
     const last = batch.lastOffset();
-    this.buffer.add(batch.topic, batch.partition, batch.messages, last);
+    this.buffer.add(batch.topic, batch.partition, batch.messages, last, Date.now(), (message) => this.prepareOnArrival(batch.topic, message));
     this.nextOffsets.set(key, BigInt(last) + 1n);
     resolveOffset(last);
     this.schedule();
@@ -401,14 +401,51 @@ export class ClickHouseSink implements Connector {
     for (const commitMs of commitTimes.keys()) metrics.sinkEndToEnd.observe(this.labels, Math.max(0, now - commitMs) / 1000);
   }
 
+  /**
+   * Converts a message whose table and schema are known already, so the work
+   * overlaps the flush in progress; anything else (new schema, truncate,
+   * tombstone) is left to the flush.
+   */
+  private prepareOnArrival(topic: string, message: KafkaMessage): Prepared | undefined {
+    if (message.value === null) return undefined;
+    try {
+      const decoded = this.decodeFast(topic, message);
+      if (!decoded || decoded.event.op === 't') return undefined;
+      const rows = eventToRows(decoded.state.plan, decoded.event);
+      for (const row of rows) rowToTsvLine(row);
+      return { rows, commitMs: decoded.event.source.ts_ms };
+    } catch (error) {
+      if (error instanceof UnwritableEventError || error instanceof SyntaxError) return { error: errorMessage(error) };
+      return undefined;
+    }
+  }
+
   /** Decodes the batch into steps; runs DDL (new tables, new columns) on the way. */
   private async convert(parts: readonly PartitionBatch[]): Promise<{ steps: Step[]; deadLetters: DeadLetter[] }> {
     const steps: Step[] = [];
     const deadLetters: DeadLetter[] = [];
     const open = new Map<string, PendingRow[]>();
     for (const part of parts) {
-      for (const message of part.messages) {
+      for (let index = 0; index < part.messages.length; index++) {
+        const message = part.messages[index]!;
         if (message.value === null) continue; // tombstone: the delete before it was written
+        const prepared = part.prepared[index];
+        if (prepared && 'error' in prepared) {
+          deadLetters.push({ part, message, error: prepared.error });
+          continue;
+        }
+        if (prepared) {
+          const plan = prepared.rows[0]!.plan;
+          const qualifiedName = `${plan.database}.${plan.table}`;
+          let rows = open.get(qualifiedName);
+          if (!rows) {
+            rows = [];
+            open.set(qualifiedName, rows);
+            steps.push({ kind: 'rows', table: plan.table, rows });
+          }
+          for (const row of prepared.rows) rows.push({ row, part, message, commitMs: prepared.commitMs });
+          continue;
+        }
         try {
           const decoded = this.decodeFast(part.topic, message) ?? (await this.decodeSlow(part.topic, message));
           const { event } = decoded;
@@ -442,7 +479,7 @@ export class ClickHouseSink implements Connector {
   /** The common case: a message with the topic's current schema; only its payload is parsed. */
   private decodeFast(topic: string, message: KafkaMessage): { event: ChangeEvent; state: TableState } | undefined {
     const known = this.tables.get(topic);
-    const event = known && decodePayloadWithPrefix<ChangeEvent>(message.value!, known.prefix);
+    const event = known && decodePayload(message.value!, known.prefix);
     return event ? { event, state: known } : undefined;
   }
 
@@ -678,6 +715,27 @@ function keyFieldNames(message: KafkaMessage): Set<string> {
   const key = decodeJsonMessage<Record<string, unknown>>(message.key);
   const fields = (key.schema as ConnectSchema | null)?.fields?.map((field) => field.field ?? '');
   return new Set(fields ?? Object.keys(key.payload ?? {}));
+}
+
+/**
+ * decodePayloadWithPrefix for change events, faster: plain JSON.parse, and
+ * the exact (lossless) parser only when an integer came out beyond 2^53 (a
+ * 16-digit double such as 0.3333333333333333 does not need it).
+ */
+function decodePayload(bytes: Buffer, prefix: Buffer): ChangeEvent | undefined {
+  if (bytes.length <= prefix.length || bytes[bytes.length - 1] !== 0x7d /* } */) return undefined;
+  if (bytes.compare(prefix, 0, prefix.length, 0, prefix.length) !== 0) return undefined;
+  const text = bytes.toString('utf8', prefix.length, bytes.length - 1);
+  const event = JSON.parse(text) as ChangeEvent;
+  return hasUnsafeInteger(event.after) || hasUnsafeInteger(event.before) || hasUnsafeInteger(event.source) ? (parseJson(text) as ChangeEvent) : event;
+}
+
+function hasUnsafeInteger(value: unknown): boolean {
+  if (typeof value === 'number') return Number.isInteger(value) && !Number.isSafeInteger(value);
+  if (value === null || typeof value !== 'object') return false;
+  if (Array.isArray(value)) return value.some(hasUnsafeInteger);
+  for (const key in value) if (hasUnsafeInteger((value as Record<string, unknown>)[key])) return true;
+  return false;
 }
 
 /** Waits for `promise`, heartbeating the consumer group every second meanwhile. */

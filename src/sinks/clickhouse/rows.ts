@@ -26,6 +26,8 @@ export interface RowImage {
   key: string;
   version: string;
   deleted: boolean;
+  /** The TabSeparated line, once built (rowToTsvLine). */
+  line?: string;
 }
 
 /** The row(s) one event writes: one, or two for an update of a table without a key (old row deleted, new row written). */
@@ -99,8 +101,11 @@ export function rowKeyOf(row: RowImage): string {
 
 /** The TabSeparated line of a row (unresolved placeholders must have been filled). */
 export function rowToTsvLine(row: RowImage): string {
+  if (row.line !== undefined) return row.line;
   const tail = `${row.version}\t${row.deleted ? '1' : '0'}`;
-  return row.plan.rowKey ? `${row.fields.join('\t')}\t${rowKeyOf(row)}\t${tail}` : `${row.fields.join('\t')}\t${tail}`;
+  const line = row.plan.rowKey ? `${row.fields.join('\t')}\t${rowKeyOf(row)}\t${tail}` : `${row.fields.join('\t')}\t${tail}`;
+  if (!row.unavailable) row.line = line;
+  return line;
 }
 
 /** One event as a line; a placeholder nothing resolves is written by unresolvedField. For tests and simple callers. */
