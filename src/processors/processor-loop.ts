@@ -157,7 +157,7 @@ export class ProcessorLoop {
     }
   }
 
-  /** Resolves once the loop is running (consumer started); rejects when it fails. */
+  /** Fails the loop (and so the connector) once; `run` rejects with the first error. */
   private fail(error: unknown): void {
     if (this.failure) return;
     this.failure = error instanceof Error ? error : new Error(errorMessage(error));
@@ -182,7 +182,12 @@ export class ProcessorLoop {
     const owned = this.owned.get(partitionId(batch.topic, batch.partition));
     if (!owned) return;
     const messages = batch.messages.filter((message) => BigInt(message.offset) >= owned.nextOffset);
-    if (messages.length === 0) return;
+    if (messages.length === 0) {
+      // Already processed (fetched again after the seek to the committed offset):
+      // resolving moves the fetch position on; kafkajs would fetch it again otherwise.
+      resolveOffset(batch.lastOffset());
+      return;
+    }
 
     const started = Date.now();
     const deadLetters: OutputRecord[] = [];

@@ -51,7 +51,7 @@ function workload(): ProducedEvent[] {
   }
   for (let id = 1; id <= 60; id += 4) {
     const before = rows.get(id)!;
-    const after = { ...before, amount: before.amount + 5 };
+    const after = { ...before, amount: (before.amount as number) + 5 };
     rows.set(id, after);
     events.push({ key: { id }, event: changeEvent('customers', 'u', before, after, (ts += 10)) });
   }
