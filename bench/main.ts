@@ -6,16 +6,20 @@
  *     single-row transactions; then the postgres source is started and timed
  *     until every transaction is committed in Kafka. (A live writer on two
  *     cores offers far less than the pipeline drains; see DESIGN.md.)
- *  2. Sink drain: the clickhouse sink, started on the 100-row topic, timed
- *     until every row is in ClickHouse.
- *  3. Latency at a fixed offered load: source and sink running, a writer
- *     commits single-row transactions at --rate per second; commit-to-Kafka is
- *     measured by a read_committed consumer (now - source.ts_ms), end-to-end by
- *     polling ClickHouse for the newest id against each row's commit time.
+ *  2. Sink drain: the clickhouse sink, started on the 100-row topic (the
+ *     whole backlog waiting in Kafka), timed until every row is in ClickHouse;
+ *     also the rate from the first batch written, and the peak RSS.
+ *  3. Latency at a fixed offered load: source and sink running, --writers
+ *     connections commit --rate events/s as transactions of --tx-rows rows
+ *     (default 10,000/s as 1,000 transactions of 10); the achieved rate is
+ *     printed. Commit-to-Kafka is measured by a read_committed consumer
+ *     (now - source.ts_ms), end-to-end by polling ClickHouse for the ids not
+ *     yet seen against each transaction's commit time.
  *
  * Services come from TIDELINE_* variables, or the native stack is started.
  * Prints events/s, percentiles and peak RSS. Options: --rows N, --single-rows N,
- * --rate N, --seconds N, --batch-delay-ms N (the source's maxBatchDelayMs).
+ * --rate N, --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
+ * source's maxBatchDelayMs).
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -31,14 +35,21 @@ const { values: args } = parseArgs({
   options: {
     rows: { type: 'string', default: '200000' },
     'single-rows': { type: 'string', default: '50000' },
-    rate: { type: 'string', default: '1000' },
+    rate: { type: 'string', default: '10000' },
+    'tx-rows': { type: 'string', default: '10' },
+    writers: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '20' },
     'batch-delay-ms': { type: 'string', default: '100' },
   },
 });
 const ROWS = Number(args.rows);
 const SINGLE_ROWS = Number(args['single-rows']);
+/** Offered load of the latency run, events (rows) per second. */
 const RATE = Number(args.rate);
+/** Rows per transaction of the latency run's writers. */
+const TX_ROWS = Number(args['tx-rows']);
+/** PostgreSQL connections the latency run's writers use. */
+const WRITERS = Number(args.writers);
 const SECONDS = Number(args.seconds);
 /** The source's maxBatchDelayMs (its default is 100). */
 const BATCH_DELAY_MS = Number(args['batch-delay-ms']);
@@ -151,11 +162,24 @@ async function main(): Promise<void> {
     const sinkDir = writeConnectorFiles({ 'sink.yaml': sinkFile(`bench-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, batched.topic) });
     const rowsBefore = await counterTotal(metrics.sinkRowsWritten);
     const sinkStarted = Date.now();
+    let firstRowAt = 0;
+    let sinkRssMb = 0;
     const sink = await startDaemon(sinkDir);
-    await waitFor('sink to write every row', async () => (await counterTotal(metrics.sinkRowsWritten)) - rowsBefore >= ROWS);
-    const sinkSeconds = (Date.now() - sinkStarted) / 1000;
+    await waitFor('sink to write every row', async () => {
+      sinkRssMb = Math.max(sinkRssMb, process.memoryUsage().rss / 2 ** 20);
+      const written = (await counterTotal(metrics.sinkRowsWritten)) - rowsBefore;
+      if (written > 0 && firstRowAt === 0) firstRowAt = Date.now();
+      return written >= ROWS;
+    });
+    const sinkDone = Date.now();
     await sink.stop();
-    console.log(`sink (Kafka → ClickHouse): ${ROWS.toLocaleString()} rows in ${sinkSeconds.toFixed(1)} s = ${Math.round(ROWS / sinkSeconds).toLocaleString()} rows/s`);
+    const sinkSeconds = (sinkDone - sinkStarted) / 1000;
+    // From the first batch written: without consumer-group join and table creation.
+    const steadySeconds = (sinkDone - firstRowAt) / 1000;
+    console.log(
+      `sink (Kafka → ClickHouse): ${ROWS.toLocaleString()} rows in ${sinkSeconds.toFixed(1)} s = ${Math.round(ROWS / sinkSeconds).toLocaleString()} rows/s ` +
+        `(${Math.round(ROWS / steadySeconds).toLocaleString()} rows/s from the first batch written; peak RSS ${Math.round(sinkRssMb)} MB)`,
+    );
 
     // 3. Latency at a fixed offered load, whole pipeline running.
     await measureLatency(client, clickhouse, svc, suffix, cleanups);
@@ -206,40 +230,65 @@ async function measureLatency(
   });
   await new Promise((resolve) => setTimeout(resolve, 3000)); // let the consumer join
 
-  // Writer: single-row transactions at RATE/s; each id's commit time is recorded.
-  const commitTimes: number[] = [];
-  const total = RATE * SECONDS;
+  // Writers: RATE events/s as transactions of TX_ROWS rows, from WRITERS
+  // connections (one connection cannot commit 1,000 transactions/s here).
+  // Transaction t holds ids t*TX_ROWS+1 .. (t+1)*TX_ROWS; its commit time is recorded.
+  const txRate = RATE / TX_ROWS;
+  const transactions = Math.round(txRate * SECONDS);
+  const total = transactions * TX_ROWS;
+  const commitTimes = new Float64Array(transactions);
+  const writers = await Promise.all(
+    Array.from({ length: WRITERS }, async () => {
+      const writer = new pg.Client({ connectionString: svc.pgUrl });
+      await writer.connect();
+      return writer;
+    }),
+  );
   const writerStarted = Date.now();
-  const writer = (async () => {
-    for (let id = 1; id <= total; id++) {
-      const due = writerStarted + ((id - 1) * 1000) / RATE;
-      const wait = due - Date.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      await client.query(`INSERT INTO public.${table} ${ROW_VALUES(`(SELECT ${id}::bigint AS g) AS s`)}`);
-      commitTimes[id] = Date.now();
-    }
-  })();
+  const writing = Promise.all(
+    writers.map(async (writer, w) => {
+      for (let t = w; t < transactions; t += WRITERS) {
+        const wait = writerStarted + (t * 1000) / txRate - Date.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+        await writer.query(`INSERT INTO public.${table} ${ROW_VALUES(`generate_series(${t * TX_ROWS + 1}::bigint, ${(t + 1) * TX_ROWS}::bigint) AS g`)}`);
+        commitTimes[t] = Date.now();
+      }
+    }),
+  );
+  let writerSeconds = 0;
+  void writing.then(() => (writerSeconds = (Date.now() - writerStarted) / 1000));
 
-  // End to end: poll the newest id in ClickHouse.
+  // End to end: poll ClickHouse for the ids at or above the oldest one not yet seen.
   const endToEnd: number[] = [];
-  let seen = 0;
+  const seen = new Uint8Array(total + 1);
+  let oldest = 1;
+  let count = 0;
   const deadline = Date.now() + (SECONDS + 60) * 1000;
-  while (seen < total && Date.now() < deadline) {
-    const [row] = await clickhouse.rows<{ max: string }>(`SELECT toString(max(id)) AS max FROM ${database}.${table}`).catch(() => [{ max: '0' }]);
+  while (count < total && Date.now() < deadline) {
+    const found = await clickhouse.text(`SELECT id FROM ${database}.${table} WHERE id >= ${oldest}`).catch(() => '');
     const now = Date.now();
-    const newest = Number(row?.max ?? 0);
-    for (let id = seen + 1; id <= newest; id++) if (commitTimes[id]) endToEnd.push(now - commitTimes[id]!);
-    seen = Math.max(seen, newest);
+    for (const line of found.split('\n')) {
+      const id = Number(line);
+      if (!line || seen[id]) continue;
+      seen[id] = 1;
+      count++;
+      const committed = commitTimes[Math.floor((id - 1) / TX_ROWS)]!;
+      if (committed > 0) endToEnd.push(now - committed);
+    }
+    while (oldest <= total && seen[oldest]) oldest++;
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
-  await writer;
-  const offered = total / ((Date.now() - writerStarted) / 1000);
+  await writing;
+  await Promise.all(writers.map((writer) => writer.end()));
   await consumer.disconnect();
   kafkaLatencies.sort((a, b) => a - b);
   endToEnd.sort((a, b) => a - b);
-  console.log(`offered load: ${total.toLocaleString()} single-row transactions at ${RATE}/s (achieved ${Math.round(Math.min(offered, RATE))}/s)`);
+  console.log(
+    `offered load: ${total.toLocaleString()} events as ${transactions.toLocaleString()} transactions of ${TX_ROWS} rows at ${RATE.toLocaleString()} events/s ` +
+      `(achieved ${Math.round(total / writerSeconds).toLocaleString()} events/s from ${WRITERS} connections)`,
+  );
   console.log(`commit-to-Kafka latency (read_committed consumer): p50 ${percentile(kafkaLatencies, 50)} ms, p99 ${percentile(kafkaLatencies, 99)} ms (${kafkaLatencies.length} events)`);
-  console.log(`end-to-end latency (commit → row in ClickHouse, 25 ms polling): p50 ${percentile(endToEnd, 50)} ms, p99 ${percentile(endToEnd, 99)} ms (${endToEnd.length} rows)`);
+  console.log(`end-to-end latency (commit → row in ClickHouse, 25 ms polling): p50 ${percentile(endToEnd, 50)} ms, p99 ${percentile(endToEnd, 99)} ms (${endToEnd.length} of ${total} rows)`);
 }
 
 await main();
