@@ -21,6 +21,8 @@ export function ordersTable(topic: string): TableEvents {
 export class OrderStream {
   private nextId = 1;
   produced = 0;
+  /** Every order produced (customer, event time, amount), for expected results computed here. */
+  readonly rows: { customer: number; ts: number; amount: number }[] = [];
 
   constructor(
     private readonly table: TableEvents,
@@ -35,9 +37,21 @@ export class OrderStream {
       const jitter = Math.floor((Math.random() * 2 - 1) * this.options.jitterMs);
       const ts = ORDER_BASE_TS + id * this.options.stepMs + jitter;
       const row = { id, customer_id: 1 + Math.floor(Math.random() * this.options.customers), amount_cents: 1 + Math.floor(Math.random() * 10_000), ts_ms: ts };
+      this.rows.push({ customer: row.customer_id, ts, amount: row.amount_cents });
       messages.push(encodeEvent(this.table, { key: { id }, event: changeEvent('orders', 'c', null, row, ts) }));
     }
     await producer.send({ topic: this.table.topic, acks: -1, messages });
     this.produced += count;
   }
+}
+
+/** Per customer and minute: [orders, revenue], keyed `customer@minuteStartMs`. */
+export function perMinute(rows: OrderStream['rows']): Map<string, [number, number]> {
+  const out = new Map<string, [number, number]>();
+  for (const row of rows) {
+    const key = `${row.customer}@${Math.floor(row.ts / 60_000) * 60_000}`;
+    const [orders, revenue] = out.get(key) ?? [0, 0];
+    out.set(key, [orders + 1, revenue + row.amount]);
+  }
+  return out;
 }
