@@ -1,11 +1,13 @@
 /**
  * `npm run bench`: the pipeline measured on real services.
  *
- *  1. Source backlog drain: N changes (default 200,000 rows) are written to a
+ *  1. Source backlog drain: N changes (default 1,000,000 rows) are written to a
  *     10-column table first, in 100-row transactions and, separately, in
  *     single-row transactions; then the postgres source is started and timed
  *     until every transaction is committed in Kafka. (A live writer on two
  *     cores offers far less than the pipeline drains; see DESIGN.md.)
+ *     Then the source's commit-to-Kafka latency at --source-rate single-row
+ *     transactions/s (default 2,000), measured by a read_committed consumer.
  *  2. Sink drain: the clickhouse sink, started on the 100-row topic (the
  *     whole backlog waiting in Kafka), timed until every row is in ClickHouse;
  *     also the rate from the first batch written, and the peak RSS.
@@ -18,6 +20,8 @@
  *
  * Services come from TIDELINE_* variables, or the native stack is started.
  * Prints events/s, percentiles and peak RSS. Options: --rows N, --single-rows N,
+ * --source-rate N (single-row transactions/s for the source's latency, default
+ * 2000), --compression none|gzip (the source's),
  * --rate N, --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
  * source's maxBatchDelayMs).
  */
@@ -33,8 +37,10 @@ import type { Daemon } from '../src/runtime/daemon.js';
 
 const { values: args } = parseArgs({
   options: {
-    rows: { type: 'string', default: '200000' },
-    'single-rows': { type: 'string', default: '50000' },
+    rows: { type: 'string', default: '1000000' },
+    'single-rows': { type: 'string', default: '1000000' },
+    'source-rate': { type: 'string', default: '2000' },
+    compression: { type: 'string', default: 'none' },
     rate: { type: 'string', default: '10000' },
     'tx-rows': { type: 'string', default: '10' },
     writers: { type: 'string', default: '4' },
@@ -53,6 +59,10 @@ const WRITERS = Number(args.writers);
 const SECONDS = Number(args.seconds);
 /** The source's maxBatchDelayMs (its default is 100). */
 const BATCH_DELAY_MS = Number(args['batch-delay-ms']);
+/** Single-row transactions per second offered while commit-to-Kafka latency is measured. */
+const SOURCE_RATE = Number(args['source-rate']);
+/** The source's compression (none or gzip). */
+const COMPRESSION = args.compression === 'gzip' ? 'gzip' : 'none';
 
 function services(): { pgUrl: string; brokers: string; clickhouseUrl: string; started: boolean } {
   let started = false;
@@ -96,7 +106,8 @@ let peakRssMb = 0;
 const rssTimer = setInterval(() => (peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20)), 100);
 
 function sourceFile(name: string, url: string, brokers: string, slot: string, table: string, prefix: string): string {
-  return sourceConnectorYaml(name, brokers, { url, slot, tables: `[public.${table}]`, topicPrefix: prefix, maxBatchDelayMs: BATCH_DELAY_MS });
+  // The backlog is there before the connector first streams: measure the stream, not a snapshot of it.
+  return sourceConnectorYaml(name, brokers, { url, slot, tables: `[public.${table}]`, topicPrefix: prefix, maxBatchDelayMs: BATCH_DELAY_MS, snapshotMode: 'never', compression: COMPRESSION });
 }
 
 function sinkFile(name: string, url: string, brokers: string, database: string, topic: string): string {
@@ -135,6 +146,53 @@ async function drainSource(dir: string, transactions: number, events: number): P
   return { eventsPerSecond: events / seconds, seconds };
 }
 
+/**
+ * Commit-to-Kafka latency of the source alone at a fixed offered load:
+ * single-row transactions at SOURCE_RATE/s for SECONDS, each event timed by a
+ * read_committed consumer as (arrival - the transaction's commit time in PostgreSQL).
+ */
+async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof services>, suffix: string, cleanups: (() => Promise<unknown>)[]): Promise<void> {
+  const table = `rate_${suffix}`;
+  const slot = `bench_${table}`;
+  const prefix = `benchrate${suffix}`;
+  const topic = `${prefix}.public.${table}`;
+  await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
+  cleanups.push(() => client.query(`DROP TABLE public.${table}`));
+  const daemon = await startDaemon(writeConnectorFiles({ 'source.yaml': sourceFile(`bench-rate-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix) }));
+  cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop());
+  await waitFor('source running', async () => daemon.statuses().every((status) => status.state === 'running'));
+
+  const kafka = new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING });
+  const consumer = kafka.consumer({ groupId: `bench-rate-${suffix}`, readUncommitted: false, maxWaitTimeInMs: 10 });
+  const latencies: number[] = [];
+  await consumer.connect();
+  await consumer.subscribe({ topic, fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => {
+      if (!message.value) return;
+      const event = JSON.parse(message.value.toString()) as { payload: { source: { ts_ms: number } } };
+      latencies.push(Date.now() - event.payload.source.ts_ms);
+    },
+  });
+  await new Promise((resolve) => setTimeout(resolve, 3000)); // let the consumer join
+
+  const total = SOURCE_RATE * SECONDS;
+  const started = Date.now();
+  for (let id = 1; id <= total; id++) {
+    const wait = started + ((id - 1) * 1000) / SOURCE_RATE - Date.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    await client.query(`INSERT INTO public.${table} ${ROW_VALUES(`(SELECT ${id}::bigint AS g) AS s`)}`);
+  }
+  const achieved = total / ((Date.now() - started) / 1000);
+  await waitFor('every event in Kafka', async () => latencies.length >= total, 120_000);
+  await consumer.disconnect();
+  latencies.sort((a, b) => a - b);
+  console.log(
+    `source commit-to-Kafka at ${SOURCE_RATE} single-row transactions/s (achieved ${Math.round(Math.min(achieved, SOURCE_RATE))}/s, read_committed consumer): ` +
+      `p50 ${percentile(latencies, 50)} ms, p99 ${percentile(latencies, 99)} ms (${latencies.length} events)`,
+  );
+}
+
 async function main(): Promise<void> {
   const svc = services();
   const suffix = uniqueSuffix();
@@ -156,6 +214,9 @@ async function main(): Promise<void> {
     cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${single.slot}')`), () => client.query(`DROP TABLE public.single_${suffix}`));
     const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
     console.log(`source, single-row transactions: ${SINGLE_ROWS.toLocaleString()} events in ${source1.seconds.toFixed(1)} s = ${Math.round(source1.eventsPerSecond).toLocaleString()} events/s`);
+
+    // 1c. Source latency at a fixed offered load.
+    await measureSourceLatency(client, svc, suffix, cleanups);
 
     // 2. Sink drain of the 100-row topic.
     cleanups.push(() => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
