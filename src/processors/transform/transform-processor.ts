@@ -12,7 +12,7 @@ import { JsonEnvelopeCodec, stringifyJson } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
 import { metrics } from '../../metrics/registry.js';
 import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch } from '../processor-loop.js';
-import { SchemaCache } from '../schema-cache.js';
+import { SchemaCache, type KnownSchema } from '../schema-cache.js';
 import { TopicCreator } from '../topic-creator.js';
 import { TransformChain, type ChainPlan } from './chain.js';
 import type { RecordSchemas, TransformRecord, ValueShape } from './record.js';
@@ -25,6 +25,8 @@ interface Plan {
 }
 
 type Encoder = (payload: unknown) => Buffer | null;
+
+const NO_SCHEMA = {};
 
 function encoder(schema: ConnectSchema | null): Encoder {
   if (!schema) return (payload) => (payload === null ? null : Buffer.from(stringifyJson(payload)));
@@ -46,7 +48,8 @@ export class TransformProcessor implements Connector {
   private readonly chain: TransformChain;
   private readonly keys = new SchemaCache<null>(() => null);
   private readonly values = new SchemaCache<null>(() => null);
-  private readonly plans = new Map<string, Plan>();
+  /** Plans by key schema, value schema and shape (the schema caches bound how many there are). */
+  private readonly plans = new Map<object, Map<object, Partial<Record<ValueShape, Plan>>>>();
   private topics: TopicCreator | null = null;
 
   constructor(private readonly context: ConnectorContext<TransformConfig>) {
@@ -95,9 +98,7 @@ export class TransformProcessor implements Connector {
   private async transform(topic: string, message: KafkaMessage, defaultTopic: string): Promise<OutputRecord | null> {
     const key = message.key ? this.keys.decode<Row | null>(message.key) : null;
     const value = message.value ? this.values.decode<Row | null>(message.value) : null;
-    const keySchema = key?.entry.schema ?? null;
-    const valueSchema = value?.entry.schema ?? null;
-    const plan = this.planFor(key?.entry.text ?? 'null', keySchema, value?.entry.text ?? 'null', valueSchema, value?.payload ?? null);
+    const plan = this.planFor(key?.entry ?? null, value?.entry ?? null, value?.payload ?? null);
     const record: TransformRecord = { topic, key: key?.payload ?? null, value: value?.payload ?? null };
     const result = await this.chain.apply(record, plan.chain);
     if (!result.record) {
@@ -114,19 +115,24 @@ export class TransformProcessor implements Connector {
     return output;
   }
 
-  private planFor(keyText: string, keySchema: ConnectSchema | null, valueText: string, valueSchema: ConnectSchema | null, payload: Row | null): Plan {
-    const shape = shapeOf(valueSchema, payload);
-    const id = `${keyText}\u0000${valueText}\u0000${shape}`;
-    let plan = this.plans.get(id);
+  private planFor(keyEntry: KnownSchema<null> | null, valueEntry: KnownSchema<null> | null, payload: Row | null): Plan {
+    const shape = shapeOf(valueEntry?.schema ?? null, payload);
+    // Keyed by the cache entries themselves: no per-message string building.
+    if (this.plans.size > 256) this.plans.clear(); // old schemas, once the caches started over
+    let byValue = this.plans.get(keyEntry ?? NO_SCHEMA);
+    if (!byValue) this.plans.set(keyEntry ?? NO_SCHEMA, (byValue = new Map()));
+    const id = valueEntry ?? NO_SCHEMA;
+    let plans = byValue.get(id);
+    if (!plans) byValue.set(id, (plans = {}));
+    let plan = plans[shape];
     if (!plan) {
-      const input: RecordSchemas = { shape, key: keySchema, value: valueSchema };
+      const input: RecordSchemas = { shape, key: keyEntry?.schema ?? null, value: valueEntry?.schema ?? null };
       const chain = this.chain.plan(input);
-      plan = { chain, key: encoder(chain.output.key), value: encoder(chain.output.value) };
-      if (this.plans.size > 256) this.plans.clear();
-      this.plans.set(id, plan);
+      plan = plans[shape] = { chain, key: encoder(chain.output.key), value: encoder(chain.output.value) };
     }
     return plan;
   }
+
 }
 
 /** JSONata throws plain objects ({code, message, position}); make every error a readable line. */

@@ -1,0 +1,163 @@
+/**
+ * Processor throughput, as backlog drains on the real Kafka: N Debezium-shaped
+ * order events are written to a fresh topic first; then each processor runs
+ * in-process (the daemon, as `tideline run` would) and is timed until its
+ * consumer group has committed every input offset, i.e. until all results are
+ * committed in Kafka.
+ *
+ *  1. transform: filter (op = 'c' and after.amount_cents >= 100) + unwrap.
+ *  2. aggregate: per-customer, per-minute count and sum (tumbling 1 m), with
+ *     the repartition stage; timed until both stages committed everything.
+ *
+ * Standalone: `npx tsx bench/processors.ts [--events N] [--partitions N]`
+ * (services from TIDELINE_KAFKA_BROKERS, or the native stack's address).
+ */
+import { parseArgs } from 'node:util';
+import { pathToFileURL } from 'node:url';
+import type { Admin, Kafka } from 'kafkajs';
+import type { Daemon } from '../src/runtime/daemon.js';
+import { metrics } from '../src/metrics/registry.js';
+import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
+import { createTopic, idempotentProducer, testKafka } from '../test/support/debezium-events.js';
+import { OrderStream, ordersTable } from '../test/support/orders.js';
+
+export interface ProcessorBenchOptions {
+  brokers: string;
+  events: number;
+  /** Partitions of the input topic (default 2). */
+  partitions?: number;
+}
+
+interface Drain {
+  seconds: number;
+  peakRssMb: number;
+}
+
+/** Topics written by transactions end with a commit marker, which no consumer offset passes. */
+interface DrainedTopic {
+  topic: string;
+  transactional: boolean;
+}
+
+export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void> {
+  const brokers = opts.brokers.split(',').map((broker) => broker.trim()).filter(Boolean);
+  const partitions = opts.partitions ?? 2;
+  const kafka = testKafka(brokers);
+  const suffix = uniqueSuffix();
+  const input = `bench${suffix}.public.orders`;
+
+  const written = Date.now();
+  await createTopic(kafka, input, partitions);
+  const producer = await idempotentProducer(kafka);
+  const orders = new OrderStream(ordersTable(input), { customers: 1_000, stepMs: 5, jitterMs: 2_000 });
+  try {
+    for (let left = opts.events; left > 0; left -= 250) await orders.produce(producer, Math.min(250, left));
+  } finally {
+    await producer.disconnect();
+  }
+  console.log(`processors bench: ${opts.events.toLocaleString()} order events on ${partitions} partition(s) written in ${((Date.now() - written) / 1000).toFixed(1)} s`);
+
+  const kafkaYaml = `kafka: { brokers: "${brokers.join(',')}" }`;
+  const transformName = `bench-transform-${suffix}`;
+  const transform = await drain(kafka, [`tideline-${transformName}`], [{ topic: input, transactional: false }], [
+    `name: ${transformName}`,
+    'kind: transform',
+    kafkaYaml,
+    'config:',
+    `  topics: [${input}]`,
+    '  outputTopic: "{topic}.unwrapped"',
+    '  steps:',
+    `    - { type: filter, expression: "op = 'c' and after.amount_cents >= 100" }`,
+    '    - { type: unwrap }',
+  ].join('\n'));
+  console.log(`transform filter+unwrap: ${opts.events.toLocaleString()} events in ${transform.seconds.toFixed(1)} s = ${Math.round(opts.events / transform.seconds).toLocaleString()} events/s (peak RSS ${Math.round(transform.peakRssMb)} MB)`);
+
+  const aggregateName = `bench-aggregate-${suffix}`;
+  const aggregate = await drain(
+    kafka,
+    [`tideline-${aggregateName}.repartition`, `tideline-${aggregateName}`],
+    [{ topic: input, transactional: false }, { topic: `${aggregateName}.repartition`, transactional: true }],
+    [
+    `name: ${aggregateName}`,
+    'kind: aggregate',
+    kafkaYaml,
+    'config:',
+    `  topics: [${input}]`,
+    `  outputTopic: bench${suffix}.orders_per_minute`,
+    '  groupBy: { customer_id: { expression: after.customer_id, type: int64 } }',
+    '  window: { type: tumbling, size: 1m }',
+    '  allowedLateness: 1h',
+    '  aggregates:',
+    '    orders: { fn: count }',
+    '    revenue_cents: { fn: sum, expression: after.amount_cents, type: int64 }',
+    ].join('\n'),
+  );
+  const late = (await metrics.processorLateEvents.get()).values.reduce((sum, value) => sum + value.value, 0);
+  console.log(
+    `aggregate (repartition + 1 m tumbling count/sum by customer): ${opts.events.toLocaleString()} events in ${aggregate.seconds.toFixed(1)} s = ` +
+      `${Math.round(opts.events / aggregate.seconds).toLocaleString()} events/s (peak RSS ${Math.round(aggregate.peakRssMb)} MB, ${late} late events dropped)`,
+  );
+  await deleteBenchTopics(kafka, suffix);
+}
+
+/**
+ * Runs one processor file until each consumer group has committed the end of
+ * its topic (groups[i] reads topics[i]; stages run one after another, so each
+ * topic's end is taken once the stage before it has finished).
+ */
+async function drain(kafka: Kafka, groups: string[], topics: DrainedTopic[], yaml: string): Promise<Drain> {
+  let peakRssMb = process.memoryUsage().rss / 2 ** 20;
+  const rssTimer = setInterval(() => (peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20)), 100);
+  const admin = kafka.admin();
+  await admin.connect();
+  const started = Date.now();
+  let daemon: Daemon | null = null;
+  try {
+    daemon = await startDaemon(writeConnectorFiles({ 'processor.yaml': yaml }));
+    for (let index = 0; index < groups.length; index++) await waitCommitted(admin, groups[index]!, topics[index]!);
+    return { seconds: (Date.now() - started) / 1000, peakRssMb };
+  } finally {
+    clearInterval(rssTimer);
+    await daemon?.stop();
+    await admin.disconnect();
+  }
+}
+
+/** Until the group's committed offset reaches each partition's end (the end may be a transaction marker). */
+async function waitCommitted(admin: Admin, groupId: string, { topic, transactional }: DrainedTopic, timeoutMs = 900_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const ends = await admin.fetchTopicOffsets(topic);
+    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+    const done = ends.every((end) => {
+      const high = BigInt(end.high);
+      const offset = BigInt(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1');
+      return high === 0n || offset >= (transactional ? high - 1n : high);
+    });
+    if (done) return;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${groupId} to commit ${topic}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+async function deleteBenchTopics(kafka: Kafka, suffix: string): Promise<void> {
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((topic) => topic.includes(suffix));
+    await admin.deleteTopics({ topics });
+  } catch {
+    // Leftover bench topics are harmless.
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const { values } = parseArgs({ options: { events: { type: 'string', default: '100000' }, partitions: { type: 'string', default: '2' } } });
+  await benchProcessors({
+    brokers: process.env.TIDELINE_KAFKA_BROKERS ?? '127.0.0.1:59092',
+    events: Number(values.events),
+    partitions: Number(values.partitions),
+  });
+}
