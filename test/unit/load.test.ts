@@ -147,7 +147,7 @@ config:
   it('lists the known kinds for an unknown kind', () => {
     const file = write('mysql.yaml', 'name: x\nkind: mysql-source\nkafka: {brokers: a}\nconfig: {}\n');
     expect(problemsOf([file])).toEqual([
-      { file, path: 'kind', message: 'unknown kind "mysql-source"; known kinds: postgres-source, clickhouse-sink' },
+      { file, path: 'kind', message: 'unknown kind "mysql-source"; known kinds: postgres-source, clickhouse-sink, transform, aggregate' },
     ]);
   });
 
