@@ -115,10 +115,14 @@ export class ProcessorLoop {
     try {
       await this.admin.connect();
       await ensureTopics(this.admin, [{ topic: this.options.deadLetterTopic, partitions: 1 }]);
+      let waited = false;
       await waitForTopics(this.admin, topics, signal, (missing) => {
+        waited = true;
         context.setState('degraded', `waiting for topics: ${missing.join(', ')}`);
         context.logger.info({ missing }, 'waiting for input topics to be created');
       });
+      if (signal.aborted) return;
+      if (waited) context.setState('running');
       consumer = kafka.consumer({
         groupId,
         readUncommitted: false,

@@ -21,6 +21,7 @@ import { createKafka } from '../../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
 import { readPartitionsToEnd } from '../changelog-reader.js';
+import { partitionForKey } from '../partitioner.js';
 import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch, type TopicPartition } from '../processor-loop.js';
 import { SchemaCache } from '../schema-cache.js';
 import { describeError } from '../transform/transform-processor.js';
@@ -42,6 +43,8 @@ export class AggregateProcessor implements Connector {
   readonly repartitionTopic: string;
   readonly changelogTopic: string;
   private kafka: Kafka | null = null;
+  /** Partitions of <name>.repartition: records name theirs (no per-record partitioner call). */
+  private repartitionPartitions = 1;
 
   constructor(private readonly context: ConnectorContext<AggregateConfig>) {
     const config = context.config;
@@ -128,7 +131,10 @@ export class AggregateProcessor implements Connector {
       });
       if (signal.aborted) return;
       const partitions = this.config.partitions ?? (await partitionCount(admin, this.config.topics[0]!));
-      if (this.config.repartition) await ensureTopics(admin, [{ topic: this.repartitionTopic, partitions }]);
+      if (this.config.repartition) {
+        await ensureTopics(admin, [{ topic: this.repartitionTopic, partitions }]);
+        this.repartitionPartitions = await partitionCount(admin, this.repartitionTopic);
+      }
       const aggregated = this.config.repartition ? this.repartitionTopic : this.config.topics[0]!;
       const statePartitions = await partitionCount(admin, aggregated);
       await ensureTopics(admin, [
@@ -157,7 +163,8 @@ export class AggregateProcessor implements Connector {
           filtered += 1;
           continue;
         }
-        const record: OutputRecord = { topic: this.repartitionTopic, ...encodeRepartitioned(input) };
+        const { key, value } = encodeRepartitioned(input);
+        const record: OutputRecord = { topic: this.repartitionTopic, partition: partitionForKey(key, this.repartitionPartitions), key, value };
         if (message.timestamp) record.timestamp = message.timestamp;
         out.push(record);
       } catch (error) {
