@@ -21,9 +21,12 @@
  * transactional.id per instance would not fence anything on a move; one per
  * connector would let two instances fence each other forever.
  *
- * Any failure in a batch (a send, the commit, the handler) fails the whole
- * connector: the transaction is aborted, in-memory state may be ahead of it,
- * so the supervisor starts a fresh instance that restores from Kafka.
+ * A batch that fails aborts its transaction; in-memory state may then be
+ * ahead of Kafka. A rebalance (the group says rejoin) or being fenced (another
+ * instance took the partition) makes the loop take every partition over anew
+ * (restore included) and, for a rebalance, hands the error to kafkajs to
+ * rejoin. Any other failure fails the connector; the supervisor starts a fresh
+ * instance that restores from Kafka.
  */
 import type { Admin, Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ConnectorContext } from '../core/connector.js';
@@ -174,9 +177,29 @@ export class ProcessorLoop {
     try {
       await this.processBatch(consumer, payload);
     } catch (error) {
-      // Not thrown to kafkajs (it would retry the batch): the connector restarts from Kafka.
-      this.fail(error);
+      const kind = classifyKafkaError(error);
+      if (kind === 'other') {
+        // Not thrown to kafkajs (it would retry the batch): the connector restarts from Kafka.
+        this.fail(error);
+        return;
+      }
+      // A rebalance, or another instance took a partition (and fenced its
+      // transactional id): the open transaction is aborted and in-memory state
+      // may be ahead of Kafka, so every partition is taken over (restored) anew.
+      this.initializedVersion = -1;
+      if (kind === 'fenced') {
+        this.options.context.logger.info({ stage: this.options.stage, topic: payload.batch.topic, partition: payload.batch.partition }, 'fenced by a newer owner of the partition');
+        await this.dropProducer(payload.batch.topic, payload.batch.partition);
+        return;
+      }
+      throw error; // kafkajs rejoins the group
     }
+  }
+
+  private async dropProducer(topic: string, partition: number): Promise<void> {
+    const owned = this.owned.get(partitionId(topic, partition));
+    this.owned.delete(partitionId(topic, partition));
+    await owned?.producer.disconnect().catch(() => undefined);
   }
 
   private async processBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
@@ -309,6 +332,18 @@ export class ProcessorLoop {
       },
     };
   }
+}
+
+const REBALANCE_ERRORS = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'NOT_COORDINATOR_FOR_GROUP', 'NOT_COORDINATOR', 'COORDINATOR_NOT_AVAILABLE']);
+const FENCED_ERRORS = new Set(['INVALID_PRODUCER_EPOCH', 'PRODUCER_FENCED', 'INVALID_PRODUCER_ID_MAPPING', 'INVALID_TXN_STATE']);
+
+/** kafkajs errors carry a protocol `type`, possibly on a wrapped `cause`. */
+export function classifyKafkaError(error: unknown): 'rebalance' | 'fenced' | 'other' {
+  for (let current = error as { type?: unknown; cause?: unknown } | undefined, depth = 0; current && depth < 5; current = current.cause as typeof current, depth++) {
+    if (typeof current.type === 'string' && REBALANCE_ERRORS.has(current.type)) return 'rebalance';
+    if (typeof current.type === 'string' && FENCED_ERRORS.has(current.type)) return 'fenced';
+  }
+  return 'other';
 }
 
 function partitionId(topic: string, partition: number): string {

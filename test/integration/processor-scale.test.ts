@@ -69,6 +69,11 @@ describe('aggregate processor on two instances', () => {
 
   afterAll(async () => {
     await Promise.all([first?.stop(), second?.stop()]);
+    if (process.env.TIDELINE_TEST_DAEMON_LOG) {
+      const { writeFileSync } = await import('node:fs');
+      writeFileSync(`${process.env.TIDELINE_TEST_DAEMON_LOG}.1`, first?.log.join('') ?? '');
+      writeFileSync(`${process.env.TIDELINE_TEST_DAEMON_LOG}.2`, second?.log.join('') ?? '');
+    }
     await producer?.disconnect();
   });
 
