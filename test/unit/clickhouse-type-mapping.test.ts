@@ -80,7 +80,6 @@ describe('mapColumn', () => {
     ['string', 'String'],
     ['bytes', 'String'],
     ['struct', 'String'],
-    ['array', 'String'],
   ] as const)('maps %s to %s, Nullable when optional', (type, expected) => {
     expect(mapColumn({ type, optional: false }, MODERN).type).toBe(expected);
     expect(mapColumn({ type, optional: true }, MODERN).type).toBe(`Nullable(${expected})`);

@@ -62,6 +62,7 @@ describe('loadConnectorFiles', () => {
       tombstones: true,
       topicPartitions: 1,
       topicCleanupPolicy: 'compact',
+      compression: 'none',
       maxBatchEvents: 10_000,
       maxBatchDelayMs: 100,
       lagIntervalMs: 10_000,
@@ -98,6 +99,11 @@ config:
       topics: ['demo.public.orders'],
       tableName: '{table}',
       viewSuffix: '_current',
+      orderBy: {},
+      engineSettings: {},
+      maxBatchRows: 100_000,
+      maxBatchBytes: 16 * 1024 * 1024,
+      maxBatchDelayMs: 100,
       maxRetryDelayMs: 5000,
     });
   });
