@@ -11,10 +11,10 @@
  *  2. Sink drain: the clickhouse sink, started on the 100-row topic (the
  *     whole backlog waiting in Kafka), timed until every row is in ClickHouse;
  *     also the rate from the first batch written, and the peak RSS.
- *  3. Latency at a fixed offered load: source and sink running, --writers
- *     connections commit --rate events/s as transactions of --tx-rows rows
- *     (default 10,000/s as 1,000 transactions of 10); the achieved rate is
- *     printed. Commit-to-Kafka is measured by a read_committed consumer
+ *  3. Latency at fixed offered loads: source and sink running in a daemon
+ *     process of their own, --writers connections commit --rate events/s as
+ *     transactions of --tx-rows rows (default one run at 5,000/s and one at
+ *     10,000/s, as transactions of 10); the achieved rate is printed. Commit-to-Kafka is measured by a read_committed consumer
  *     (now - source.ts_ms), end-to-end by polling ClickHouse for the ids not
  *     yet seen against each transaction's commit time.
  *
@@ -22,7 +22,7 @@
  * Prints events/s, percentiles and peak RSS. Options: --rows N, --single-rows N,
  * --source-rate N (single-row transactions/s for the source's latency, default
  * 2000), --compression none|gzip (the source's),
- * --rate N, --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
+ * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
  * source's maxBatchDelayMs).
  */
 import { execFileSync } from 'node:child_process';
@@ -33,7 +33,7 @@ import { ClickHouseServer } from '../src/sinks/clickhouse/server.js';
 import { metrics } from '../src/metrics/registry.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
-import type { Daemon } from '../src/runtime/daemon.js';
+import { DaemonProcess, freePort } from '../test/support/daemon-process.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -41,7 +41,7 @@ const { values: args } = parseArgs({
     'single-rows': { type: 'string', default: '1000000' },
     'source-rate': { type: 'string', default: '2000' },
     compression: { type: 'string', default: 'none' },
-    rate: { type: 'string', default: '10000' },
+    rate: { type: 'string', default: '5000,10000' },
     'tx-rows': { type: 'string', default: '10' },
     writers: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '20' },
@@ -51,7 +51,8 @@ const { values: args } = parseArgs({
 const ROWS = Number(args.rows);
 const SINGLE_ROWS = Number(args['single-rows']);
 /** Offered load of the latency run, events (rows) per second. */
-const RATE = Number(args.rate);
+/** Offered loads (events/s) at which end-to-end latency is measured, one run each. */
+const RATES = args.rate.split(',').map(Number);
 /** Rows per transaction of the latency run's writers. */
 const TX_ROWS = Number(args['tx-rows']);
 /** PostgreSQL connections the latency run's writers use. */
@@ -84,6 +85,12 @@ const TABLE_COLUMNS = `
   e timestamptz, f boolean, g double precision, h varchar(32), i date`;
 const ROW_VALUES = (from: string): string =>
   `SELECT g, g % 1000, g * 7, 'customer-' || (g % 977), (g % 100000) / 100.0, now(), g % 2 = 0, g / 3.0, 'status-' || (g % 5), DATE '2024-01-01' + (g % 365)::int FROM ${from}`;
+
+/** source.ts_ms (the PostgreSQL commit time) of an event, without parsing its kilobytes of schema. */
+function sourceTimestamp(value: Buffer): number {
+  const text = value.toString('latin1', Math.max(0, value.length - 2048));
+  return Number(/"source":\{[^}]*"ts_ms":(\d+)/.exec(text)?.[1]);
+}
 
 function percentile(sorted: readonly number[], p: number): number {
   if (sorted.length === 0) return NaN;
@@ -158,9 +165,9 @@ async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof se
   const topic = `${prefix}.public.${table}`;
   await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
   cleanups.push(() => client.query(`DROP TABLE public.${table}`));
-  const daemon = await startDaemon(writeConnectorFiles({ 'source.yaml': sourceFile(`bench-rate-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix) }));
+  const daemon = new DaemonProcess(writeConnectorFiles({ 'source.yaml': sourceFile(`bench-rate-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix) }), await freePort());
   cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop());
-  await waitFor('source running', async () => daemon.statuses().every((status) => status.state === 'running'));
+  await daemon.start();
 
   const kafka = new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING });
   const consumer = kafka.consumer({ groupId: `bench-rate-${suffix}`, readUncommitted: false, maxWaitTimeInMs: 10 });
@@ -170,8 +177,7 @@ async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof se
   await consumer.run({
     eachMessage: async ({ message }) => {
       if (!message.value) return;
-      const event = JSON.parse(message.value.toString()) as { payload: { source: { ts_ms: number } } };
-      latencies.push(Date.now() - event.payload.source.ts_ms);
+      latencies.push(Date.now() - sourceTimestamp(message.value));
     },
   });
   await new Promise((resolve) => setTimeout(resolve, 3000)); // let the consumer join
@@ -201,7 +207,7 @@ async function main(): Promise<void> {
   const clickhouse = new ClickHouseServer(svc.clickhouseUrl, 'default', undefined);
   const database = `bench_${suffix}`;
   const cleanups: (() => Promise<unknown>)[] = [];
-  console.log(`tideline bench: ${ROWS.toLocaleString()} rows (100-row transactions), ${SINGLE_ROWS.toLocaleString()} single-row transactions, latency at ${RATE}/s for ${SECONDS} s`);
+  console.log(`tideline bench: ${ROWS.toLocaleString()} rows (100-row transactions), ${SINGLE_ROWS.toLocaleString()} single-row transactions, latency at ${RATES.join(' and ')} events/s for ${SECONDS} s each`);
   try {
     // 1a. Source, 100-row transactions.
     const batched = await prepareBacklog(client, svc, `orders_${suffix}`, ROWS, 100, suffix);
@@ -243,7 +249,7 @@ async function main(): Promise<void> {
     );
 
     // 3. Latency at a fixed offered load, whole pipeline running.
-    await measureLatency(client, clickhouse, svc, suffix, cleanups);
+    for (const rate of RATES) await measureLatency(client, clickhouse, svc, `${suffix}r${rate}`, rate, cleanups);
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
     await client.end();
@@ -259,6 +265,7 @@ async function measureLatency(
   clickhouse: ClickHouseServer,
   svc: ReturnType<typeof services>,
   suffix: string,
+  rate: number,
   cleanups: (() => Promise<unknown>)[],
 ): Promise<void> {
   const table = `live_${suffix}`;
@@ -272,9 +279,11 @@ async function measureLatency(
     'source.yaml': sourceFile(`bench-live-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix),
     'sink.yaml': sinkFile(`bench-live-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, topic),
   });
-  const daemon: Daemon = await startDaemon(dir);
+  // The daemon runs as its own process, as in production: the writers and the
+  // measuring consumer must not share its event loop.
+  const daemon = new DaemonProcess(dir, await freePort());
   cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
-  await waitFor('pipeline running', async () => daemon.statuses().every((status) => status.state === 'running'));
+  await daemon.start();
 
   // commit-to-Kafka, seen from outside: a read_committed consumer.
   const kafka = new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING });
@@ -285,16 +294,15 @@ async function measureLatency(
   await consumer.run({
     eachMessage: async ({ message }) => {
       if (!message.value) return;
-      const event = JSON.parse(message.value.toString()) as { payload: { source: { ts_ms: number } } };
-      kafkaLatencies.push(Date.now() - event.payload.source.ts_ms);
+      kafkaLatencies.push(Date.now() - sourceTimestamp(message.value));
     },
   });
   await new Promise((resolve) => setTimeout(resolve, 3000)); // let the consumer join
 
-  // Writers: RATE events/s as transactions of TX_ROWS rows, from WRITERS
+  // Writers: `rate` events/s as transactions of TX_ROWS rows, from WRITERS
   // connections (one connection cannot commit 1,000 transactions/s here).
   // Transaction t holds ids t*TX_ROWS+1 .. (t+1)*TX_ROWS; its commit time is recorded.
-  const txRate = RATE / TX_ROWS;
+  const txRate = rate / TX_ROWS;
   const transactions = Math.round(txRate * SECONDS);
   const total = transactions * TX_ROWS;
   const commitTimes = new Float64Array(transactions);
@@ -345,7 +353,7 @@ async function measureLatency(
   kafkaLatencies.sort((a, b) => a - b);
   endToEnd.sort((a, b) => a - b);
   console.log(
-    `offered load: ${total.toLocaleString()} events as ${transactions.toLocaleString()} transactions of ${TX_ROWS} rows at ${RATE.toLocaleString()} events/s ` +
+    `offered load: ${total.toLocaleString()} events as ${transactions.toLocaleString()} transactions of ${TX_ROWS} rows at ${rate.toLocaleString()} events/s ` +
       `(achieved ${Math.round(total / writerSeconds).toLocaleString()} events/s from ${WRITERS} connections)`,
   );
   console.log(`commit-to-Kafka latency (read_committed consumer): p50 ${percentile(kafkaLatencies, 50)} ms, p99 ${percentile(kafkaLatencies, 99)} ms (${kafkaLatencies.length} events)`);
