@@ -33,12 +33,6 @@ interface Drain {
   peakRssMb: number;
 }
 
-/** Topics written by transactions end with a commit marker, which no consumer offset passes. */
-interface DrainedTopic {
-  topic: string;
-  transactional: boolean;
-}
-
 export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void> {
   const brokers = opts.brokers.split(',').map((broker) => broker.trim()).filter(Boolean);
   const partitions = opts.partitions ?? 2;
@@ -59,7 +53,7 @@ export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void
 
   const kafkaYaml = `kafka: { brokers: "${brokers.join(',')}" }`;
   const transformName = `bench-transform-${suffix}`;
-  const transform = await drain(kafka, [`tideline-${transformName}`], [{ topic: input, transactional: false }], [
+  const transform = await drain(kafka, `tideline-${transformName}`, input, [
     `name: ${transformName}`,
     'kind: transform',
     kafkaYaml,
@@ -75,8 +69,8 @@ export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void
   const aggregateName = `bench-aggregate-${suffix}`;
   const aggregate = await drain(
     kafka,
-    [`tideline-${aggregateName}.repartition`, `tideline-${aggregateName}`],
-    [{ topic: input, transactional: false }, { topic: `${aggregateName}.repartition`, transactional: true }],
+    `tideline-${aggregateName}.repartition`,
+    input,
     [
     `name: ${aggregateName}`,
     'kind: aggregate',
@@ -91,6 +85,7 @@ export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void
     '    orders: { fn: count }',
     '    revenue_cents: { fn: sum, expression: after.amount_cents, type: int64 }',
     ].join('\n'),
+    { from: `${aggregateName}.repartition`, to: aggregateName },
   );
   const late = (await metrics.processorLateEvents.get()).values.reduce((sum, value) => sum + value.value, 0);
   console.log(
@@ -101,11 +96,13 @@ export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void
 }
 
 /**
- * Runs one processor file until each consumer group has committed the end of
- * its topic (groups[i] reads topics[i]; stages run one after another, so each
- * topic's end is taken once the stage before it has finished).
+ * Runs one processor file until its first stage has committed the end of the
+ * input topic and, for an aggregate, its second stage has consumed every
+ * record the first one wrote (the daemon runs in this process, so its metrics
+ * say; the end offsets of a topic written by concurrent transactions end in
+ * several markers, so offsets alone cannot tell).
  */
-async function drain(kafka: Kafka, groups: string[], topics: DrainedTopic[], yaml: string): Promise<Drain> {
+async function drain(kafka: Kafka, groupId: string, input: string, yaml: string, secondStage?: { from: string; to: string }): Promise<Drain> {
   let peakRssMb = process.memoryUsage().rss / 2 ** 20;
   const rssTimer = setInterval(() => (peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20)), 100);
   const admin = kafka.admin();
@@ -114,7 +111,11 @@ async function drain(kafka: Kafka, groups: string[], topics: DrainedTopic[], yam
   let daemon: Daemon | null = null;
   try {
     daemon = await startDaemon(writeConnectorFiles({ 'processor.yaml': yaml }));
-    for (let index = 0; index < groups.length; index++) await waitCommitted(admin, groups[index]!, topics[index]!);
+    await waitFor(`${groupId} to commit the end of ${input}`, () => committedEnd(admin, groupId, input));
+    if (secondStage) {
+      const written = await counterValue(metrics.processorEventsOut, secondStage.from);
+      await waitFor(`${secondStage.to} to consume ${written} records`, async () => (await counterValue(metrics.processorEventsIn, secondStage.to)) >= written);
+    }
     return { seconds: (Date.now() - started) / 1000, peakRssMb };
   } finally {
     clearInterval(rssTimer);
@@ -123,21 +124,26 @@ async function drain(kafka: Kafka, groups: string[], topics: DrainedTopic[], yam
   }
 }
 
-/** Until the group's committed offset reaches each partition's end (the end may be a transaction marker). */
-async function waitCommitted(admin: Admin, groupId: string, { topic, transactional }: DrainedTopic, timeoutMs = 900_000): Promise<void> {
+async function counterValue(counter: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, connector: string): Promise<number> {
+  return (await counter.get()).values.filter((value) => value.labels.connector === connector).reduce((sum, value) => sum + value.value, 0);
+}
+
+async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs = 900_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ends = await admin.fetchTopicOffsets(topic);
-    const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
-    const done = ends.every((end) => {
-      const high = BigInt(end.high);
-      const offset = BigInt(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1');
-      return high === 0n || offset >= (transactional ? high - 1n : high);
-    });
-    if (done) return;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${groupId} to commit ${topic}`);
+  while (!(await done())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+}
+
+/** The group's committed offsets are at the end of every partition of a (non-transactional) topic. */
+async function committedEnd(admin: Admin, groupId: string, topic: string): Promise<boolean> {
+  const ends = await admin.fetchTopicOffsets(topic);
+  const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
+  return ends.every((end) => {
+    const offset = BigInt(committed?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1');
+    return BigInt(end.high) === 0n || offset >= BigInt(end.high);
+  });
 }
 
 async function deleteBenchTopics(kafka: Kafka, suffix: string): Promise<void> {

@@ -83,6 +83,8 @@ export interface ProcessorLoopOptions {
   topics: readonly string[];
   deadLetterTopic: string;
   handler: ProcessorHandler;
+  /** Partitions processed at the same time (default 2). */
+  concurrency?: number;
 }
 
 /** The broker refuses record batches above message.max.bytes (1 MiB by default); sends stay below. */
@@ -102,6 +104,11 @@ export class ProcessorLoop {
   private failure: Error | null = null;
   private failed: (error: Error) => void = () => undefined;
   private admin: Admin | null = null;
+  /** The takeover in progress; batches wait for it. */
+  private takeover: Promise<void> | null = null;
+  /** Batches past the takeover check; a takeover waits until none is left. */
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(private readonly options: ProcessorLoopOptions) {}
 
@@ -150,6 +157,8 @@ export class ProcessorLoop {
       await consumer.connect();
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({
+        // Batches of different partitions overlap (each has its own producer and state).
+        partitionsConsumedConcurrently: this.options.concurrency ?? 2,
         autoCommit: false,
         eachBatchAutoResolve: false,
         eachBatch: (payload) => this.onBatch(consumer!, payload),
@@ -203,9 +212,23 @@ export class ProcessorLoop {
   }
 
   private async processBatch(consumer: Consumer, payload: EachBatchPayload): Promise<void> {
-    const { batch, isRunning, isStale, heartbeat, resolveOffset } = payload;
+    const { batch, isRunning, isStale, heartbeat } = payload;
     if (batch.isEmpty() || !isRunning() || isStale()) return;
-    if (this.initializedVersion !== this.assignmentVersion) await this.takeOwnership(consumer, heartbeat);
+    while (this.initializedVersion !== this.assignmentVersion) {
+      this.takeover ??= this.takeOwnership(consumer, heartbeat).finally(() => (this.takeover = null));
+      await this.takeover;
+    }
+    this.inFlight += 1;
+    try {
+      await this.processOwnedBatch(payload);
+    } finally {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const wake of this.idleWaiters.splice(0)) wake();
+    }
+  }
+
+  private async processOwnedBatch(payload: EachBatchPayload): Promise<void> {
+    const { batch, heartbeat, resolveOffset } = payload;
     const owned = this.owned.get(partitionId(batch.topic, batch.partition));
     if (!owned) return;
     const messages = batch.messages.filter((message) => BigInt(message.offset) >= owned.nextOffset);
@@ -259,6 +282,8 @@ export class ProcessorLoop {
    * that, the handler's restore, and a seek to the committed offsets.
    */
   private async takeOwnership(consumer: Consumer, heartbeat: () => Promise<void>): Promise<void> {
+    // Batches of the previous assignment finish (commit or fail) before state is restored.
+    if (this.inFlight > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     const version = this.assignmentVersion;
     const assignment = [...this.assignment];
     const { kafka, context, transactionalIdPrefix, groupId } = this.options;

@@ -5,11 +5,21 @@ import { ensureTopics } from '../kafka/topics.js';
 export class TopicCreator {
   private readonly known = new Set<string>();
   private admin: Admin | null = null;
+  /** Concurrent batches create topics one at a time (two creating the same topic would fail). */
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(private readonly kafka: Kafka, private readonly partitions: number, private readonly configs: Record<string, string> = {}) {}
 
-  async ensure(topics: Iterable<string>): Promise<void> {
-    const missing = [...new Set(topics)].filter((topic) => !this.known.has(topic));
+  ensure(topics: Iterable<string>): Promise<void> {
+    const wanted = [...new Set(topics)];
+    if (wanted.every((topic) => this.known.has(topic))) return Promise.resolve();
+    const run = this.queue.then(() => this.create(wanted));
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async create(topics: string[]): Promise<void> {
+    const missing = topics.filter((topic) => !this.known.has(topic));
     if (missing.length === 0) return;
     if (!this.admin) {
       this.admin = this.kafka.admin();
