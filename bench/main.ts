@@ -17,6 +17,9 @@
  *     10,000/s, as transactions of 10); the achieved rate is printed. Commit-to-Kafka is measured by a read_committed consumer
  *     (now - source.ts_ms), end-to-end by polling ClickHouse for the ids not
  *     yet seen against each transaction's commit time.
+ *  4. Processors (bench/processors.ts): --processor-events N events (default
+ *     100,000) through a filter+unwrap chain and through a windowed aggregation,
+ *     each timed until its output is committed.
  *
  * Services come from TIDELINE_* variables, or the native stack is started.
  * Prints events/s, percentiles and peak RSS. Options: --rows N, --single-rows N,
@@ -34,12 +37,14 @@ import { metrics } from '../src/metrics/registry.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import { DaemonProcess, freePort } from '../test/support/daemon-process.js';
+import { benchProcessors } from './processors.js';
 
 const { values: args } = parseArgs({
   options: {
     rows: { type: 'string', default: '1000000' },
     'single-rows': { type: 'string', default: '1000000' },
     'source-rate': { type: 'string', default: '2000' },
+    'processor-events': { type: 'string', default: '100000' },
     compression: { type: 'string', default: 'none' },
     rate: { type: 'string', default: '5000,10000' },
     'tx-rows': { type: 'string', default: '10' },
@@ -62,6 +67,8 @@ const SECONDS = Number(args.seconds);
 const BATCH_DELAY_MS = Number(args['batch-delay-ms']);
 /** Single-row transactions per second offered while commit-to-Kafka latency is measured. */
 const SOURCE_RATE = Number(args['source-rate']);
+/** Events in the processor drains (0 skips them). */
+const PROCESSOR_EVENTS = Number(args['processor-events']);
 /** The source's compression (none or gzip). */
 const COMPRESSION = args.compression === 'gzip' ? 'gzip' : 'none';
 
@@ -250,6 +257,9 @@ async function main(): Promise<void> {
 
     // 3. Latency at a fixed offered load, whole pipeline running.
     for (const rate of RATES) await measureLatency(client, clickhouse, svc, `${suffix}r${rate}`, rate, cleanups);
+
+    // 4. Processors: a filter+unwrap chain and a windowed aggregation, as drains.
+    if (PROCESSOR_EVENTS > 0) await benchProcessors({ brokers: svc.brokers, events: PROCESSOR_EVENTS });
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
     await client.end();
