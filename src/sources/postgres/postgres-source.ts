@@ -155,6 +155,8 @@ export class PostgresSource implements Connector {
 
       if (plan.tables.length > 0) {
         logger.info({ tables: plan.tables, reason: plan.reason, resume: plan.resume !== null }, 'snapshot starting');
+        // Working, not stuck: a long snapshot must not fail health checks.
+        this.context.setState('running', 'reading snapshot');
         const restartLsn = slot?.restartLsn ? parseLsn(slot.restartLsn) : 1n;
         const finished = await Promise.race([this.readSnapshot(plan, exported, keys, restartLsn, signal), failedPromise]);
         exported = null;
@@ -273,6 +275,7 @@ export class PostgresSource implements Connector {
           metrics.snapshotEtaSeconds.set({ connector: name }, report.etaSeconds ?? -1);
           if (Date.now() - loggedAt >= PROGRESS_LOG_INTERVAL_MS) {
             loggedAt = Date.now();
+            this.context.setState('running', `reading snapshot: ${report.rowsDone} of ~${report.rowsEstimate ?? '?'} rows`);
             logger.info({ table: table.qualified, rowsDone: report.rowsDone, rowsEstimate: report.rowsEstimate, rowsPerSecond: Math.round(report.rowsPerSecond), etaSeconds: report.etaSeconds === null ? null : Math.round(report.etaSeconds) }, 'snapshot progress');
           }
           if (signal.aborted || this.failure) return false;
