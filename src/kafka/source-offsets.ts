@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
 import { ensureTopics } from './topics.js';
+import { deleteGroupQuietly, withDeadline } from './throwaway-group.js';
 
 /**
  * The compacted topic where each source keeps its position: key = connector
@@ -98,30 +99,10 @@ export async function readSourceOffset(kafka: Kafka, connector: string, timeoutM
         progress(partition, BigInt(message.offset));
       },
     });
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out reading ${SOURCE_OFFSETS_TOPIC} after ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      await Promise.race([done, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withDeadline(done, timeoutMs, `timed out reading ${SOURCE_OFFSETS_TOPIC} after ${timeoutMs} ms`);
   } finally {
     await consumer.disconnect();
     await deleteGroupQuietly(kafka, groupId);
   }
   return latest;
-}
-
-async function deleteGroupQuietly(kafka: Kafka, groupId: string): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await admin.deleteGroups([groupId]);
-  } catch {
-    // The group expires by itself; failing to delete it early is harmless.
-  } finally {
-    await admin.disconnect();
-  }
 }

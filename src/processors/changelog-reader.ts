@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Kafka, KafkaMessage } from 'kafkajs';
+import { deleteGroupQuietly, withDeadline } from '../kafka/throwaway-group.js';
 
 export async function readPartitionsToEnd(
   kafka: Kafka,
@@ -60,32 +61,12 @@ export async function readPartitionsToEnd(
         progress(batch.partition, BigInt(batch.lastOffset()));
       },
     });
-    let timer: NodeJS.Timeout | undefined;
     const timeoutMs = options.timeoutMs ?? 300_000;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`timed out restoring from ${topic} after ${timeoutMs} ms`)), timeoutMs);
-    });
-    try {
-      await Promise.race([done, timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
+    await withDeadline(done, timeoutMs, `timed out restoring from ${topic} after ${timeoutMs} ms`);
   } finally {
     if (beat) clearInterval(beat);
     await consumer.disconnect().catch(() => undefined);
     await deleteGroupQuietly(kafka, groupId);
   }
   return read;
-}
-
-async function deleteGroupQuietly(kafka: Kafka, groupId: string): Promise<void> {
-  const admin = kafka.admin();
-  try {
-    await admin.connect();
-    await admin.deleteGroups([groupId]);
-  } catch {
-    // The group expires by itself.
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
 }
