@@ -425,6 +425,17 @@ export class ClickHouseSink implements Connector {
     const steps: Step[] = [];
     const deadLetters: DeadLetter[] = [];
     const open = new Map<string, PendingRow[]>();
+    /** The open rows step of a table: rows join it until a truncate of that table closes it. */
+    const rowsStep = (plan: TablePlan): PendingRow[] => {
+      const qualifiedName = `${plan.database}.${plan.table}`;
+      let rows = open.get(qualifiedName);
+      if (!rows) {
+        rows = [];
+        open.set(qualifiedName, rows);
+        steps.push({ kind: 'rows', table: plan.table, rows });
+      }
+      return rows;
+    };
     for (const part of parts) {
       for (let index = 0; index < part.messages.length; index++) {
         const message = part.messages[index]!;
@@ -435,14 +446,7 @@ export class ClickHouseSink implements Connector {
           continue;
         }
         if (prepared) {
-          const plan = prepared.rows[0]!.plan;
-          const qualifiedName = `${plan.database}.${plan.table}`;
-          let rows = open.get(qualifiedName);
-          if (!rows) {
-            rows = [];
-            open.set(qualifiedName, rows);
-            steps.push({ kind: 'rows', table: plan.table, rows });
-          }
+          const rows = rowsStep(prepared.rows[0]!.plan);
           for (const row of prepared.rows) rows.push({ row, part, message, commitMs: prepared.commitMs });
           continue;
         }
@@ -458,15 +462,8 @@ export class ClickHouseSink implements Connector {
             continue;
           }
           const state = decoded.state ?? (await this.tableFor(part.topic, message, event));
-          const plan = state.plan;
-          const qualifiedName = `${plan.database}.${plan.table}`;
-          let rows = open.get(qualifiedName);
-          if (!rows) {
-            rows = [];
-            open.set(qualifiedName, rows);
-            steps.push({ kind: 'rows', table: plan.table, rows });
-          }
-          for (const row of eventToRows(plan, event)) rows.push({ row, part, message, commitMs: event.source.ts_ms });
+          const rows = rowsStep(state.plan);
+          for (const row of eventToRows(state.plan, event)) rows.push({ row, part, message, commitMs: event.source.ts_ms });
         } catch (error) {
           if (!(error instanceof UnwritableEventError || error instanceof SyntaxError)) throw error;
           deadLetters.push({ part, message, error: errorMessage(error) });
