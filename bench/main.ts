@@ -17,7 +17,11 @@
  *     10,000/s, as transactions of 10); the achieved rate is printed. Commit-to-Kafka is measured by a read_committed consumer
  *     (now - source.ts_ms), end-to-end by polling ClickHouse for the ids not
  *     yet seen against each transaction's commit time.
- *  4. Processors (bench/processors.ts): --processor-events N events (default
+ *  4. Recovery after SIGKILL: the daemon (source and sink, in a process of its
+ *     own) runs under a steady writer and is killed --kills times (default 3);
+ *     each time, the time from starting it again to the first new row written
+ *     in ClickHouse is printed.
+ *  5. Processors (bench/processors.ts): --processor-events N events (default
  *     100,000) through a filter+unwrap chain and through a windowed aggregation,
  *     each timed until its output is committed.
  *
@@ -26,7 +30,8 @@
  * --source-rate N (single-row transactions/s for the source's latency, default
  * 2000), --compression none|gzip (the source's),
  * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
- * source's maxBatchDelayMs).
+ * source's maxBatchDelayMs), --kills N, --only source,sink,latency,recovery,processors
+ * (run only these parts; the sink drain needs the source part's topic).
  */
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -51,8 +56,14 @@ const { values: args } = parseArgs({
     writers: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '20' },
     'batch-delay-ms': { type: 'string', default: '100' },
+    kills: { type: 'string', default: '3' },
+    only: { type: 'string', default: 'source,sink,latency,recovery,processors' },
   },
 });
+const PARTS = new Set(args.only.split(',').map((part) => part.trim()));
+if (PARTS.has('sink')) PARTS.add('source');
+/** SIGKILLs in the recovery run. */
+const KILLS = Number(args.kills);
 const ROWS = Number(args.rows);
 const SINGLE_ROWS = Number(args['single-rows']);
 /** Offered load of the latency run, events (rows) per second. */
@@ -216,24 +227,48 @@ async function main(): Promise<void> {
   const cleanups: (() => Promise<unknown>)[] = [];
   console.log(`tideline bench: ${ROWS.toLocaleString()} rows (100-row transactions), ${SINGLE_ROWS.toLocaleString()} single-row transactions, latency at ${RATES.join(' and ')} events/s for ${SECONDS} s each`);
   try {
-    // 1a. Source, 100-row transactions.
-    const batched = await prepareBacklog(client, svc, `orders_${suffix}`, ROWS, 100, suffix);
-    cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${batched.slot}')`), () => client.query(`DROP TABLE public.orders_${suffix}`));
-    const source100 = await drainSource(batched.dir, batched.transactions, ROWS);
-    console.log(`source, 100-row transactions: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s`);
+    if (PARTS.has('source')) {
+      // 1a. Source, 100-row transactions.
+      const batched = await prepareBacklog(client, svc, `orders_${suffix}`, ROWS, 100, suffix);
+      cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${batched.slot}')`), () => client.query(`DROP TABLE public.orders_${suffix}`));
+      const source100 = await drainSource(batched.dir, batched.transactions, ROWS);
+      console.log(`source, 100-row transactions: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s`);
 
-    // 1b. Source, single-row transactions.
-    const single = await prepareBacklog(client, svc, `single_${suffix}`, SINGLE_ROWS, 1, suffix);
-    cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${single.slot}')`), () => client.query(`DROP TABLE public.single_${suffix}`));
-    const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
-    console.log(`source, single-row transactions: ${SINGLE_ROWS.toLocaleString()} events in ${source1.seconds.toFixed(1)} s = ${Math.round(source1.eventsPerSecond).toLocaleString()} events/s`);
+      // 1b. Source, single-row transactions.
+      const single = await prepareBacklog(client, svc, `single_${suffix}`, SINGLE_ROWS, 1, suffix);
+      cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${single.slot}')`), () => client.query(`DROP TABLE public.single_${suffix}`));
+      const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
+      console.log(`source, single-row transactions: ${SINGLE_ROWS.toLocaleString()} events in ${source1.seconds.toFixed(1)} s = ${Math.round(source1.eventsPerSecond).toLocaleString()} events/s`);
 
-    // 1c. Source latency at a fixed offered load.
-    await measureSourceLatency(client, svc, suffix, cleanups);
+      // 1c. Source latency at a fixed offered load.
+      await measureSourceLatency(client, svc, suffix, cleanups);
 
-    // 2. Sink drain of the 100-row topic.
+      // 2. Sink drain of the 100-row topic.
+      if (PARTS.has('sink')) await drainSink(clickhouse, svc, database, batched.topic, suffix, cleanups);
+    }
+
+    // 3. Latency at a fixed offered load, whole pipeline running.
+    if (PARTS.has('latency')) for (const rate of RATES) await measureLatency(client, clickhouse, svc, `${suffix}r${rate}`, rate, cleanups);
+
+    // 4. Recovery after SIGKILL.
+    if (PARTS.has('recovery')) await measureRecovery(client, clickhouse, svc, suffix, cleanups);
+
+    // 5. Processors: a filter+unwrap chain and a windowed aggregation, as drains.
+    if (PARTS.has('processors') && PROCESSOR_EVENTS > 0) await benchProcessors({ brokers: svc.brokers, events: PROCESSOR_EVENTS });
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
+    await client.end();
+    await clickhouse.close();
+    clearInterval(rssTimer);
+    console.log(`peak RSS (bench process, daemon in-process): ${Math.round(peakRssMb)} MB`);
+    if (svc.started) execFileSync('bash', ['stack/down'], { stdio: 'inherit' });
+  }
+}
+
+/** The clickhouse sink started on a topic whose whole backlog waits in Kafka, timed until every row is in ClickHouse. */
+async function drainSink(clickhouse: ClickHouseServer, svc: ReturnType<typeof services>, database: string, topic: string, suffix: string, cleanups: (() => Promise<unknown>)[]): Promise<void> {
     cleanups.push(() => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
-    const sinkDir = writeConnectorFiles({ 'sink.yaml': sinkFile(`bench-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, batched.topic) });
+    const sinkDir = writeConnectorFiles({ 'sink.yaml': sinkFile(`bench-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, topic) });
     const rowsBefore = await counterTotal(metrics.sinkRowsWritten);
     const sinkStarted = Date.now();
     let firstRowAt = 0;
@@ -255,19 +290,61 @@ async function main(): Promise<void> {
         `(${Math.round(ROWS / steadySeconds).toLocaleString()} rows/s from the first batch written; peak RSS ${Math.round(sinkRssMb)} MB)`,
     );
 
-    // 3. Latency at a fixed offered load, whole pipeline running.
-    for (const rate of RATES) await measureLatency(client, clickhouse, svc, `${suffix}r${rate}`, rate, cleanups);
+}
 
-    // 4. Processors: a filter+unwrap chain and a windowed aggregation, as drains.
-    if (PROCESSOR_EVENTS > 0) await benchProcessors({ brokers: svc.brokers, events: PROCESSOR_EVENTS });
+/**
+ * Recovery after SIGKILL: the daemon (source and sink) runs in its own process
+ * while a writer commits 100 single-row transactions/s; it is killed KILLS
+ * times, and each time the time from starting it again to the first row
+ * committed after the kill appearing in ClickHouse is printed.
+ */
+async function measureRecovery(client: pg.Client, clickhouse: ClickHouseServer, svc: ReturnType<typeof services>, suffix: string, cleanups: (() => Promise<unknown>)[]): Promise<void> {
+  const table = `recovery_${suffix}`;
+  const database = `bench_recovery_${suffix}`;
+  const slot = `bench_${table}`;
+  const prefix = `benchrecovery${suffix}`;
+  await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
+  cleanups.push(() => client.query(`DROP TABLE public.${table}`));
+  const dir = writeConnectorFiles({
+    'source.yaml': sourceFile(`bench-recovery-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix),
+    'sink.yaml': sinkFile(`bench-recovery-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, `${prefix}.public.${table}`),
+  });
+  const daemon = new DaemonProcess(dir, await freePort());
+  cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
+  await daemon.start();
+
+  let nextId = 1;
+  let writing = true;
+  const writer = (async () => {
+    while (writing) {
+      const id = nextId++;
+      await client.query(`INSERT INTO public.${table} ${ROW_VALUES(`(SELECT ${id}::bigint AS g) AS s`)}`);
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  })();
+  const maxId = async () => Number((await clickhouse.text(`SELECT max(id) FROM ${database}.${table}`).catch(() => '0')).trim() || 0);
+  const times: number[] = [];
+  try {
+    await waitFor('rows flowing into ClickHouse', async () => (await maxId()) > 0, 120_000);
+    for (let kill = 0; kill < KILLS; kill++) {
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      await daemon.kill();
+      const lastBeforeKill = nextId - 1;
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      const started = Date.now();
+      const running = daemon.start({ healthy: false });
+      await waitFor('the first row committed after the kill', async () => (await maxId()) > lastBeforeKill, 120_000);
+      times.push(Date.now() - started);
+      await running;
+    }
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
-    await client.end();
-    await clickhouse.close();
-    clearInterval(rssTimer);
-    console.log(`peak RSS (bench process, daemon in-process): ${Math.round(peakRssMb)} MB`);
-    if (svc.started) execFileSync('bash', ['stack/down'], { stdio: 'inherit' });
+    writing = false;
+    await writer;
   }
+  console.log(
+    `recovery after SIGKILL (daemon restarted → first new row in ClickHouse, writer at 100 tx/s, daemon run with tsx): ` +
+      `${times.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} (median ${(percentile([...times].sort((a, b) => a - b), 50) / 1000).toFixed(1)} s)`,
+  );
 }
 
 async function measureLatency(

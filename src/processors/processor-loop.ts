@@ -33,6 +33,7 @@ import type { ConnectorContext } from '../core/connector.js';
 import { whenAborted } from '../core/abort.js';
 import { errorMessage } from '../core/errors.js';
 import { keyPartitioner } from '../kafka/client.js';
+import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from '../kafka/group-membership.js';
 import { ensureTopics, waitForTopics } from '../kafka/topics.js';
 import { metrics } from '../metrics/registry.js';
 
@@ -142,7 +143,10 @@ export class ProcessorLoop {
         readUncommitted: false,
         maxBytesPerPartition: 4 * 1024 * 1024,
         maxWaitTimeInMs: 500,
-        // As the sink: a SIGKILLed instance holds its partitions until the session times out.
+        // Tagged with this instance: a restart after a crash removes the member
+        // the crash left behind instead of waiting out its session (group-membership.ts).
+        partitionAssigners: [taggedRoundRobin(instanceId())],
+        // Another instance's crash holds its partitions until its session times out.
         sessionTimeout: 10_000,
         heartbeatInterval: 1_000,
       });
@@ -158,6 +162,7 @@ export class ProcessorLoop {
         );
         this.assignmentVersion += 1;
       });
+      await removeEarlierIncarnations(kafka, groupId, instanceId(), context.logger);
       await consumer.connect();
       for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({

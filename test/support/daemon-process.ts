@@ -3,6 +3,7 @@
  * so that tests can kill it with SIGKILL and start it again.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { eventually } from './pipeline.js';
@@ -23,18 +24,23 @@ export async function freePort(): Promise<number> {
 export class DaemonProcess {
   private child: ChildProcess | null = null;
   readonly log: string[] = [];
+  /**
+   * Its consumer-group identity, the same across restarts as a host's is:
+   * several DaemonProcesses on this one host are different instances.
+   */
+  readonly instanceId = `test-${randomUUID().slice(0, 8)}`;
 
-  constructor(private readonly dir: string, private readonly port: number) {}
+  constructor(private readonly dir: string, private readonly port: number, private readonly env: Record<string, string> = {}) {}
 
   /**
    * Starts the daemon and waits until /healthz says every connector runs
    * (a source reading its snapshot is not running yet: `healthy: false` returns
    * once the admin API answers).
    */
-  async start({ healthy = true }: { healthy?: boolean } = {}): Promise<void> {
+  async start({ healthy = true, env = {} }: { healthy?: boolean; env?: Record<string, string> } = {}): Promise<void> {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', this.dir, '--admin-port', String(this.port), '--admin-host', '127.0.0.1'], {
       stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, TIDELINE_LOG_LEVEL: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn' },
+      env: { ...process.env, TIDELINE_LOG_LEVEL: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn', TIDELINE_INSTANCE_ID: this.instanceId, ...this.env, ...env },
     });
     child.stdout?.on('data', (chunk: Buffer) => this.log.push(chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => this.log.push(chunk.toString()));

@@ -32,6 +32,7 @@ import { whenAborted } from '../../core/abort.js';
 import { errorMessage } from '../../core/errors.js';
 import { decodeJsonMessage, parseJson, schemaPrefix } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
+import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from '../../kafka/group-membership.js';
 import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
 import { BatchBuffer, partitionKey, type PartitionBatch, type Prepared } from './batch-buffer.js';
@@ -102,6 +103,7 @@ export class ClickHouseSink implements Connector {
   private consumer: Consumer | null = null;
   private readonly deadLetterTopic: string;
   private readonly labels: { connector: string };
+  private readonly groupId: string;
 
   private readonly buffer = new BatchBuffer();
   /** Partitions assigned now, by partitionKey, with topic and partition. */
@@ -124,6 +126,7 @@ export class ClickHouseSink implements Connector {
     this.offsets = new SinkOffsetStore(this.server, this.config.database, context.name);
     this.deadLetterTopic = this.config.deadLetterTopic ?? `${context.name}.dlq`;
     this.labels = { connector: context.name };
+    this.groupId = this.config.groupId ?? `tideline-${context.name}`;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -146,6 +149,7 @@ export class ClickHouseSink implements Connector {
         });
       });
       crashed.catch(() => undefined);
+      await removeEarlierIncarnations(kafka, this.groupId, instanceId(), logger);
       await consumer.connect();
       for (const topic of this.config.topics) await consumer.subscribe({ topic, fromBeginning: true });
       await consumer.run({
@@ -185,16 +189,19 @@ export class ClickHouseSink implements Connector {
 
   private createConsumer(kafka: Kafka, signal: AbortSignal): Consumer {
     const consumer = kafka.consumer({
-      groupId: this.config.groupId ?? `tideline-${this.context.name}`,
+      groupId: this.groupId,
+      // Tagged with this instance: a restart after a crash removes the member
+      // the crash left behind instead of waiting out its session (group-membership.ts).
+      partitionAssigners: [taggedRoundRobin(instanceId())],
       readUncommitted: false,
       maxBytesPerPartition: this.config.maxBatchBytes,
       maxBytes: this.config.maxBatchBytes,
       // While every partition is paused kafkajs sleeps this long per fetch
       // round; it also bounds how late a resume takes effect.
       maxWaitTimeInMs: 100,
-      // A crashed daemon holds its partitions until its session times out;
-      // 10 s keeps a restart after SIGKILL quick. kafkajs heartbeats from its
-      // fetch loop, which keeps running while a flush writes.
+      // Another instance's crash holds its partitions until its session times
+      // out. kafkajs heartbeats from its fetch loop, which keeps running while
+      // a flush writes.
       sessionTimeout: 10_000,
       heartbeatInterval: 1_000,
     });
