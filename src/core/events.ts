@@ -43,6 +43,15 @@ export interface ColumnSchema {
 
 export const SOURCE_VERSION = '0.1.0';
 
+/**
+ * Headers of a primary-key change, as Debezium names them: the delete of the
+ * old key carries the new key, the create of the new key the old one (each
+ * encoded as the message keys are). A sink fills the new key's unchanged
+ * TOASTed values from the old key's row with them.
+ */
+export const NEW_KEY_HEADER = '__debezium.newkey';
+export const OLD_KEY_HEADER = '__debezium.oldkey';
+
 const sourceSchema: ConnectSchema = structSchema(
   'io.debezium.connector.postgresql.Source',
   [

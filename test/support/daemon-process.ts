@@ -52,6 +52,11 @@ export class DaemonProcess {
     }, 90_000);
   }
 
+  /** The process ended by itself (or was killed from outside this object). */
+  get exited(): boolean {
+    return this.child !== null && (this.child.exitCode !== null || this.child.signalCode !== null);
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }

@@ -165,6 +165,31 @@ describe('ChangeEventBuilder', () => {
     expect(value(creation!).payload).toEqual({ before: null, after: { id: 2, note: 'moved' }, source: SOURCE, op: 'c', ts_ms: NOW });
   });
 
+  it('links the two halves of a key change with Debezium headers', () => {
+    const { records } = builder().build(update(ORDERS, { id: '2', note: undefined }, { key: { id: '1' } }), LSN, TX);
+    const [deletion, tombstone, creation] = records;
+    expect(decodeJsonMessage<Row>(deletion!.headers!['__debezium.newkey']!).payload).toEqual({ id: 2 });
+    expect(decodeJsonMessage<Row>(creation!.headers!['__debezium.oldkey']!).payload).toEqual({ id: 1 });
+    expect(Object.keys(deletion!.headers!)).toEqual(['__debezium.newkey']);
+    expect(Object.keys(creation!.headers!)).toEqual(['__debezium.oldkey']);
+    expect(tombstone!.headers).toBeUndefined();
+    // REPLICA IDENTITY DEFAULT: the unchanged TOASTed value is not sent; the sink fills it from the old key.
+    expect(value(creation!).payload.after).toEqual({ id: 2, note: '__debezium_unavailable_value' });
+    expect(builder().build(update(ORDERS, { id: '1', note: 'x' }), LSN, TX).records[0]!.headers).toBeUndefined();
+  });
+
+  it('under REPLICA IDENTITY FULL takes unchanged TOASTed values from the old tuple', () => {
+    const full = relation(ORDERS.columns, ['id'], { replicaIdentity: 'full', relationOid: 16_402 });
+    const b = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: false, primaryKeys: new Map([['public.orders', ['id']]]) });
+    b.onRelation(full);
+    const moved = b.build(update(full, { id: '2', note: undefined }, { old: { id: '1', note: 'kept' } }), LSN, TX).records;
+    expect(moved.map((record) => value(record).payload.op)).toEqual(['d', 'c']);
+    expect(value(moved[1]!).payload.after).toEqual({ id: 2, note: 'kept' });
+    expect(decodeJsonMessage<Row>(moved[1]!.headers!['__debezium.oldkey']!).payload).toEqual({ id: 1 });
+    const same = b.build(update(full, { id: '1', note: undefined }, { old: { id: '1', note: 'kept' } }), LSN, TX).records;
+    expect(value(same[0]!).payload.after).toEqual({ id: 1, note: 'kept' });
+  });
+
   it('key change without tombstones yields delete + create', () => {
     const { records } = builder({ tombstones: false }).build(update(ORDERS, { id: '2', note: 'x' }, { key: { id: '1' } }), LSN, TX);
     expect(records.map((record) => value(record).payload.op)).toEqual(['d', 'c']);

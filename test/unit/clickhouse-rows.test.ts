@@ -108,6 +108,53 @@ describe('TOAST placeholders', () => {
   });
 });
 
+describe('primary-key changes (headers __debezium.newkey / __debezium.oldkey)', () => {
+  const NEW_KEY = { newKey: true };
+  const FROM_1 = { oldKey: { id: 1 } };
+
+  it('in one batch: the delete keeps the old row, the create takes its unchanged TOASTed values', () => {
+    const rows = [
+      ...eventToRows(plan, event('c', null, { id: 1, body: 'large', tags: ['t'], blob: 'AQ==', n: 1 }, 10)),
+      ...eventToRows(plan, event('d', { id: 1, body: null, tags: null, blob: null, n: null }, null, 20), NEW_KEY),
+      ...eventToRows(plan, event('c', null, { id: 2, body: TEXT, tags: LIST, blob: BYTES, n: 2 }, 20), FROM_1),
+    ];
+    expect([...keysToLookUp(rows)]).toEqual([]);
+    expect(resolveUnavailable(rows, new Map())).toBe(0);
+    expect(rows.map(rowToTsvLine)).toEqual([
+      "1\tlarge\t['t']\tAQ==\t1\t10\t0",
+      "1\tlarge\t['t']\tAQ==\t1\t20\t1",
+      "2\tlarge\t['t']\tAQ==\t2\t20\t0",
+    ]);
+  });
+
+  it('across batches: the delete is completed from ClickHouse, and the create from the stored delete', () => {
+    const first = eventToRows(plan, event('d', { id: 1, body: null, tags: null, blob: null, n: null }, null, 20), NEW_KEY);
+    expect([...keysToLookUp(first)]).toEqual(['1']);
+    resolveUnavailable(first, new Map([['1', new Map([['body', 'large'], ['tags', "['t']"], ['blob', 'AQ=='], ['n', '1']])]]));
+    expect(rowToTsvLine(first[0]!)).toBe("1\tlarge\t['t']\tAQ==\t1\t20\t1");
+    // The next batch reads key 1 as the delete stored it.
+    const second = eventToRows(plan, event('c', null, { id: 2, body: TEXT, tags: LIST, blob: BYTES, n: 2 }, 20), FROM_1);
+    expect([...keysToLookUp(second)]).toEqual(['1']);
+    expect(resolveUnavailable(second, new Map([['1', new Map([['body', 'large'], ['tags', "['t']"], ['blob', 'AQ=='], ['n', '1']])]]))).toBe(0);
+    expect(rowToTsvLine(second[0]!)).toBe("2\tlarge\t['t']\tAQ==\t2\t20\t0");
+  });
+
+  it('the old key never written: the delete stays NULL and the create writes the placeholder, counted', () => {
+    const rows = [
+      ...eventToRows(plan, event('d', { id: 1, body: null, tags: null, blob: null, n: null }, null, 20), NEW_KEY),
+      ...eventToRows(plan, event('c', null, { id: 2, body: TEXT, tags: null, blob: null, n: 2 }, 20), FROM_1),
+    ];
+    expect([...keysToLookUp(rows)]).toEqual(['1']);
+    expect(resolveUnavailable(rows, new Map())).toBe(1);
+    expect(rows.map(rowToTsvLine)).toEqual(['1\t\\N\t[]\t\\N\t\\N\t20\t1', `2\t${UNAVAILABLE_VALUE}\t[]\t\\N\t2\t20\t0`]);
+  });
+
+  it('a create without the header looks only at its own key', () => {
+    const rows = eventToRows(plan, event('c', null, { id: 2, body: TEXT, tags: null, blob: null, n: 2 }, 20));
+    expect(rows[0]!.unavailable).toBeNull();
+  });
+});
+
 describe('tables without a primary key', () => {
   const keyless = planTable('db', 'log', '_current', COLUMNS.map((column) => ({ ...column, key: false })), [], OLD);
 

@@ -26,10 +26,11 @@
  */
 import type { Consumer, EachBatchPayload, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
-import { columnsFromEnvelope, type ChangeEvent } from '../../core/events.js';
+import { columnsFromEnvelope, NEW_KEY_HEADER, OLD_KEY_HEADER, type ChangeEvent, type Row } from '../../core/events.js';
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import { whenAborted } from '../../core/abort.js';
 import { errorMessage } from '../../core/errors.js';
+import { crashAt, failpointEnabled } from '../../core/failpoints.js';
 import { decodeJsonMessage, parseJson, schemaPrefix } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
 import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from '../../kafka/group-membership.js';
@@ -37,7 +38,7 @@ import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
 import { BatchBuffer, partitionKey, type PartitionBatch, type Prepared } from './batch-buffer.js';
 import { SinkOffsetStore } from './offset-store.js';
-import { eventToRows, keysToLookUp, resolveUnavailable, rowToTsvLine, UnwritableEventError, type RowImage } from './rows.js';
+import { eventToRows, keysToLookUp, resolveUnavailable, rowToTsvLine, UnwritableEventError, type KeyChange, type RowImage } from './rows.js';
 import { ClickHouseServer, isDataError, serverErrorCode, type ServerFeatures } from './server.js';
 import type { ClickHouseSinkConfig } from './spec.js';
 import { qualified, quoteIdent, quoteString } from './sql.js';
@@ -295,10 +296,13 @@ export class ClickHouseSink implements Connector {
   private startFlush(): void {
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
-    const parts = this.buffer.take();
+    let parts = this.buffer.take();
     const generation = this.generation;
+    const crash = failpointEnabled('clickhouse-sink.crash-inside-key-change') && endAtKeyChangeDelete(parts);
+    if (crash) parts = crash;
     this.flushing = this.flush(parts, generation, this.abortSignalForFlush()).then(
       () => {
+        if (crash) crashAt('clickhouse-sink.crash-inside-key-change', this.context.logger);
         this.flushing = null;
         if (this.paused && !this.stopping) {
           this.paused = false;
@@ -418,7 +422,7 @@ export class ClickHouseSink implements Connector {
     try {
       const decoded = this.decodeFast(topic, message);
       if (!decoded || decoded.event.op === 't') return undefined;
-      const rows = eventToRows(decoded.state.plan, decoded.event);
+      const rows = eventToRows(decoded.state.plan, decoded.event, keyChangeOf(message));
       for (const row of rows) rowToTsvLine(row);
       return { rows, commitMs: decoded.event.source.ts_ms };
     } catch (error) {
@@ -470,7 +474,7 @@ export class ClickHouseSink implements Connector {
           }
           const state = decoded.state ?? (await this.tableFor(part.topic, message, event));
           const rows = rowsStep(state.plan);
-          for (const row of eventToRows(state.plan, event)) rows.push({ row, part, message, commitMs: event.source.ts_ms });
+          for (const row of eventToRows(state.plan, event, keyChangeOf(message))) rows.push({ row, part, message, commitMs: event.source.ts_ms });
         } catch (error) {
           if (!(error instanceof UnwritableEventError || error instanceof SyntaxError)) throw error;
           deadLetters.push({ part, message, error: errorMessage(error) });
@@ -711,6 +715,34 @@ export class ClickHouseSink implements Connector {
       }
     }
   }
+}
+
+/**
+ * For the failpoint: the batch cut right after the first delete of a key
+ * change that has more messages after it (its tombstone and create), that
+ * partition only; false when there is none.
+ */
+function endAtKeyChangeDelete(parts: readonly PartitionBatch[]): PartitionBatch[] | false {
+  for (const part of parts) {
+    const index = part.messages.findIndex((message) => message.headers?.[NEW_KEY_HEADER] !== undefined);
+    if (index < 0 || index === part.messages.length - 1) continue;
+    return [{ ...part, messages: part.messages.slice(0, index + 1), prepared: part.prepared.slice(0, index + 1), lastOffset: part.messages[index]!.offset }];
+  }
+  return false;
+}
+
+/** The primary-key change an event belongs to, from Debezium's headers (see change-events.ts). */
+function keyChangeOf(message: KafkaMessage): KeyChange | undefined {
+  const headers = message.headers;
+  if (!headers) return undefined;
+  if (headers[NEW_KEY_HEADER] !== undefined) return { newKey: true };
+  const oldKey = headers[OLD_KEY_HEADER];
+  if (oldKey === undefined) return undefined;
+  const bytes = Array.isArray(oldKey) ? oldKey[0] : oldKey;
+  if (bytes === undefined) return undefined;
+  const payload = decodeJsonMessage<Row>(Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes)).payload;
+  if (!payload || typeof payload !== 'object') throw new UnwritableEventError(`header ${OLD_KEY_HEADER} holds no key`);
+  return { oldKey: payload };
 }
 
 /** Key columns from the message key's Connect schema (Debezium's `<topic>.Key`); empty for a table without a key. */

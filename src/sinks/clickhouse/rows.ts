@@ -28,17 +28,52 @@ export interface RowImage {
   deleted: boolean;
   /** The TabSeparated line, once built (rowToTsvLine). */
   line?: string;
+  /**
+   * The create of a primary-key change (header __debezium.oldkey): the old
+   * key, whose row supplies the unchanged TOASTed values of this one.
+   */
+  previousKey?: string;
+  /**
+   * Fields that no earlier image could fill (the delete of a primary-key
+   * change whose old row was never written): a later create must not take them.
+   */
+  unresolved?: Set<number>;
 }
 
-/** The row(s) one event writes: one, or two for an update of a table without a key (old row deleted, new row written). */
-export function eventToRows(plan: TablePlan, event: ChangeEvent): RowImage[] {
+/**
+ * How an event takes part in a primary-key change, from its headers:
+ * `oldKey` on the create of the new key (the old key's row as decoded from
+ * the header), `newKey` on the delete of the old key.
+ */
+export interface KeyChange {
+  oldKey?: Row;
+  newKey?: boolean;
+}
+
+/**
+ * The row(s) one event writes: one, or two for an update of a table without a
+ * key (old row deleted, new row written).
+ *
+ * A primary-key change (`keyChange`, from the event's headers) is a delete of
+ * the old key, then a create of the new key whose unchanged TOASTed values
+ * PostgreSQL did not resend. The delete's image is completed from the old
+ * key's last row (under REPLICA IDENTITY DEFAULT it holds only the key), so
+ * that the row it writes keeps every value; the create's placeholders are
+ * then filled from that image, in the same batch or as stored in ClickHouse
+ * (resolveUnavailable).
+ */
+export function eventToRows(plan: TablePlan, event: ChangeEvent, keyChange?: KeyChange): RowImage[] {
   const version = event.source.lsn;
   if (version === null || version === undefined) throw new UnwritableEventError('event without source.lsn (needed as the row version)');
   const deleted = event.op === 'd';
   const image: Row | null = deleted ? event.before : event.after;
   if (!image) throw new UnwritableEventError(`op "${event.op}" event without ${deleted ? 'before' : 'after'} image`);
-  // Only an update can carry the placeholder; its before image (REPLICA IDENTITY FULL) may hold the value.
-  const row = imageToRow(plan, image, event.op === 'u' ? event.before : null, String(version), deleted, event.op === 'u');
+  const previousKey = !plan.rowKey && !deleted && keyChange?.oldKey ? keyFieldsOf(plan, keyChange.oldKey) : undefined;
+  // An update can carry the placeholder (its before image, under REPLICA
+  // IDENTITY FULL, may hold the value), and so can the create of a key change.
+  const row = imageToRow(plan, image, event.op === 'u' ? event.before : null, String(version), deleted, event.op === 'u' || previousKey !== undefined);
+  if (previousKey !== undefined) row.previousKey = previousKey;
+  if (deleted && keyChange?.newKey && !plan.rowKey) markMissingValues(row);
   if (plan.rowKey && event.op === 'u' && event.before) {
     // Without a key the old row is found by its content: delete it, unless the update left it as it was.
     const old = imageToRow(plan, event.before, null, String(version), true);
@@ -68,6 +103,30 @@ function imageToRow(plan: TablePlan, image: Row, before: Row | null, version: st
   let key = '';
   for (const index of plan.keyIndexes) key = key === '' ? fields[index]! : `${key}\t${fields[index]!}`;
   return { plan, fields, unavailable, key, version, deleted };
+}
+
+/** The key of a row as RowImage.key has it, from the key columns' values (a decoded message key). */
+export function keyFieldsOf(plan: TablePlan, key: Row): string {
+  let fields = '';
+  for (const [position, index] of plan.keyIndexes.entries()) {
+    const column = plan.columns[index]!;
+    const value = key[column.name];
+    const field = value === null || value === undefined ? column.mapping.nullTsv : formatValue(column.name, column.mapping.tsv, value);
+    fields = position === 0 ? field : `${fields}\t${field}`;
+  }
+  return fields;
+}
+
+/**
+ * The delete of a key change: every non-key NULL is to be filled from the old
+ * key's last row. Under REPLICA IDENTITY DEFAULT they are absent, not NULL;
+ * under FULL the last row holds the same values as the before image.
+ */
+function markMissingValues(row: RowImage): void {
+  const keys = new Set(row.plan.keyIndexes);
+  row.plan.columns.forEach((column, index) => {
+    if (!keys.has(index) && row.fields[index] === column.mapping.nullTsv) (row.unavailable ??= new Map()).set(index, null);
+  });
 }
 
 /** A value the column cannot take (e.g. timestamptz 'infinity') makes the event unwritable, not the sink fail. */
@@ -119,30 +178,41 @@ export function eventToTsvLine(plan: TablePlan, event: ChangeEvent): string {
 }
 
 /**
- * Fills placeholders from the newest earlier image of the same key: first in
+ * Fills placeholders from the newest earlier image of the same key (for the
+ * create of a key change: of the old key, its delete included): first in
  * `rows` (in order), else from `stored` (the row as ClickHouse has it, by key:
- * column name to TabSeparated field); what neither has gets unresolvedField.
- * Returns how many fields stayed unresolved.
+ * column name to TabSeparated field). A placeholder neither has gets
+ * unresolvedField; a missing value of a key change's delete stays NULL.
+ * Returns how many placeholders stayed unresolved.
  */
 export function resolveUnavailable(rows: readonly RowImage[], stored: ReadonlyMap<string, ReadonlyMap<string, string>>): number {
+  /** Last live image per key. */
   const latest = new Map<string, RowImage>();
+  /** Last image per key, a delete included: the source of a key change's values. */
+  const last = new Map<string, RowImage>();
   let unresolved = 0;
   for (const row of rows) {
     if (row.unavailable) {
-      const earlier = row.plan.rowKey ? undefined : latest.get(row.key);
-      const kept = row.plan.rowKey ? undefined : stored.get(row.key);
+      const from = row.previousKey ?? row.key;
+      const earlier = row.plan.rowKey ? undefined : row.previousKey !== undefined ? last.get(from) : latest.get(from);
+      const kept = row.plan.rowKey ? undefined : stored.get(from);
       for (const [index, placeholder] of row.unavailable) {
         const name = row.plan.columns[index]!.name;
         let field: string | undefined;
         if (earlier) {
           const at = earlier.plan === row.plan ? index : earlier.plan.columns.findIndex((column) => column.name === name);
-          field = at >= 0 ? earlier.fields[at] : undefined;
+          field = at >= 0 && !earlier.unresolved?.has(at) ? earlier.fields[at] : undefined;
         } else {
           field = kept?.get(name);
         }
         if (field === undefined) {
-          field = unresolvedField(row.plan, index, placeholder);
-          unresolved++;
+          if (row.deleted) {
+            field = row.plan.columns[index]!.mapping.nullTsv;
+          } else {
+            field = unresolvedField(row.plan, index, placeholder);
+            unresolved++;
+          }
+          (row.unresolved ??= new Set()).add(index);
         }
         row.fields[index] = field;
       }
@@ -151,20 +221,32 @@ export function resolveUnavailable(rows: readonly RowImage[], stored: ReadonlyMa
     if (!row.plan.rowKey) {
       if (row.deleted) latest.delete(row.key);
       else latest.set(row.key, row);
+      last.set(row.key, row);
     }
   }
   return unresolved;
 }
 
-/** Keys whose first image in `rows` has a placeholder: the sink reads them from ClickHouse. */
+/**
+ * Keys the sink reads from ClickHouse: those whose first image in `rows` has
+ * a placeholder, and the old keys of key changes with no image before them.
+ */
 export function keysToLookUp(rows: readonly RowImage[]): Set<string> {
-  const seen = new Set<string>();
+  const live = new Set<string>();
+  const any = new Set<string>();
   const needed = new Set<string>();
   for (const row of rows) {
     if (row.plan.rowKey) continue;
-    if (row.unavailable && !seen.has(row.key)) needed.add(row.key);
-    if (row.deleted) seen.delete(row.key);
-    else seen.add(row.key);
+    if (row.unavailable) {
+      if (row.previousKey !== undefined) {
+        if (!any.has(row.previousKey)) needed.add(row.previousKey);
+      } else if (!live.has(row.key)) {
+        needed.add(row.key);
+      }
+    }
+    if (row.deleted) live.delete(row.key);
+    else live.add(row.key);
+    any.add(row.key);
   }
   return needed;
 }

@@ -5,7 +5,7 @@
  */
 import type { Pgoutput } from 'pg-logical-replication';
 import { unavailablePlaceholder } from '../../core/connect-schema.js';
-import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row, type SourceInfo } from '../../core/events.js';
+import { envelopeSchema, keySchema, NEW_KEY_HEADER, OLD_KEY_HEADER, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row, type SourceInfo } from '../../core/events.js';
 import { JsonEnvelopeCodec } from '../../core/serde/json.js';
 import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
 
@@ -13,7 +13,9 @@ export interface KafkaRecord {
   topic: string;
   key: Buffer | null;
   value: Buffer | null;
+  headers?: Record<string, Buffer>;
 }
+
 
 /** The transaction a change belongs to. */
 export interface TransactionContext {
@@ -64,6 +66,8 @@ export interface BuiltEvents {
   events: { table: string; op: Op }[];
 }
 
+type Emit = (op: Op, before: Row | null, after: Row | null, headers?: Record<string, Buffer>) => void;
+
 export class ChangeEventBuilder {
   private readonly tables = new Map<number, TableEncoding>();
 
@@ -109,17 +113,17 @@ export class ChangeEventBuilder {
         emit('c', null, this.row(table, message.new));
         break;
       case 'update': {
-        const after = this.row(table, message.new);
+        // An unchanged TOASTed value is not in the new tuple; under REPLICA
+        // IDENTITY FULL the old tuple has it (PostgreSQL logs it detoasted).
+        const after = this.row(table, message.new, message.old);
         if (message.key) {
           // The replica-identity key changed: Debezium emits a delete of the old
-          // key (plus tombstone) and a create under the new key.
-          emit('d', this.keyOnlyRow(table, message.key), null);
-          emit('c', null, after);
+          // key (plus tombstone) and a create under the new key, linked by headers.
+          this.emitKeyChange(table, emit, this.keyOnlyRow(table, message.key), after);
         } else if (message.old && this.keyChanged(table, message.old, message.new)) {
           // REPLICA IDENTITY FULL sends the whole old row instead of a key: a
           // changed primary key shows only as different values.
-          emit('d', this.row(table, message.old), null);
-          emit('c', null, after);
+          this.emitKeyChange(table, emit, this.row(table, message.old), after);
         } else {
           emit('u', message.old ? this.row(table, message.old) : null, after);
         }
@@ -180,15 +184,23 @@ export class ChangeEventBuilder {
     };
   }
 
+  /** A primary-key change: delete of the old key (header: the new key), then create of the new key (header: the old key). */
+  private emitKeyChange(table: TableEncoding, emit: Emit, before: Row, after: Row): void {
+    const oldKey = this.encodeKey(table, before);
+    const newKey = this.encodeKey(table, after);
+    emit('d', before, null, newKey ? { [NEW_KEY_HEADER]: newKey } : undefined);
+    emit('c', null, after, oldKey ? { [OLD_KEY_HEADER]: oldKey } : undefined);
+  }
+
   /** Collects the records of one change; skipped operations produce nothing (a skipped delete no tombstone either). */
-  private emitter(table: TableEncoding, source: SourceInfo): { built: BuiltEvents; emit: (op: Op, before: Row | null, after: Row | null) => void } {
+  private emitter(table: TableEncoding, source: SourceInfo): { built: BuiltEvents; emit: Emit } {
     const built: BuiltEvents = { records: [], events: [] };
     const skipped = this.options.skippedOperations;
-    const emit = (op: Op, before: Row | null, after: Row | null): void => {
+    const emit: Emit = (op, before, after, headers) => {
       if (skipped?.has(op)) return;
       const event: ChangeEvent = { before, after, source, op, ts_ms: Date.now() };
       const key = this.encodeKey(table, after ?? before);
-      built.records.push({ topic: table.topic, key, value: table.valueCodec.encode(event) });
+      built.records.push(headers ? { topic: table.topic, key, value: table.valueCodec.encode(event), headers } : { topic: table.topic, key, value: table.valueCodec.encode(event) });
       built.events.push({ table: `${table.schema}.${table.table}`, op });
       if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
     };
@@ -217,13 +229,15 @@ export class ChangeEventBuilder {
 
   /**
    * Converts a tuple of text values. `undefined` marks an unchanged TOASTed value
-   * that pgoutput did not send (and the old tuple could not supply): it becomes
-   * Debezium's placeholder so no sink overwrites the stored value with it.
+   * that pgoutput did not send: it is taken from `old` (the old tuple under
+   * REPLICA IDENTITY FULL) when that has it, else it becomes Debezium's
+   * placeholder so no sink overwrites the stored value with it.
    */
-  private row(table: TableEncoding, tuple: Record<string, unknown>): Row {
+  private row(table: TableEncoding, tuple: Record<string, unknown>, old?: Record<string, unknown> | null): Row {
     const row: Row = {};
     for (const column of table.columns) {
-      const value = tuple[column.name];
+      let value = tuple[column.name];
+      if (value === undefined && old) value = old[column.name];
       if (value === null) row[column.name] = null;
       else if (value === undefined) row[column.name] = unavailablePlaceholder(column.mapping.schema);
       else row[column.name] = this.convert(table, column, value as string);

@@ -481,11 +481,11 @@ export class PostgresSource implements Connector {
     if (this.buffered.length > 0) {
       if (!this.kafkaTx) this.kafkaTx = await this.producer!.transaction();
       const tx = this.kafkaTx;
-      const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null }[]>();
+      const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer> }[]>();
       for (const record of this.buffered) {
         let messages = byTopic.get(record.topic);
         if (!messages) byTopic.set(record.topic, (messages = []));
-        messages.push({ key: record.key, value: record.value });
+        messages.push(record.headers ? { key: record.key, value: record.value, headers: record.headers } : { key: record.key, value: record.value });
       }
       this.buffered = [];
       this.bufferedBytes = 0;

@@ -1,0 +1,26 @@
+/**
+ * Failpoints: named places where a test makes the daemon crash on purpose,
+ * to prove recovery from an exact state that a random SIGKILL reaches only by
+ * chance. Off unless TIDELINE_FAILPOINTS lists them (comma-separated); never
+ * set it in production.
+ *
+ *   clickhouse-sink.crash-inside-key-change: the sink writes a batch up to the
+ *     delete half of a primary-key change, stores its offsets, and is killed
+ *     before the create half (written by the next run, from ClickHouse).
+ */
+import type { Logger } from './logger.js';
+
+export type Failpoint = 'clickhouse-sink.crash-inside-key-change';
+
+const enabled = new Set((process.env.TIDELINE_FAILPOINTS ?? '').split(',').map((name) => name.trim()).filter(Boolean));
+
+export function failpointEnabled(name: Failpoint): boolean {
+  return enabled.has(name);
+}
+
+/** Ends the process as SIGKILL would: no clean-up, nothing flushed. */
+export function crashAt(name: Failpoint, logger: Logger): never {
+  logger.error({ failpoint: name }, 'failpoint reached: killing the process');
+  process.kill(process.pid, 'SIGKILL');
+  throw new Error(`failpoint ${name}: the process survived SIGKILL`);
+}
