@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { AggregateInputError, createAggregator } from '../../src/processors/aggregate/aggregators.js';
-import { decodeRepartitioned, encodeRepartitioned, EventExtractor } from '../../src/processors/aggregate/extract.js';
+import { additionOf, decodeChange, encodeChange } from '../../src/processors/aggregate/changes.js';
+import { EventExtractor } from '../../src/processors/aggregate/extract.js';
 import { ResultEncoder } from '../../src/processors/aggregate/results.js';
 import { aggregateConfigSchema } from '../../src/processors/aggregate/spec.js';
 import { changelogEntry, changelogWatermark, PartitionState } from '../../src/processors/aggregate/state-store.js';
@@ -60,15 +61,15 @@ describe('partition state', () => {
     const state = new PartitionState(tumbling);
     const a = PartitionState.entryKey([7], 0);
     const b = PartitionState.entryKey([7], minute);
-    state.set(a, { group: [7], start: 0, seq: 2, accumulators: [5, [10, 2], ['x']], maxTs: 59_000 });
-    state.set(b, { group: [7], start: minute, seq: 1, accumulators: [1, [3, 1], []], maxTs: 61_000 });
+    state.set(a, { group: [7], start: 0, seq: 2, accumulators: [5, [10, 2], ['x']], maxTs: 59_000, rows: 5, shown: true });
+    state.set(b, { group: [7], start: minute, seq: 1, accumulators: [1, [3, 1], []], maxTs: 61_000, rows: 1, shown: true });
     state.watermark = 69_999;
     expect(state.evictClosed()).toEqual([]);
     state.watermark = 70_000;
     expect(state.evictClosed()).toEqual([a]);
 
     const restored = new PartitionState(tumbling);
-    const records = [changelogEntry(a, state.get(a) ?? { group: [7], start: 0, seq: 2, accumulators: [], maxTs: 0 }), changelogEntry(b, state.get(b)!), changelogEntry(a, null), changelogWatermark(70_000)];
+    const records = [changelogEntry(a, state.get(a) ?? { group: [7], start: 0, seq: 2, accumulators: [], maxTs: 0, rows: 0, shown: false }), changelogEntry(b, state.get(b)!), changelogEntry(a, null), changelogWatermark(70_000)];
     for (const record of records) restored.restore({ key: record.key, value: record.value, offset: '0', timestamp: '0', attributes: 0, headers: {} } as never);
     expect([...restored.entries.keys()]).toEqual([b]);
     expect(restored.get(b)).toEqual(state.get(b));
@@ -96,7 +97,7 @@ describe('aggregate config', () => {
     expect(problems({ ...base, window: { type: 'hopping', size: '5m', advance: '2m' } })).toEqual(['window.advance: must divide size']);
     expect(problems({ ...base, window: { type: 'tumbling', size: 'soon' } })).toEqual(['window.size: not a duration: "soon" (use e.g. 500ms, 30s, 5m, 1h, or milliseconds)']);
     expect(problems({ ...base, aggregates: { total: { fn: 'sum' } } })).toEqual(['aggregates.total.expression: sum needs an expression']);
-    expect(problems({ ...base, topics: ['a', 'b'], repartition: false })).toEqual(['repartition: without repartition, read exactly one topic (its partitions are the state partitions)']);
+    expect(problems({ ...base, mode: 'event', topics: ['a', 'b'], repartition: false })).toEqual(['repartition: without repartition, read exactly one topic (its partitions are the state partitions)']);
   });
 });
 
@@ -115,7 +116,7 @@ describe('extraction and results', () => {
     const extractor = new EventExtractor(config);
     const input = await extractor.extract(envelope('c', { customer_id: '7', region: 'eu', amount: 12 }), {});
     expect(input).toEqual({ group: [7, 'eu'], ts: 90_500, values: [undefined, 12] });
-    expect(decodeRepartitioned(encodeRepartitioned(input!).value)).toEqual({ group: [7, 'eu'], ts: 90_500, values: [null, 12] });
+    expect(decodeChange(encodeChange(additionOf(input!)).value)).toEqual({ group: [7, 'eu'], add: { ts: 90_500, values: [null, 12] }, retract: null });
     expect(await extractor.extract(envelope('u', { customer_id: 7, region: 'eu', amount: 1 }), {})).toBeNull();
     await expect(extractor.extract(envelope('c', { region: 'eu' }), {})).rejects.toThrow('group column customer_id is null');
   });
@@ -131,7 +132,7 @@ describe('extraction and results', () => {
       minute,
       { processor: 'p', table: 'orders_per_minute' },
     );
-    const { key, value } = encoder.encode({ group: [7, 'eu'], start: minute, seq: 3, accumulators: [2, 24], maxTs: 90_500 }, 1);
+    const { key, value } = encoder.encode({ group: [7, 'eu'], start: minute, seq: 3, accumulators: [2, 24], maxTs: 90_500, rows: 2, shown: true }, 1);
     const keyMessage = JSON.parse(key.toString());
     expect(keyMessage.payload).toEqual({ customer_id: 7, region: 'eu', window_start: 60_000_000 });
     expect(keyMessage.schema.fields.map((field: { field: string }) => field.field)).toEqual(['customer_id', 'region', 'window_start']);

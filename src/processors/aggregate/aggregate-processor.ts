@@ -3,20 +3,28 @@
  *
  *  1. repartition (group <groupId>.repartition): reads the input topics,
  *     applies the filter, evaluates group, event time and aggregate inputs, and
- *     writes a compact record keyed by the group to <name>.repartition. Every
- *     event of a group then lands in one partition, whichever input partition
- *     it came from.
+ *     writes compact change records keyed by the group to <name>.repartition.
+ *     Every change of a group then lands in one partition, whichever input
+ *     partition it came from.
+ *     Mode event: one addition per event. Mode table: this stage also keeps
+ *     the last image of each input row (ImageStore, backed by <name>.images),
+ *     in the input partition of the row's key, where its events arrive in
+ *     order; a new version sends the retraction of the previous image and the
+ *     addition of the new one (one record if the group stays, one to each
+ *     group if it moved), a delete the retraction alone.
  *  2. aggregate (group <groupId>): reads <name>.repartition; per partition it
- *     keeps the open windows in memory (StateStore) and, per batch, in one
- *     transaction: the updated results (upserts), the changelog records of the
- *     changed and closed windows, and the consumer offset.
+ *     keeps the open windows in memory (StateStore), applies the signed
+ *     changes (WindowAggregation) and, per batch, in one transaction: the
+ *     updated results (upserts, or deletes of emptied groups), the changelog
+ *     records of the changed and closed windows, and the consumer offset.
  *
- * With `repartition: false` stage 1 is skipped and stage 2 reads the input
- * topic itself (it must already be partitioned by the group).
+ * With `repartition: false` (mode event only) stage 1 is skipped and stage 2
+ * reads the input topic itself (it must already be partitioned by the group).
  */
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import type { Row } from '../../core/events.js';
+import { stringifyJson } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
@@ -25,23 +33,32 @@ import { partitionForKey } from '../partitioner.js';
 import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch, type TopicPartition } from '../processor-loop.js';
 import { SchemaCache } from '../schema-cache.js';
 import { describeError } from '../transform/transform-processor.js';
-import { AggregateInputError, createAggregator, toNumber, type AggregateFunction } from './aggregators.js';
-import { decodeRepartitioned, encodeRepartitioned, EventExtractor, groupColumns, type AggregateInput } from './extract.js';
+import { AggregateInputError, createAggregator, distinctText, isNull, toNumber, type AggregateFunction } from './aggregators.js';
+import { additionOf, decodeChange, encodeChange, type GroupChange } from './changes.js';
+import { EventExtractor, groupColumns, type AggregateInput } from './extract.js';
 import { ResultEncoder, type ResultColumn } from './results.js';
+import { createRetractableAggregator } from './retractable.js';
+import { ImageStore, type RowImage } from './row-images.js';
 import type { AggregateConfig } from './spec.js';
-import { changelogEntry, changelogWatermark, PartitionState, StateStore, type WindowEntry } from './state-store.js';
-import { assignWindows, type WindowSpec } from './windows.js';
+import { StateStore, type WindowEntry } from './state-store.js';
+import { WindowAggregation } from './window-aggregation.js';
+import type { WindowSpec } from './windows.js';
 
 export class AggregateProcessor implements Connector {
   private readonly config: AggregateConfig;
   private readonly extractor: EventExtractor;
   private readonly values = new SchemaCache<null>(() => null);
+  private readonly keys = new SchemaCache<null>(() => null);
   private readonly columns: ResultColumn[];
   private readonly encoder: ResultEncoder;
   private readonly spec: WindowSpec;
   private readonly store: StateStore;
+  private readonly windows: WindowAggregation;
+  /** Mode table: the last image of each input row (stage 1). */
+  private readonly images = new ImageStore();
   readonly repartitionTopic: string;
   readonly changelogTopic: string;
+  readonly imagesTopic: string;
   private kafka: Kafka | null = null;
   /** Partitions of <name>.repartition: records name theirs (no per-record partitioner call). */
   private repartitionPartitions = 1;
@@ -55,12 +72,16 @@ export class AggregateProcessor implements Connector {
     this.columns = Object.entries(config.aggregates).map(([name, aggregate]) => {
       const fn = aggregate.fn as AggregateFunction;
       const type = aggregate.type ?? (fn === 'count' || fn === 'countDistinct' ? 'int64' : 'double');
-      return { name, fn, type, aggregator: createAggregator(fn, name, { maxDistinctValues: config.maxDistinctValues, hasExpression: Boolean(aggregate.expression) }) };
+      const options = { maxDistinctValues: config.maxDistinctValues, hasExpression: Boolean(aggregate.expression) };
+      const aggregator = config.mode === 'table' ? createRetractableAggregator(fn, name, options) : createAggregator(fn, name, options);
+      return { name, fn, type, aggregator };
     });
+    this.windows = new WindowAggregation(this.columns, this.spec);
     const table = config.table ?? context.name.replace(/[^A-Za-z0-9_]/g, '_');
     this.encoder = new ResultEncoder(config.outputTopic, groupColumns(config), this.columns, this.spec.sizeMs, { processor: context.name, table });
     this.repartitionTopic = `${context.name}.repartition`;
     this.changelogTopic = `${context.name}.changelog`;
+    this.imagesTopic = `${context.name}.images`;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -87,7 +108,10 @@ export class AggregateProcessor implements Connector {
           transactionalIdPrefix: `tideline-${name}.repartition`,
           topics: this.config.topics,
           deadLetterTopic,
-          handler: { processBatch: (batch, context) => this.repartitionBatch(batch, context) },
+          handler:
+            this.config.mode === 'table'
+              ? { onAssigned: (partitions, heartbeat) => this.restoreImages(partitions, heartbeat), processBatch: (batch, context) => this.tableRepartitionBatch(batch, context) }
+              : { processBatch: (batch, context) => this.repartitionBatch(batch, context) },
         }),
       );
     }
@@ -147,9 +171,28 @@ export class AggregateProcessor implements Connector {
       if (changelogPartitions !== statePartitions) {
         throw new Error(`${this.changelogTopic} has ${changelogPartitions} partitions but ${aggregated} has ${statePartitions}: they must match`);
       }
+      if (this.config.mode === 'table') await this.prepareImagesTopic(admin);
     } finally {
       await admin.disconnect();
     }
+  }
+
+  /** Mode table: <name>.images, whose partition n holds the images of partition n of every input topic. */
+  private async prepareImagesTopic(admin: Admin): Promise<void> {
+    let inputPartitions = 1;
+    for (const topic of this.config.topics) inputPartitions = Math.max(inputPartitions, await partitionCount(admin, topic));
+    await ensureTopics(admin, [{ topic: this.imagesTopic, partitions: inputPartitions, configs: { 'cleanup.policy': 'compact' } }]);
+    const imagePartitions = await partitionCount(admin, this.imagesTopic);
+    if (imagePartitions < inputPartitions) {
+      throw new Error(`${this.imagesTopic} has ${imagePartitions} partitions but an input topic has ${inputPartitions}: it needs at least as many`);
+    }
+  }
+
+  private repartitionRecord(change: GroupChange, message: KafkaMessage): OutputRecord {
+    const { key, value } = encodeChange(change);
+    const record: OutputRecord = { topic: this.repartitionTopic, partition: partitionForKey(key, this.repartitionPartitions), key, value };
+    if (message.timestamp) record.timestamp = message.timestamp;
+    return record;
   }
 
   private async repartitionBatch(batch: PartitionBatch, context: BatchContext): Promise<OutputRecord[]> {
@@ -163,10 +206,7 @@ export class AggregateProcessor implements Connector {
           filtered += 1;
           continue;
         }
-        const { key, value } = encodeRepartitioned(input);
-        const record: OutputRecord = { topic: this.repartitionTopic, partition: partitionForKey(key, this.repartitionPartitions), key, value };
-        if (message.timestamp) record.timestamp = message.timestamp;
-        out.push(record);
+        out.push(this.repartitionRecord(additionOf(input), message));
       } catch (error) {
         context.deadLetter(message, describeError(error));
       }
@@ -175,10 +215,103 @@ export class AggregateProcessor implements Connector {
     return out;
   }
 
-  private async extract(topic: string, message: KafkaMessage): Promise<AggregateInput | null> {
+  /**
+   * Mode table, stage 1: each message is a new version of its row (by key);
+   * the row's image is replaced and the changes it makes go to the groups.
+   */
+  private async tableRepartitionBatch(batch: PartitionBatch, context: BatchContext): Promise<OutputRecord[]> {
+    const images = this.images.get(batch.topic, batch.partition);
+    if (!images) throw new Error(`partition ${batch.partition} of ${batch.topic} has no row images (not restored)`);
+    const out: OutputRecord[] = [];
+    let filtered = 0;
+    for (const message of batch.messages) {
+      if (!message.value) continue; // tombstone: the delete before it retracted the row
+      try {
+        const rowKey = this.rowKey(message);
+        const next = await this.rowVersion(batch.topic, message);
+        const changes = next === 'skip' ? [] : images.apply(rowKey, next);
+        if (changes.length === 0) filtered += 1;
+        for (const change of changes) out.push(this.repartitionRecord(change, message));
+      } catch (error) {
+        // The row keeps its previous image (and contribution).
+        context.deadLetter(message, describeError(error));
+      }
+    }
+    for (const record of images.takeChanged()) out.push({ topic: this.imagesTopic, partition: batch.partition, ...record });
+    const stage = `${this.context.name}.repartition`;
+    if (filtered > 0) metrics.processorEventsFiltered.inc({ connector: stage, step: 'filter' }, filtered);
+    metrics.processorStateEntries.set({ connector: stage }, this.images.size);
+    return out;
+  }
+
+  /** The row's identity: its key's payload as JSON (the schema may change, the row stays). */
+  private rowKey(message: KafkaMessage): string {
+    if (!message.key) throw new AggregateInputError('message has no key: mode table needs the row key (a table without a primary key? use mode: event)');
+    const { payload } = this.keys.decode<unknown>(message.key);
+    if (payload === null || payload === undefined) throw new AggregateInputError('message key has no payload: mode table needs the row key');
+    return stringifyJson(payload);
+  }
+
+  /** The row's new image; null when it no longer counts (deleted, or filtered out); 'skip' for a truncate. */
+  private async rowVersion(topic: string, message: KafkaMessage): Promise<RowImage | null | 'skip'> {
+    const payload = this.decodeValue(message);
+    switch (payload.op) {
+      case 'd':
+        return null;
+      case 't':
+        return 'skip'; // a truncate's rows are not known here (see README: mode table)
+      case 'c':
+      case 'u':
+      case 'r':
+        break;
+      default:
+        throw new AggregateInputError(`op ${JSON.stringify(payload.op)} is not a row change (c, u, d or r)`);
+    }
+    const input = await this.extractor.extract(payload, { topic });
+    if (!input) return null;
+    return { group: input.group, ts: input.ts, values: this.imageValues(input.values) };
+  }
+
+  /**
+   * Values as the aggregators take them, checked here: an image is only kept
+   * if stage 2 can add it, so its later retraction matches what was added.
+   */
+  private imageValues(values: readonly unknown[]): unknown[] {
+    return this.columns.map((column, index) => {
+      const value = values[index];
+      if (isNull(value)) return null;
+      switch (column.fn) {
+        case 'count':
+          return 1;
+        case 'countDistinct':
+          return distinctText(value);
+        default:
+          return toNumber(value, column.name);
+      }
+    });
+  }
+
+  private decodeValue(message: KafkaMessage): Row {
     const { payload } = this.values.decode<Row | null>(message.value!);
     if (!payload || typeof payload !== 'object') throw new AggregateInputError('message value is not a JSON object');
-    return this.extractor.extract(payload, { topic });
+    return payload;
+  }
+
+  private async extract(topic: string, message: KafkaMessage): Promise<AggregateInput | null> {
+    return this.extractor.extract(this.decodeValue(message), { topic });
+  }
+
+  /** Mode table, stage 1: restores the owned input partitions' row images from <name>.images. */
+  private async restoreImages(partitions: readonly TopicPartition[], heartbeat: () => Promise<void>): Promise<void> {
+    const started = Date.now();
+    this.images.reset(partitions);
+    const numbers = [...new Set(partitions.map((tp) => tp.partition))];
+    const read = await readPartitionsToEnd(this.kafka!, this.imagesTopic, numbers, (partition, message) => this.images.restore(partition, message), { heartbeat });
+    const seconds = (Date.now() - started) / 1000;
+    const stage = `${this.context.name}.repartition`;
+    metrics.processorStateRestore.observe({ connector: stage }, seconds);
+    metrics.processorStateEntries.set({ connector: stage }, this.images.size);
+    this.context.logger.info({ partitions, records: read, rows: this.images.size, seconds }, 'restored row images from the changelog');
   }
 
   /** Restores the owned partitions' windows from the changelog (after every assignment). */
@@ -209,21 +342,24 @@ export class AggregateProcessor implements Connector {
     for (const message of batch.messages) {
       if (!message.value) continue;
       try {
-        const input = this.config.repartition ? decodeRepartitioned(message.value) : await this.extract(batch.topic, message);
-        if (!input) {
-          filtered += 1;
-          continue;
+        let change: GroupChange;
+        if (this.config.repartition) {
+          change = decodeChange(message.value);
+        } else {
+          const input = await this.extract(batch.topic, message);
+          if (!input) {
+            filtered += 1;
+            continue;
+          }
+          change = additionOf(input);
         }
-        this.checkInputs(input);
-        state.watermark = Math.max(state.watermark, input.ts);
-        const { open, late: isLate } = assignWindows(input.ts, this.spec, state.watermark);
-        if (isLate) late += 1;
-        for (const start of open) this.accumulate(state, touched, input, start);
+        if (change.add) this.checkInputs(change.add.values);
+        if (this.windows.apply(state, change, touched).late) late += 1;
       } catch (error) {
         context.deadLetter(message, describeError(error));
       }
     }
-    const out = this.emit(batch.partition, state, touched, watermarkBefore);
+    const out = this.windows.emit(batch.partition, state, touched, watermarkBefore, this.encoder, { output: this.config.outputTopic, changelog: this.changelogTopic });
     const labels = { connector: this.context.name };
     if (late > 0) metrics.processorLateEvents.inc(labels, late);
     if (filtered > 0) metrics.processorEventsFiltered.inc({ ...labels, step: 'filter' }, filtered);
@@ -232,42 +368,11 @@ export class AggregateProcessor implements Connector {
   }
 
   /** Number-valued aggregates must get numbers: checked before any window changes. */
-  private checkInputs(input: AggregateInput): void {
+  private checkInputs(values: readonly unknown[]): void {
     this.columns.forEach((column, index) => {
-      const value = input.values[index];
+      const value = values[index];
       if (column.fn !== 'count' && column.fn !== 'countDistinct' && value !== null && value !== undefined) toNumber(value, column.name);
     });
-  }
-
-  private accumulate(state: PartitionState, touched: Map<string, WindowEntry>, input: AggregateInput, start: number): void {
-    const key = PartitionState.entryKey(input.group, start);
-    let entry = state.get(key);
-    if (!entry) {
-      entry = { group: input.group, start, seq: 0, accumulators: this.columns.map((column) => column.aggregator.initial()), maxTs: input.ts };
-      state.set(key, entry);
-    }
-    this.columns.forEach((column, index) => {
-      entry.accumulators[index] = column.aggregator.add(entry.accumulators[index]!, input.values[index]);
-    });
-    entry.maxTs = Math.max(entry.maxTs, input.ts);
-    touched.set(key, entry);
-  }
-
-  /** Results of the changed windows, their changelog records, closed windows' tombstones, the watermark. */
-  private emit(partition: number, state: PartitionState, touched: Map<string, WindowEntry>, watermarkBefore: number): OutputRecord[] {
-    const out: OutputRecord[] = [];
-    const now = Date.now();
-    for (const entry of touched.values()) {
-      entry.seq += 1;
-      out.push({ topic: this.config.outputTopic, ...this.encoder.encode(entry, now) });
-    }
-    const evicted = new Set(state.evictClosed());
-    for (const [key, entry] of touched) {
-      if (!evicted.has(key)) out.push({ topic: this.changelogTopic, partition, ...changelogEntry(key, entry) });
-    }
-    for (const key of evicted) out.push({ topic: this.changelogTopic, partition, ...changelogEntry(key, null) });
-    if (state.watermark !== watermarkBefore) out.push({ topic: this.changelogTopic, partition, ...changelogWatermark(state.watermark) });
-    return out;
   }
 }
 

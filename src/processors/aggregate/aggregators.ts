@@ -1,5 +1,6 @@
 /**
- * The aggregate functions, as accumulators that serialize to JSON for the
+ * The aggregate functions of mode event (mode table's, which can retract, are
+ * in retractable.ts), as accumulators that serialize to JSON for the
  * changelog. Like SQL, count(expr), sum, min, max, avg and countDistinct skip
  * null (and missing) values; count without an expression counts events.
  * Numbers may arrive as text (Debezium's decimal.handling.mode=string): they
@@ -11,8 +12,11 @@ export type AggregateFunction = 'count' | 'sum' | 'min' | 'max' | 'avg' | 'count
 
 export const AGGREGATE_FUNCTIONS: readonly AggregateFunction[] = ['count', 'sum', 'min', 'max', 'avg', 'countDistinct'];
 
+/** A multiset as [value, times] pairs sorted by value (numbers, or text for countDistinct). */
+export type Multiset = [number | string, number][];
+
 /** Accumulator state as stored in the changelog (JSON). */
-export type AccumulatorState = number | null | [number, number] | string[];
+export type AccumulatorState = number | null | [number, number] | string[] | Multiset;
 
 export class AggregateInputError extends Error {}
 
@@ -21,6 +25,13 @@ export interface Aggregator {
   initial(): AccumulatorState;
   /** Adds one value (undefined: the function has no expression, as count()). */
   add(state: AccumulatorState, value: unknown): AccumulatorState;
+  /**
+   * Takes back one value added before (mode table only; see retractable.ts).
+   * Absent on the event-mode aggregators, which never retract.
+   */
+  retract?(state: AccumulatorState, value: unknown): AccumulatorState;
+  /** Throws when add(state, value) would break a bound, without changing anything: called for every window and column first, so a refused event changes nothing. */
+  check?(state: AccumulatorState, value: unknown): void;
   /** The column value of a state. */
   result(state: AccumulatorState): number | null;
 }
@@ -33,7 +44,7 @@ export function toNumber(value: unknown, what: string): number {
   throw new AggregateInputError(`${what}: ${JSON.stringify(typeof value === 'bigint' ? String(value) : value)} is not a number`);
 }
 
-const isNull = (value: unknown) => value === null || value === undefined;
+export const isNull = (value: unknown) => value === null || value === undefined;
 
 export function createAggregator(fn: AggregateFunction, column: string, options: { maxDistinctValues: number; hasExpression: boolean }): Aggregator {
   switch (fn) {
@@ -79,34 +90,51 @@ export function createAggregator(fn: AggregateFunction, column: string, options:
           return count === 0 ? null : sum / count;
         },
       };
-    case 'countDistinct':
+    case 'countDistinct': {
+      const check = (values: string[], text: string, index: number) => {
+        if (values[index] !== text && values.length >= options.maxDistinctValues) throw tooManyDistinct(column, options.maxDistinctValues);
+      };
       return {
         fn,
         initial: () => [],
         add: (state, value) => {
           if (isNull(value)) return state;
           const values = state as string[];
-          const text = typeof value === 'string' ? value : JSON.stringify(typeof value === 'bigint' ? String(value) : value);
+          const text = distinctText(value);
           // Sorted, so membership is a binary search and the changelog form is canonical.
-          const index = lowerBound(values, text);
+          const index = lowerBound(values, text, (entry) => entry);
           if (values[index] === text) return state;
-          if (values.length >= options.maxDistinctValues) {
-            throw new AggregateInputError(`${column}: more than ${options.maxDistinctValues} distinct values in one window (maxDistinctValues)`);
-          }
+          check(values, text, index);
           values.splice(index, 0, text);
           return values;
         },
+        check: (state, value) => {
+          if (isNull(value)) return;
+          const text = distinctText(value);
+          check(state as string[], text, lowerBound(state as string[], text, (entry) => entry));
+        },
         result: (state) => (state as string[]).length,
       };
+    }
   }
 }
 
-function lowerBound(values: readonly string[], text: string): number {
+/** The text countDistinct compares: strings as they are, anything else as JSON. */
+export function distinctText(value: unknown): string {
+  return typeof value === 'string' ? value : JSON.stringify(typeof value === 'bigint' ? String(value) : value);
+}
+
+export function tooManyDistinct(column: string, max: number): AggregateInputError {
+  return new AggregateInputError(`${column}: more than ${max} distinct values in one window (maxDistinctValues)`);
+}
+
+/** First index whose value is not below `wanted` in a list sorted by `valueOf`. */
+export function lowerBound<T, V extends number | string>(list: readonly T[], wanted: V, valueOf: (entry: T) => V): number {
   let low = 0;
-  let high = values.length;
+  let high = list.length;
   while (low < high) {
     const middle = (low + high) >>> 1;
-    if (values[middle]! < text) low = middle + 1;
+    if (valueOf(list[middle]!) < wanted) low = middle + 1;
     else high = middle;
   }
   return low;

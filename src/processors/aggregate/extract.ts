@@ -1,11 +1,10 @@
 /**
  * What an aggregation needs from one input event: its group, its event time
  * and the value of each aggregate's expression. The repartition stage
- * extracts this once and sends it on in a compact form (so the aggregation
- * stage never parses the Debezium envelope again).
+ * extracts this once and sends it on in a compact form (changes.ts), so the
+ * aggregation stage never parses the Debezium envelope again.
  */
 import type { Row } from '../../core/events.js';
-import { parseJson, stringifyJson } from '../../core/serde/json.js';
 import { Expression, isTruthy } from '../expression.js';
 import { castValue, type CastType } from '../transform/cast.js';
 import type { AggregateConfig } from './spec.js';
@@ -62,16 +61,4 @@ export class EventExtractor {
     for (const expression of this.values) values.push(expression ? await expression.evaluate(envelope, bindings) : undefined);
     return { group, ts: Math.floor(ts), values };
   }
-}
-
-/** The repartition record: key = the group (so a group always lands in one partition), value = the rest. */
-export function encodeRepartitioned(input: AggregateInput): { key: Buffer; value: Buffer } {
-  // undefined (no expression) is kept as null; aggregators treat both alike.
-  return { key: Buffer.from(stringifyJson(input.group)), value: Buffer.from(stringifyJson({ t: input.ts, g: input.group, v: input.values.map((value) => value ?? null) })) };
-}
-
-export function decodeRepartitioned(value: Buffer): AggregateInput {
-  const parsed = parseJson(value.toString('utf8')) as { t: number; g: unknown[]; v: unknown[] };
-  if (typeof parsed?.t !== 'number' || !Array.isArray(parsed.g) || !Array.isArray(parsed.v)) throw new EventInputError('not a repartition record');
-  return { ts: parsed.t, group: parsed.g, values: parsed.v };
 }

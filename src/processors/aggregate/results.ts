@@ -5,6 +5,9 @@
  * window's first result and `u` after; source.lsn = the window's update
  * sequence, which the sink uses as the row version (the newest result wins in
  * its ReplacingMergeTree). Window bounds are io.debezium.time.MicroTimestamp.
+ * In mode table a group whose rows were all retracted from a window is
+ * deleted: op `d` with the row (aggregates as of the delete) as `before`,
+ * followed by a tombstone, as Debezium does; if rows come back, op `c` again.
  */
 import { SemanticType, type ConnectSchema } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Row } from '../../core/events.js';
@@ -52,7 +55,8 @@ export class ResultEncoder {
     this.valueCodec = new JsonEnvelopeCodec(envelopeSchema(topic, columns));
   }
 
-  encode(entry: WindowEntry, now: number): { key: Buffer; value: Buffer } {
+  /** The result of a window as op `op` (default: `c` for its first version, `u` after). */
+  encode(entry: WindowEntry, now: number, op: 'c' | 'u' | 'd' = entry.seq === 1 ? 'c' : 'u'): { key: Buffer; value: Buffer } {
     const key: Row = {};
     this.group.forEach((column, index) => (key[column.name] = entry.group[index]));
     key.window_start = entry.start * 1000;
@@ -62,8 +66,8 @@ export class ResultEncoder {
       after[column.name] = value !== null && column.type === 'int64' ? Math.round(value) : value;
     });
     const event: ChangeEvent = {
-      before: null,
-      after,
+      before: op === 'd' ? after : null,
+      after: op === 'd' ? null : after,
       source: {
         version: SOURCE_VERSION,
         connector: 'tideline' as 'postgresql',
@@ -77,7 +81,7 @@ export class ResultEncoder {
         lsn: entry.seq,
         xmin: null,
       },
-      op: entry.seq === 1 ? 'c' : 'u',
+      op,
       ts_ms: now,
     };
     return { key: this.keyCodec.encode(key), value: this.valueCodec.encode(event) };

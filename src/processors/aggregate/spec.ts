@@ -44,8 +44,17 @@ const windowSchema = z
     }
   });
 
+export const AGGREGATE_MODES = ['table', 'event'] as const;
+
 export const aggregateConfigSchema = z
   .object({
+    mode: z
+      .enum(AGGREGATE_MODES)
+      .default('table')
+      .describe(
+        'table: each input row (by its Kafka message key, the primary key) counts once, as its latest version: an update retracts what the previous version added and adds the new one, a delete retracts, and a group left empty is deleted from the results. ' +
+          'event: every event adds to its window and nothing is retracted (for append-only streams).',
+      ),
     topics: z.array(topicName('Input topic.')).min(1, 'list at least one topic').describe('Input topics (Debezium-shaped, JsonConverter).'),
     outputTopic: topicName('Result topic.').describe('Topic of the results: Debezium-shaped upserts, one key per group and window.'),
     table: z
@@ -64,19 +73,25 @@ export const aggregateConfigSchema = z
     window: windowSchema.describe('The windows: {type: tumbling, size} or {type: hopping, size, advance}.'),
     allowedLateness: durationSchema('How long after its end a window still takes events (by event time); later events are dropped and counted.').default(0),
     timestamp: expressionText('Event time in ms since the epoch.').default('source.ts_ms'),
-    filter: expressionText('Only events for which this is true are aggregated (e.g. op = "c").').optional(),
+    filter: expressionText(
+      'mode event: only events for which this is true are aggregated (e.g. op = "c"). mode table: a row version for which it is false does not count (its previous version is retracted), e.g. after.status = "paid".',
+    ).optional(),
     repartition: z
       .boolean()
       .default(true)
       .describe('Re-key events by group through the topic <name>.repartition, so each group is aggregated in one place. false only when the (single) input topic is already partitioned by the group.'),
     partitions: z.number().int().min(1).optional().describe('Partitions of <name>.repartition and <name>.changelog (the unit of scaling). Default: those of the first input topic.'),
     outputPartitions: z.number().int().min(1).default(1).describe('Partitions of the output topic when tideline creates it.'),
-    maxDistinctValues: z.number().int().min(1).default(100_000).describe('Bound on the distinct values countDistinct keeps per window; beyond it the event goes to the dead-letter topic.'),
+    maxDistinctValues: z.number().int().min(1).default(100_000).describe('Bound on the distinct values countDistinct (and, in mode table, min and max) keep per window and group; beyond it the event goes to the dead-letter topic.'),
     groupId: z.string().min(1).optional().describe('Kafka consumer group of the aggregation (the repartition stage uses <groupId>.repartition). Default: tideline-<name>.'),
     deadLetterTopic: topicName('Dead-letter topic.').optional().describe('Where events that cannot be read or aggregated go, with the error in headers. Default: <name>.dlq.'),
   })
   .strict()
   .superRefine((config, context) => {
+    if (!config.repartition && config.mode === 'table') {
+      // The last image of a row lives where its key's events arrive, its group's windows where the group's do: two stages.
+      context.addIssue({ code: 'custom', path: ['repartition'], message: 'mode table needs the repartition stage (it keeps each row\'s last image); set repartition: true or mode: event' });
+    }
     if (!config.repartition && config.topics.length !== 1) {
       context.addIssue({ code: 'custom', path: ['repartition'], message: 'without repartition, read exactly one topic (its partitions are the state partitions)' });
     }
@@ -92,7 +107,7 @@ export type AggregateConfig = z.output<typeof aggregateConfigSchema>;
 export const aggregateSpec: ConnectorSpec<typeof aggregateConfigSchema> = {
   kind: 'aggregate',
   role: 'processor',
-  description: 'Stream processor: windowed group-by aggregations (count, sum, min, max, avg, countDistinct) on event time, emitted as upserts; state in a changelog topic; exactly once.',
+  description: 'Stream processor: windowed group-by aggregations (count, sum, min, max, avg, countDistinct) on event time over a table (updates and deletes retract) or an event stream, emitted as upserts; state in changelog topics; exactly once.',
   configSchema: aggregateConfigSchema,
   create: (context) => new AggregateProcessor(context),
 };

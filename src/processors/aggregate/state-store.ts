@@ -21,6 +21,14 @@ export interface WindowEntry {
   accumulators: AccumulatorState[];
   /** Highest event time aggregated into this window. */
   maxTs: number;
+  /**
+   * Contributions counted in it (events, or rows in mode table). When
+   * retractions take it to 0 the result is deleted; the entry itself stays
+   * until the window closes, so that its versions keep increasing.
+   */
+  rows: number;
+  /** Whether the last result emitted is a row (false: none yet, or a delete). */
+  shown: boolean;
 }
 
 const WATERMARK_KEY = '__watermark';
@@ -76,8 +84,9 @@ export class PartitionState {
       this.entries.delete(key);
       return;
     }
-    const stored = parseJson(message.value.toString('utf8')) as { g: unknown[]; s: number; q: number; a: AccumulatorState[]; m: number };
-    this.set(key, { group: stored.g, start: stored.s, seq: stored.q, accumulators: stored.a, maxTs: stored.m });
+    const stored = parseJson(message.value.toString('utf8')) as { g: unknown[]; s: number; q: number; a: AccumulatorState[]; m: number; n?: number; l?: boolean };
+    // Records written before rows and shown existed (mode event only): a window with results.
+    this.set(key, { group: stored.g, start: stored.s, seq: stored.q, accumulators: stored.a, maxTs: stored.m, rows: stored.n ?? 1, shown: stored.l ?? stored.q > 0 });
   }
 }
 
@@ -86,7 +95,7 @@ export function changelogEntry(key: string, entry: WindowEntry | null): { key: B
   if (!entry) return { key: Buffer.from(key), value: null };
   return {
     key: Buffer.from(key),
-    value: Buffer.from(stringifyJson({ g: entry.group, s: entry.start, q: entry.seq, a: entry.accumulators, m: entry.maxTs })),
+    value: Buffer.from(stringifyJson({ g: entry.group, s: entry.start, q: entry.seq, a: entry.accumulators, m: entry.maxTs, n: entry.rows, l: entry.shown })),
   };
 }
 
