@@ -81,8 +81,12 @@ describe('primary-key change with an unchanged TOASTed column', () => {
     daemon = new DaemonProcess(fixture.connectorFiles(), await freePort(), { TIDELINE_FAILPOINTS: 'clickhouse-sink.crash-inside-key-change' });
     await daemon.start();
     await client.query(`UPDATE public.${table} SET id = id + ${MOVE} WHERE id = 5`);
-    await eventually('the sink to kill the daemon inside the key change', async () => (daemon.exited ? true : undefined), 60_000);
-    expect(daemon.log.join('')).toContain('failpoint reached');
+    // The exit may be reported before the last output is read: wait for both.
+    await eventually(
+      'the sink to kill the daemon inside the key change',
+      async () => (daemon.exited && daemon.log.join('').includes('failpoint reached') ? true : undefined),
+      60_000,
+    );
     // The delete half is stored, the create half is not.
     const halves = await clickhouse.rows<{ key: string; deleted: string }>(
       `SELECT toString(id) AS key, toString(_deleted) AS deleted FROM ${database}.${table} FINAL WHERE id IN (5, ${5 + MOVE}) ORDER BY key`,
