@@ -11,6 +11,7 @@ import { createAggregator } from '../../src/processors/aggregate/aggregators.js'
 import { ResultEncoder, type ResultColumn } from '../../src/processors/aggregate/results.js';
 import { transformConfigSchema } from '../../src/processors/transform/spec.js';
 import { TransformProcessor } from '../../src/processors/transform/transform-processor.js';
+import { createConverter } from '../../src/serde/index.js';
 import { ChangeEventBuilder, type KafkaRecord } from '../../src/sources/postgres/change-events.js';
 import type { CatalogType } from '../../src/sources/postgres/type-mapping.js';
 
@@ -103,6 +104,7 @@ const MANY_VALUES = {
 
 function sourceBuilder(): ChangeEventBuilder {
   const builder = new ChangeEventBuilder({
+    converter: createConverter('json'),
     topicPrefix: 'golden',
     database: 'app',
     tombstones: true,
@@ -167,7 +169,7 @@ function aggregateResults(now: number): GoldenRecord[] {
     { name: 'customer_id', type: 'int64' },
     { name: 'region', type: 'string' },
   ] as const;
-  const encoder = new ResultEncoder('orders_per_minute', group as never, columns, 60_000, { processor: 'agg', table: 'orders_per_minute' });
+  const encoder = new ResultEncoder(createConverter('json'), 'orders_per_minute', group as never, columns, 60_000, { processor: 'agg', table: 'orders_per_minute' });
   const entry = (seq: number, accumulators: unknown[]) => ({ group: [7, 'eu'], start: 60_000, seq, accumulators, maxTs: 90_500, rows: 2, shown: true });
   const result = (name: string, encoded: { key: Buffer; value: Buffer }): GoldenRecord => ({ name, topic: 'orders_per_minute', key: encoded.key.toString('base64'), value: encoded.value.toString('base64') });
   const distinct = ['a', 'b'];
@@ -198,7 +200,7 @@ async function transformOutputs(): Promise<GoldenRecord[]> {
   };
   for (const [name, steps] of Object.entries(chains)) {
     const config = transformConfigSchema.parse({ topics: ['golden.public.many_types'], outputTopic: '{topic}.out', steps });
-    const processor = new TransformProcessor({ name: 'golden-transform', kind: 'transform', config, kafka: { brokers: ['127.0.0.1:1'] }, logger: createLogger({ level: 'silent' }), setState: () => undefined } as never);
+    const processor = new TransformProcessor({ name: 'golden-transform', kind: 'transform', config, kafka: { brokers: ['127.0.0.1:1'] }, converter: createConverter('json'), logger: createLogger({ level: 'silent' }), setState: () => undefined } as never);
     const run = (processor as unknown as { transform(topic: string, message: unknown, defaultTopic: string): Promise<{ topic: string; key: Buffer | null; value: Buffer | null } | null> }).transform.bind(processor);
     const records: KafkaRecord[] = [];
     for (const input of [...inputs, schemaless]) {
