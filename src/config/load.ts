@@ -5,6 +5,7 @@ import type { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../core/errors.js';
 import type { KafkaConnection } from '../core/kafka-connection.js';
 import type { ConnectorSpec } from '../core/connector.js';
+import type { FormatName } from '../serde/index.js';
 import { interpolateDocument, type InterpolationProblem } from './interpolate.js';
 import { quotedScalarPaths } from './quoted-scalars.js';
 import { connectorFileSchema } from './schema.js';
@@ -17,6 +18,8 @@ export interface ConnectorDefinition {
   kind: string;
   enabled: boolean;
   kafka: KafkaConnection;
+  /** The file's `format`; absent: the daemon's format applies. */
+  format?: FormatName;
   /** The kind's config, parsed by its schema (defaults applied). */
   config: unknown;
   spec: ConnectorSpec;
@@ -119,6 +122,7 @@ function loadConnectorFile(
     kind: spec.kind,
     enabled: envelope.data.enabled,
     kafka: envelope.data.kafka,
+    ...(envelope.data.format ? { format: envelope.data.format as FormatName } : {}),
     config: config.value,
     spec,
   };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { kafkaConnectionSchema } from '../core/kafka-connection.js';
+import { isFormat, unknownFormatMessage } from '../serde/index.js';
 
 /** The part of a connector file common to every kind; `config` is the kind's own. */
 export const connectorFileSchema = z
@@ -12,6 +13,13 @@ export const connectorFileSchema = z
     kind: z.string().min(1).describe('Connector kind, e.g. postgres-source or clickhouse-sink.'),
     enabled: z.boolean().default(true).describe('Set false to keep the file but not run the connector.'),
     kafka: kafkaConnectionSchema.describe('How to reach Kafka.'),
+    format: z
+      .string()
+      .superRefine((value, context) => {
+        if (!isFormat(value)) context.addIssue({ code: 'custom', message: unknownFormatMessage(value) });
+      })
+      .optional()
+      .describe("Event format of the topics it writes and reads: json. Default: the daemon's (--format, TIDELINE_FORMAT, else json)."),
     config: z.unknown().optional().describe("The kind's own settings (checked by the kind's schema)."),
   })
   .strict();

@@ -1,5 +1,6 @@
 import type { z } from 'zod';
 import type { Logger } from './logger.js';
+import type { Converter } from '../serde/converter.js';
 import type { KafkaConnection } from './kafka-connection.js';
 
 export type ConnectorRole = 'source' | 'sink' | 'processor';
@@ -13,6 +14,8 @@ export interface ConnectorContext<Config> {
   kind: string;
   config: Config;
   kafka: KafkaConnection;
+  /** Encodes and decodes event bytes in the connector's format (its `format`, else the daemon's). */
+  converter: Converter;
   logger: Logger;
   /** Report a state change, e.g. `degraded` while a service is unreachable. */
   setState(state: ConnectorState, detail?: string): void;

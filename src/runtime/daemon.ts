@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConnectorDefinition } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
+import type { FormatName } from '../serde/index.js';
 import { startAdminServer } from './admin-server.js';
 import { ConnectorSupervisor } from './supervisor.js';
 
@@ -14,6 +15,8 @@ export interface DaemonOptions {
   adminHost: string;
   /** 0 picks a free port; negative disables the admin server. */
   adminPort: number;
+  /** Event format of connectors whose file names none (default json). */
+  format?: FormatName;
 }
 
 export class Daemon {
@@ -23,6 +26,7 @@ export class Daemon {
   constructor(definitions: readonly ConnectorDefinition[], private readonly logger: Logger, private readonly options: DaemonOptions) {
     this.supervisors = definitions
       .filter((definition) => definition.enabled)
+      .map((definition) => ({ ...definition, format: definition.format ?? options.format }))
       .map((definition) => new ConnectorSupervisor(definition, logger.child({ connector: definition.name, kind: definition.kind })));
   }
 

@@ -9,6 +9,7 @@ import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
 import { metrics } from '../metrics/registry.js';
+import { createConverter, DEFAULT_FORMAT } from '../serde/index.js';
 
 export interface ConnectorStatus {
   name: string;
@@ -86,6 +87,7 @@ export class ConnectorSupervisor {
           kind: this.definition.kind,
           config: this.definition.config,
           kafka: this.definition.kafka,
+          converter: createConverter(this.definition.format ?? DEFAULT_FORMAT),
           logger: this.logger,
           setState: (state, detail) => this.setState(state, detail),
         };

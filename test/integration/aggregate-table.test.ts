@@ -16,7 +16,7 @@ import type pg from 'pg';
 import { sinkConnectorYaml, sourceConnectorYaml, TableFixture } from '../support/fixture.js';
 import { eventually, writeConnectorFiles } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
-import { readTopics, testKafka } from '../support/debezium-events.js';
+import { keyOf, readTopics, testKafka, valueOf } from '../support/debezium-events.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 5);
 const fixture = new TableFixture('aggt');
@@ -173,13 +173,13 @@ describe('aggregate mode table through SIGKILL', () => {
     const versions = new Map<string, number[]>();
     const ops = new Map<string, string[]>();
     for (const message of results) {
-      const key = JSON.stringify((JSON.parse(message.key!.toString()) as { payload: unknown }).payload);
+      const key = JSON.stringify(keyOf(message.key));
       if (!message.value) {
         expect(ops.get(key)?.at(-1)).toBe('d');
         continue;
       }
-      const { payload } = JSON.parse(message.value.toString()) as { payload: { op: string; source: { lsn: number } } };
-      versions.set(key, [...(versions.get(key) ?? []), payload.source.lsn]);
+      const payload = valueOf(message.value)!;
+      versions.set(key, [...(versions.get(key) ?? []), payload.source.lsn!]);
       ops.set(key, [...(ops.get(key) ?? []), payload.op]);
     }
     expect(ops.get(JSON.stringify({ customer: 'ada', window_start: 0 }))?.at(-1)).toBe('d');

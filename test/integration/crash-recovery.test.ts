@@ -11,6 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
+import { keyOf, valueOf } from '../support/debezium-events.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 10);
 const fixture = new TableFixture('crash');
@@ -109,8 +110,8 @@ describe('crash recovery (SIGKILL)', () => {
     await consumer.run({
       eachMessage: async ({ message }) => {
         if (!message.value) return; // tombstone
-        const id = Number(JSON.parse(message.key!.toString()).payload.id);
-        const op = JSON.parse(message.value.toString()).payload.op as Op;
+        const id = Number(keyOf<{ id: number }>(message.key)!.id);
+        const op = valueOf(message.value)!.op as Op;
         const list = seen.get(id) ?? [];
         list.push(op);
         seen.set(id, list);

@@ -8,6 +8,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { SOURCE_OFFSETS_TOPIC } from '../../src/kafka/source-offsets.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
+import type { ChangeEvent } from '../../src/core/events.js';
+import { keyOf, testConverter, valueOf } from '../support/debezium-events.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually, startDaemon } from '../support/pipeline.js';
 
@@ -107,27 +109,28 @@ describe('postgres → kafka → clickhouse', () => {
   it('writes Debezium-shaped events and a committed source offset to Kafka', async () => {
     const kafka = new Kafka({ brokers: services.kafkaBrokers, logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `it-reader-${suffix}`, readUncommitted: false });
-    const seen: { topic: string; key: string | null; value: string | null }[] = [];
+    const seen: { topic: string; key: string | null; value: string | null; keyBytes: Buffer | null; valueBytes: Buffer | null }[] = [];
     await consumer.connect();
     await consumer.subscribe({ topics: [topic, SOURCE_OFFSETS_TOPIC], fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ topic: from, message }) => {
-        seen.push({ topic: from, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null });
+        seen.push({ topic: from, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, keyBytes: message.key, valueBytes: message.value });
       },
     });
     try {
       await eventually('the delete of id 7 and its tombstone', async () =>
-        seen.some((m) => m.topic === topic && m.value === null && m.key?.includes('"id":7')) ? true : undefined,
+        seen.some((m) => m.topic === topic && m.value === null && keyOf(m.keyBytes)?.id === 7) ? true : undefined,
       );
     } finally {
       await consumer.disconnect();
     }
 
-    const forId7 = seen.filter((m) => m.topic === topic && JSON.parse(m.key ?? '{}').payload?.id === 7);
-    const ops = forId7.map((m) => (m.value === null ? 'tombstone' : JSON.parse(m.value).payload.op));
+    const forId7 = seen.filter((m) => m.topic === topic && keyOf(m.keyBytes)?.id === 7);
+    const ops = forId7.map((m) => (m.valueBytes === null ? 'tombstone' : valueOf(m.valueBytes)!.op));
     expect(ops).toEqual(['c', 'u', 'u', 'u', 'u', 'u', 'd', 'tombstone']);
 
-    const create = JSON.parse(forId7[0]!.value!);
+    const created = testConverter.decodeValue<ChangeEvent>(forId7[0]!.valueBytes!);
+    const create = { schema: created.schema.schema!, payload: created.value };
     expect(create.schema.name).toBe(`${topic}.Envelope`);
     expect(create.payload.before).toBeNull();
     expect(create.payload.after).toEqual({
@@ -136,15 +139,16 @@ describe('postgres → kafka → clickhouse', () => {
     expect(create.payload.source).toMatchObject({ connector: 'postgresql', name: prefix, schema: 'public', table, snapshot: 'false' });
     expect(typeof create.payload.source.lsn).toBe('number');
     expect(typeof create.payload.source.txId).toBe('number');
-    const key = JSON.parse(forId7[0]!.key!);
+    const decodedKey = testConverter.decodeKey(forId7[0]!.keyBytes!);
+    const key = { schema: decodedKey.schema.schema, payload: decodedKey.value };
     expect(key).toEqual({ schema: expect.objectContaining({ name: `${topic}.Key` }), payload: { id: 7 } });
 
-    const deleteEvent = JSON.parse(forId7[6]!.value!);
-    expect(deleteEvent.payload.after).toBeNull();
-    expect(deleteEvent.payload.before).toMatchObject({ id: 7, customer: null });
+    const deleteEvent = valueOf(forId7[6]!.valueBytes)!;
+    expect(deleteEvent.after).toBeNull();
+    expect(deleteEvent.before).toMatchObject({ id: 7, customer: null });
 
     // Per key, the LSNs grow in commit order.
-    const lsns = forId7.filter((m) => m.value !== null).map((m) => JSON.parse(m.value!).payload.source.lsn as number);
+    const lsns = forId7.filter((m) => m.valueBytes !== null).map((m) => valueOf(m.valueBytes)!.source.lsn!);
     expect([...lsns].sort((a, b) => a - b)).toEqual(lsns);
 
     const offsets = seen.filter((m) => m.topic === SOURCE_OFFSETS_TOPIC && m.key === sourceName);

@@ -14,7 +14,7 @@ import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
 import { serviceUrls } from '../support/services.js';
 import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
-import { createTopic, idempotentProducer, readTopics, testKafka } from '../support/debezium-events.js';
+import { createTopic, idempotentProducer, keyOf, readTopics, testKafka, valueOf } from '../support/debezium-events.js';
 import { OrderStream, ordersTable } from '../support/orders.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 5);
@@ -133,8 +133,8 @@ describe('aggregate processor through SIGKILL', () => {
     const results = await readTopics(kafka, [output], () => true, { settleMs: 3_000 });
     const versions = new Map<string, number[]>();
     for (const message of results) {
-      const lsn = (JSON.parse(message.value!.toString()) as { payload: { source: { lsn: number } } }).payload.source.lsn;
-      const key = JSON.stringify((JSON.parse(message.key!.toString()) as { payload: unknown }).payload);
+      const lsn = valueOf(message.value)!.source.lsn!;
+      const key = JSON.stringify(keyOf(message.key));
       versions.set(key, [...(versions.get(key) ?? []), lsn]);
     }
     expect(versions.size).toBe(expected.length);

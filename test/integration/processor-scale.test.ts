@@ -11,7 +11,7 @@ import { AssignerProtocol, type Producer } from 'kafkajs';
 import { serviceUrls } from '../support/services.js';
 import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
-import { createTopic, idempotentProducer, readTopics, testKafka } from '../support/debezium-events.js';
+import { createTopic, idempotentProducer, readTopics, testKafka, valueOf } from '../support/debezium-events.js';
 import { OrderStream, ordersTable, perMinute } from '../support/orders.js';
 
 const services = serviceUrls();
@@ -115,10 +115,11 @@ describe('aggregate processor on two instances', () => {
       latest.clear();
       versions.clear();
       for (const message of messages) {
-        const { payload } = JSON.parse(message.value!.toString()) as { payload: { after: { customer_id: number; window_start: number; orders: number; revenue_cents: number }; source: { lsn: number } } };
-        const key = `${payload.after.customer_id}@${payload.after.window_start / 1000}`;
-        latest.set(key, { orders: payload.after.orders, revenue: payload.after.revenue_cents });
-        versions.set(key, [...(versions.get(key) ?? []), payload.source.lsn]);
+        const payload = valueOf(message.value)!;
+        const after = payload.after as { customer_id: number; window_start: number; orders: number; revenue_cents: number };
+        const key = `${after.customer_id}@${after.window_start / 1000}`;
+        latest.set(key, { orders: after.orders, revenue: after.revenue_cents });
+        versions.set(key, [...(versions.get(key) ?? []), payload.source.lsn!]);
       }
       const matches = latest.size === expected.size && [...expected].every(([key, [count, revenue]]) => latest.get(key)?.orders === count && latest.get(key)?.revenue === revenue);
       return matches ? true : undefined;

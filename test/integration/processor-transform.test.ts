@@ -20,6 +20,7 @@ import {
   int64,
   readTopics,
   tableEvents,
+  testConverter,
   testKafka,
   text,
   type ProducedEvent,
@@ -86,7 +87,7 @@ describe('transform processor', () => {
     const producer = await idempotentProducer(kafka);
     await producer.send({ topic: input, acks: -1, messages: events.slice(0, 40).map((event) => encodeEvent(table, event)) });
     // A message that is not JSON: it must go to the dead-letter topic, not stop the processor.
-    await producer.send({ topic: input, acks: -1, messages: [{ key: table.keyCodec.encode({ id: 1000 }), value: Buffer.from('{not json') }] });
+    await producer.send({ topic: input, acks: -1, messages: [{ key: table.keyEncoder.encode({ id: 1000 }), value: Buffer.from('{not json') }] });
     await producer.send({ topic: input, acks: -1, messages: events.slice(40).map((event) => encodeEvent(table, event)) });
     await producer.disconnect();
 
@@ -126,11 +127,11 @@ describe('transform processor', () => {
     const byTopic = new Map<string, Map<number, Row[]>>();
     let schema: ConnectSchema | undefined;
     for (const message of outputs) {
-      const value = JSON.parse(message.value!.toString()) as { schema: ConnectSchema; payload: Row };
-      const key = JSON.parse(message.key!.toString()) as { payload: { id: number } };
-      schema = value.schema;
+      const value = testConverter.decodeValue<Row>(message.value!);
+      const key = testConverter.decodeKey<{ id: number }>(message.key!).value;
+      schema = value.schema.schema!;
       const perKey = byTopic.get(message.topic) ?? new Map<number, Row[]>();
-      perKey.set(key.payload.id, [...(perKey.get(key.payload.id) ?? []), value.payload]);
+      perKey.set(key.id, [...(perKey.get(key.id) ?? []), value.value]);
       byTopic.set(message.topic, perKey);
     }
     // Exactly the expected rows, per key in input order, nothing twice.

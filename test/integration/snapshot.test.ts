@@ -12,6 +12,7 @@ import pg from 'pg';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
+import { keyOf, valueOf } from '../support/debezium-events.js';
 
 const ROWS = 100_000;
 const fixture = new TableFixture('snap');
@@ -59,12 +60,12 @@ async function replayTopic(): Promise<Replay> {
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
-      const id = String(JSON.parse(message.key!.toString()).payload.id);
+      const id = String(keyOf<{ id: number }>(message.key)!.id);
       if (!message.value) {
         replay.rows.delete(id);
         return;
       }
-      const { op, after } = JSON.parse(message.value.toString()).payload as { op: string; after: { val: number; note: string } | null };
+      const { op, after } = valueOf(message.value)! as { op: string; after: { val: number; note: string } | null };
       if (op === 'r') replay.reads.set(id, (replay.reads.get(id) ?? 0) + 1);
       if (after) replay.rows.set(id, `${after.val}|${after.note}`);
       else replay.rows.delete(id);

@@ -7,10 +7,15 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import type { ConnectSchema } from '../../src/core/connect-schema.js';
 import type { ChangeEvent } from '../../src/core/events.js';
-import { decodeJsonMessage } from '../../src/core/serde/json.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import { TableFixture } from '../support/fixture.js';
+import { testConverter } from '../support/debezium-events.js';
 import { eventually, startDaemon } from '../support/pipeline.js';
+
+function decodeEvent(bytes: Buffer): { schema: ConnectSchema | null; payload: ChangeEvent } {
+  const decoded = testConverter.decodeValue<ChangeEvent>(bytes);
+  return { schema: decoded.schema.schema, payload: decoded.value };
+}
 
 const fixture = new TableFixture('types');
 const { services, suffix, table, topic, database, client, clickhouse } = fixture;
@@ -63,7 +68,7 @@ describe('PostgreSQL types into Kafka', () => {
     const events: { schema: ConnectSchema | null; payload: ChangeEvent }[] = [];
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
-    await consumer.run({ eachMessage: async ({ message }) => void (message.value && events.push(decodeJsonMessage<ChangeEvent>(message.value))) });
+    await consumer.run({ eachMessage: async ({ message }) => void (message.value && events.push(decodeEvent(message.value))) });
     try {
       await eventually('both rows in Kafka', async () => (events.length >= 2 ? true : undefined));
     } finally {

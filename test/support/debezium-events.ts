@@ -6,23 +6,36 @@
 import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { ConnectSchema } from '../../src/core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row } from '../../src/core/events.js';
-import { JsonEnvelopeCodec } from '../../src/core/serde/json.js';
 import { keyPartitioner } from '../../src/kafka/client.js';
+import { createConverter, type Converter, type SchemaEncoder } from '../../src/serde/index.js';
+
+/** The converter tests encode and decode events with (the daemon's default format). */
+export const testConverter: Converter = createConverter('json');
 
 export interface TableEvents {
   topic: string;
   columns: ColumnSchema[];
-  keyCodec: JsonEnvelopeCodec;
-  valueCodec: JsonEnvelopeCodec;
+  keyEncoder: SchemaEncoder;
+  valueEncoder: SchemaEncoder;
 }
 
-export function tableEvents(topic: string, columns: ColumnSchema[]): TableEvents {
+export function tableEvents(topic: string, columns: ColumnSchema[], converter: Converter = testConverter): TableEvents {
   return {
     topic,
     columns,
-    keyCodec: new JsonEnvelopeCodec(keySchema(topic, columns)),
-    valueCodec: new JsonEnvelopeCodec(envelopeSchema(topic, columns)),
+    keyEncoder: converter.encoder(topic, 'key', keySchema(topic, columns)),
+    valueEncoder: converter.encoder(topic, 'value', envelopeSchema(topic, columns)),
   };
+}
+
+/** A message's key payload (null bytes: null). */
+export function keyOf<T = Row>(bytes: Buffer | null): T | null {
+  return bytes ? testConverter.decodeKey<T>(bytes).value : null;
+}
+
+/** A message's value payload (null bytes, a tombstone: null). */
+export function valueOf<T = ChangeEvent>(bytes: Buffer | null): T | null {
+  return bytes ? testConverter.decodeValue<T>(bytes).value : null;
 }
 
 export const int64 = (optional = false): ConnectSchema => ({ type: 'int64', optional });
@@ -49,7 +62,7 @@ export interface ProducedEvent {
 }
 
 export function encodeEvent(table: TableEvents, produced: ProducedEvent): { key: Buffer; value: Buffer | null } {
-  return { key: table.keyCodec.encode(produced.key), value: produced.event ? table.valueCodec.encode(produced.event) : null };
+  return { key: table.keyEncoder.encode(produced.key), value: produced.event ? table.valueEncoder.encode(produced.event) : null };
 }
 
 export function testKafka(brokers: string[]): Kafka {

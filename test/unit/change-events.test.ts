@@ -2,7 +2,7 @@ import type { Pgoutput } from 'pg-logical-replication';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { isUnavailablePlaceholder, SourceTypeParameter, type ConnectSchema } from '../../src/core/connect-schema.js';
 import type { ChangeEvent, Row } from '../../src/core/events.js';
-import { decodeJsonMessage } from '../../src/core/serde/json.js';
+import { createConverter } from '../../src/serde/index.js';
 import { ChangeEventBuilder, type ChangeEventOptions, type KafkaRecord } from '../../src/sources/postgres/change-events.js';
 
 const NOW = 1_700_000_000_000;
@@ -38,19 +38,27 @@ function del(rel: Pgoutput.MessageRelation, extra: { key?: Record<string, unknow
 }
 
 function builder(options: Partial<ChangeEventOptions> = {}): ChangeEventBuilder {
-  const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, ...options });
+  const result = new ChangeEventBuilder({ converter: createConverter('json'), topicPrefix: 'demo', database: 'app', tombstones: true, ...options });
   result.onRelation(ORDERS);
   return result;
 }
 
+const converter = createConverter('json');
+
+function decodeKey(bytes: Buffer): { schema: ConnectSchema | null; payload: Row } {
+  const decoded = converter.decodeKey<Row>(bytes);
+  return { schema: decoded.schema.schema, payload: decoded.value };
+}
+
 function key(record: KafkaRecord): { schema: ConnectSchema | null; payload: Row } {
   expect(record.key).not.toBeNull();
-  return decodeJsonMessage<Row>(record.key!);
+  return decodeKey(record.key!);
 }
 
 function value(record: KafkaRecord): { schema: ConnectSchema | null; payload: ChangeEvent } {
   expect(record.value).not.toBeNull();
-  return decodeJsonMessage<ChangeEvent>(record.value!);
+  const decoded = converter.decodeValue<ChangeEvent>(record.value!);
+  return { schema: decoded.schema.schema, payload: decoded.value };
 }
 
 const SOURCE = {
@@ -168,8 +176,8 @@ describe('ChangeEventBuilder', () => {
   it('links the two halves of a key change with Debezium headers', () => {
     const { records } = builder().build(update(ORDERS, { id: '2', note: undefined }, { key: { id: '1' } }), LSN, TX);
     const [deletion, tombstone, creation] = records;
-    expect(decodeJsonMessage<Row>(deletion!.headers!['__debezium.newkey']!).payload).toEqual({ id: 2 });
-    expect(decodeJsonMessage<Row>(creation!.headers!['__debezium.oldkey']!).payload).toEqual({ id: 1 });
+    expect(decodeKey(deletion!.headers!['__debezium.newkey']!).payload).toEqual({ id: 2 });
+    expect(decodeKey(creation!.headers!['__debezium.oldkey']!).payload).toEqual({ id: 1 });
     expect(Object.keys(deletion!.headers!)).toEqual(['__debezium.newkey']);
     expect(Object.keys(creation!.headers!)).toEqual(['__debezium.oldkey']);
     expect(tombstone!.headers).toBeUndefined();
@@ -180,12 +188,12 @@ describe('ChangeEventBuilder', () => {
 
   it('under REPLICA IDENTITY FULL takes unchanged TOASTed values from the old tuple', () => {
     const full = relation(ORDERS.columns, ['id'], { replicaIdentity: 'full', relationOid: 16_402 });
-    const b = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: false, primaryKeys: new Map([['public.orders', ['id']]]) });
+    const b = new ChangeEventBuilder({ converter: createConverter('json'), topicPrefix: 'demo', database: 'app', tombstones: false, primaryKeys: new Map([['public.orders', ['id']]]) });
     b.onRelation(full);
     const moved = b.build(update(full, { id: '2', note: undefined }, { old: { id: '1', note: 'kept' } }), LSN, TX).records;
     expect(moved.map((record) => value(record).payload.op)).toEqual(['d', 'c']);
     expect(value(moved[1]!).payload.after).toEqual({ id: 2, note: 'kept' });
-    expect(decodeJsonMessage<Row>(moved[1]!.headers!['__debezium.oldkey']!).payload).toEqual({ id: 1 });
+    expect(decodeKey(moved[1]!.headers!['__debezium.oldkey']!).payload).toEqual({ id: 1 });
     const same = b.build(update(full, { id: '1', note: undefined }, { old: { id: '1', note: 'kept' } }), LSN, TX).records;
     expect(value(same[0]!).payload.after).toEqual({ id: 1, note: 'kept' });
   });
@@ -251,7 +259,7 @@ describe('ChangeEventBuilder', () => {
 
   it('reports columns of unknown types once, when the relation arrives', () => {
     const onUnknownType = vi.fn();
-    const b = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, onUnknownType });
+    const b = new ChangeEventBuilder({ converter: createConverter('json'), topicPrefix: 'demo', database: 'app', tombstones: true, onUnknownType });
     const rel = relation([column('id', 20, 1), column('tags', 16_500, 0, -1, 'citext')], ['id'], { schema: 'sales' });
     b.onRelation(rel);
     expect(onUnknownType).toHaveBeenCalledTimes(1);
@@ -288,7 +296,7 @@ describe('ChangeEventBuilder', () => {
   });
 
   it('refuses a change that arrives before its Relation message', () => {
-    const b = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true });
+    const b = new ChangeEventBuilder({ converter: createConverter('json'), topicPrefix: 'demo', database: 'app', tombstones: true });
     expect(() => b.build(insert(ORDERS, { id: '1', note: 'x' }), LSN, TX)).toThrow(
       'change for relation public.orders before its Relation message',
     );
@@ -300,7 +308,7 @@ describe('ChangeEventBuilder with REPLICA IDENTITY FULL', () => {
   const FULL = relation([column('id', 20, 1), column('note', 25, 1)], ['id', 'note'], { replicaIdentity: 'full', relationOid: 16_401 });
 
   function fullBuilder(): ChangeEventBuilder {
-    const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, primaryKeys: new Map([['public.orders', ['id']]]) });
+    const result = new ChangeEventBuilder({ converter: createConverter('json'), topicPrefix: 'demo', database: 'app', tombstones: true, primaryKeys: new Map([['public.orders', ['id']]]) });
     result.onRelation(FULL);
     return result;
   }
@@ -324,7 +332,7 @@ describe('ChangeEventBuilder with REPLICA IDENTITY FULL', () => {
   });
 
   it('has no key for a FULL table without a primary key', () => {
-    const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true });
+    const result = new ChangeEventBuilder({ converter: createConverter('json'), topicPrefix: 'demo', database: 'app', tombstones: true });
     result.onRelation(FULL);
     const { records } = result.build(insert(FULL, { id: '1', note: 'a' }), LSN, TX);
     expect(records[0]!.key).toBeNull();
@@ -354,7 +362,7 @@ describe('ChangeEventBuilder snapshot reads, truncates and skipped operations', 
     const { records, events } = builder().buildTruncate(ORDERS, LSN, TX);
     expect(events).toEqual([{ table: 'public.orders', op: 't' }]);
     expect(records).toHaveLength(1);
-    expect(decodeJsonMessage(records[0]!.key!)).toEqual({ schema: null, payload: null });
+    expect(decodeKey(records[0]!.key!)).toEqual({ schema: null, payload: null });
     expect(value(records[0]!).payload).toMatchObject({ op: 't', before: null, after: null, source: { lsn: LSN } });
   });
 
@@ -368,7 +376,7 @@ describe('ChangeEventBuilder snapshot reads, truncates and skipped operations', 
   it('gives an unchanged TOASTed bytea and array the placeholder in their own shape', () => {
     const TOASTY = relation([column('id', 20, 1), column('blob', 17), column('tags', 1009), column('doc', 3802)], ['id'], { relationOid: 16_500, name: 'toasty' });
     const types = new Map([[1009, { oid: 1009, name: '_text', kind: 'b', elementOid: 25, baseOid: 0, labels: null }]]);
-    const result = new ChangeEventBuilder({ topicPrefix: 'demo', database: 'app', tombstones: true, types });
+    const result = new ChangeEventBuilder({ converter: createConverter('json'), topicPrefix: 'demo', database: 'app', tombstones: true, types });
     result.onRelation(TOASTY);
     const { records } = result.build(update(TOASTY, { id: '1', blob: undefined, tags: undefined, doc: undefined }), LSN, TX);
     const after = value(records[0]!).payload.after!;

@@ -62,6 +62,15 @@ describe('tideline validate / run', () => {
     expect(result.stderr).toContain(`${file}: kafka.brokers: environment variable TL_TEST_UNSET_BROKERS is not set`);
   }, 60_000);
 
+  it('run refuses an unknown --format or TIDELINE_FORMAT', async () => {
+    const flag = await tideline(['run', 'connectors', '--admin-port', '-1', '--format', 'avro']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain('--format (or TIDELINE_FORMAT): unknown format "avro"; known formats: json');
+    const env = await tideline(['run', 'connectors', '--admin-port', '-1'], { TIDELINE_FORMAT: 'xml' });
+    expect(env.code).toBe(2);
+    expect(env.stderr).toContain('unknown format "xml"');
+  }, 60_000);
+
   it('has --help on every command and exits 2 on an unknown one', async () => {
     for (const command of ['run', 'validate', 'kinds', 'slots', 'demo-writer']) {
       const result = await tideline([command, '--help']);

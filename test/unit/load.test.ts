@@ -157,6 +157,14 @@ config:
     ]);
   });
 
+  it('takes a per-connector format and refuses an unknown one, naming file and field', () => {
+    const [definition] = loadConnectorFiles([write('json.yaml', SOURCE.replace('kafka:', 'format: json\nkafka:'))], connectorKinds, {});
+    expect(definition!.format).toBe('json');
+    expect(loadConnectorFiles([write('plain.yaml', SOURCE)], connectorKinds, {})[0]!.format).toBeUndefined();
+    const file = write('avro.yaml', SOURCE.replace('kafka:', 'format: avro\nkafka:'));
+    expect(problemsOf([file])).toEqual([{ file, path: 'format', message: expect.stringMatching(/^unknown format "avro"; known formats: json \(avro comes/) }]);
+  });
+
   it('refuses the same connector name in two files', () => {
     const first = write('1-first.yaml', SOURCE);
     const second = write('2-second.yaml', SOURCE);

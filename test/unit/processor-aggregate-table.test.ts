@@ -13,6 +13,8 @@ import { changesBetween, ImageStore, PartitionImages, type RowImage } from '../.
 import { aggregateConfigSchema } from '../../src/processors/aggregate/spec.js';
 import { PartitionState, type WindowEntry } from '../../src/processors/aggregate/state-store.js';
 import { WindowAggregation } from '../../src/processors/aggregate/window-aggregation.js';
+import type { ChangeEvent } from '../../src/core/events.js';
+import { createConverter } from '../../src/serde/index.js';
 import type { WindowSpec } from '../../src/processors/aggregate/windows.js';
 
 const minute = 60_000;
@@ -137,7 +139,8 @@ describe('signed changes on windows (stage 2)', () => {
     type: fn === 'count' || fn === 'countDistinct' ? 'int64' : 'double',
     aggregator: createRetractableAggregator(fn, fn, { maxDistinctValues: 100, hasExpression: fn !== 'count' }),
   }));
-  const encoder = new ResultEncoder('out', [{ name: 'customer', type: 'string' }] as never, columns, minute, { processor: 'p', table: 'out' });
+  const converter = createConverter('json');
+  const encoder = new ResultEncoder(converter, 'out', [{ name: 'customer', type: 'string' }] as never, columns, minute, { processor: 'p', table: 'out' });
   const topics = { output: 'out', changelog: 'cl' };
   const contribution = (ts: number, amount: number) => ({ ts, values: [1, amount, amount, amount, String(amount)] });
 
@@ -155,9 +158,9 @@ describe('signed changes on windows (stage 2)', () => {
           out.push(null);
           continue;
         }
-        const { payload } = JSON.parse(record.value.toString());
-        const row = payload.after ?? payload.before;
-        out.push({ op: payload.op, lsn: payload.source.lsn, row: Object.fromEntries(fns.map((fn) => [fn, row[fn]])) });
+        const payload = converter.decodeValue<ChangeEvent>(record.value).value;
+        const row = (payload.after ?? payload.before)!;
+        out.push({ op: payload.op, lsn: payload.source.lsn!, row: Object.fromEntries(fns.map((fn) => [fn, row[fn]])) });
       }
     }
     return out;

@@ -3,6 +3,7 @@ import { AggregateInputError, createAggregator } from '../../src/processors/aggr
 import { additionOf, decodeChange, encodeChange } from '../../src/processors/aggregate/changes.js';
 import { EventExtractor } from '../../src/processors/aggregate/extract.js';
 import { ResultEncoder } from '../../src/processors/aggregate/results.js';
+import { createConverter } from '../../src/serde/index.js';
 import { aggregateConfigSchema } from '../../src/processors/aggregate/spec.js';
 import { changelogEntry, changelogWatermark, PartitionState } from '../../src/processors/aggregate/state-store.js';
 import { assignWindows, isClosed, windowStarts, type WindowSpec } from '../../src/processors/aggregate/windows.js';
@@ -122,7 +123,9 @@ describe('extraction and results', () => {
   });
 
   it('encodes results as Debezium upserts versioned by the update sequence', () => {
+    const converter = createConverter('json');
     const encoder = new ResultEncoder(
+      converter,
       'orders_per_minute',
       [{ name: 'customer_id', type: 'int64' }, { name: 'region', type: 'string' }] as never,
       [
@@ -133,16 +136,16 @@ describe('extraction and results', () => {
       { processor: 'p', table: 'orders_per_minute' },
     );
     const { key, value } = encoder.encode({ group: [7, 'eu'], start: minute, seq: 3, accumulators: [2, 24], maxTs: 90_500, rows: 2, shown: true }, 1);
-    const keyMessage = JSON.parse(key.toString());
-    expect(keyMessage.payload).toEqual({ customer_id: 7, region: 'eu', window_start: 60_000_000 });
-    expect(keyMessage.schema.fields.map((field: { field: string }) => field.field)).toEqual(['customer_id', 'region', 'window_start']);
-    const event = JSON.parse(value.toString());
-    expect(event.payload).toMatchObject({
+    const keyMessage = converter.decodeKey(key);
+    expect(keyMessage.value).toEqual({ customer_id: 7, region: 'eu', window_start: 60_000_000 });
+    expect(keyMessage.schema.schema!.fields!.map((field) => field.field)).toEqual(['customer_id', 'region', 'window_start']);
+    const event = converter.decodeValue(value);
+    expect(event.value).toMatchObject({
       op: 'u',
       after: { customer_id: 7, region: 'eu', window_start: 60_000_000, window_end: 120_000_000, orders: 2, revenue: 24 },
       source: { lsn: 3, table: 'orders_per_minute', ts_ms: 90_500 },
     });
-    const after = event.schema.fields.find((field: { field: string }) => field.field === 'after');
-    expect(after.fields.find((field: { field: string }) => field.field === 'window_start')).toMatchObject({ type: 'int64', name: 'io.debezium.time.MicroTimestamp' });
+    const after = event.schema.schema!.fields!.find((field) => field.field === 'after')!;
+    expect(after.fields!.find((field) => field.field === 'window_start')).toMatchObject({ type: 'int64', name: 'io.debezium.time.MicroTimestamp' });
   });
 });

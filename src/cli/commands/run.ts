@@ -4,12 +4,14 @@ import { ConfigError, formatProblem } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { Daemon } from '../../runtime/daemon.js';
 import { connectorKinds } from '../../runtime/registry.js';
+import { DEFAULT_FORMAT, isFormat, unknownFormatMessage } from '../../serde/index.js';
 import { ExitCode } from '../exit-codes.js';
 
 interface RunOptions {
   adminPort: string;
   adminHost: string;
   logLevel?: string;
+  format: string;
 }
 
 export function registerRun(program: Command): void {
@@ -19,9 +21,16 @@ export function registerRun(program: Command): void {
     .argument('<paths...>', 'connector files or directories of .yaml/.yml files')
     .option('--admin-port <port>', 'admin HTTP port (-1 disables it)', process.env.TIDELINE_ADMIN_PORT ?? '8089')
     .option('--admin-host <host>', 'admin HTTP address to listen on', process.env.TIDELINE_ADMIN_HOST ?? '0.0.0.0')
+    .option('--format <format>', 'event format of connectors whose file sets no format: json', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (paths: string[], options: RunOptions) => {
       const logger = createLogger({ level: options.logLevel });
+      const format = options.format;
+      if (!isFormat(format)) {
+        console.error(`--format (or TIDELINE_FORMAT): ${unknownFormatMessage(format)}`);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
       let definitions;
       try {
         definitions = loadConnectorFiles(paths, connectorKinds);
@@ -38,7 +47,7 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
-      const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort });
+      const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort, format });
       await daemon.start();
       await new Promise<void>((resolve) => {
         const onSignal = (signal: NodeJS.Signals): void => {

@@ -24,14 +24,13 @@
 import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import type { Row } from '../../core/events.js';
-import { stringifyJson } from '../../core/serde/json.js';
+import { stringifyJson } from '../../serde/json/lossless.js';
 import { createKafka } from '../../kafka/client.js';
 import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
 import { readPartitionsToEnd } from '../changelog-reader.js';
 import { partitionForKey } from '../partitioner.js';
 import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch, type TopicPartition } from '../processor-loop.js';
-import { SchemaCache } from '../schema-cache.js';
 import { describeError } from '../transform/transform-processor.js';
 import { AggregateInputError, createAggregator, distinctText, isNull, toNumber, type AggregateFunction } from './aggregators.js';
 import { additionOf, decodeChange, encodeChange, type GroupChange } from './changes.js';
@@ -47,8 +46,6 @@ import type { WindowSpec } from './windows.js';
 export class AggregateProcessor implements Connector {
   private readonly config: AggregateConfig;
   private readonly extractor: EventExtractor;
-  private readonly values = new SchemaCache<null>(() => null);
-  private readonly keys = new SchemaCache<null>(() => null);
   private readonly columns: ResultColumn[];
   private readonly encoder: ResultEncoder;
   private readonly spec: WindowSpec;
@@ -78,7 +75,7 @@ export class AggregateProcessor implements Connector {
     });
     this.windows = new WindowAggregation(this.columns, this.spec);
     const table = config.table ?? context.name.replace(/[^A-Za-z0-9_]/g, '_');
-    this.encoder = new ResultEncoder(config.outputTopic, groupColumns(config), this.columns, this.spec.sizeMs, { processor: context.name, table });
+    this.encoder = new ResultEncoder(context.converter, config.outputTopic, groupColumns(config), this.columns, this.spec.sizeMs, { processor: context.name, table });
     this.repartitionTopic = `${context.name}.repartition`;
     this.changelogTopic = `${context.name}.changelog`;
     this.imagesTopic = `${context.name}.images`;
@@ -247,7 +244,7 @@ export class AggregateProcessor implements Connector {
   /** The row's identity: its key's payload as JSON (the schema may change, the row stays). */
   private rowKey(message: KafkaMessage): string {
     if (!message.key) throw new AggregateInputError('message has no key: mode table needs the row key (a table without a primary key? use mode: event)');
-    const { payload } = this.keys.decode<unknown>(message.key);
+    const payload = this.context.converter.decodeKey(message.key).value;
     if (payload === null || payload === undefined) throw new AggregateInputError('message key has no payload: mode table needs the row key');
     return stringifyJson(payload);
   }
@@ -292,7 +289,7 @@ export class AggregateProcessor implements Connector {
   }
 
   private decodeValue(message: KafkaMessage): Row {
-    const { payload } = this.values.decode<Row | null>(message.value!);
+    const payload = this.context.converter.decodeValue<Row | null>(message.value!).value;
     if (!payload || typeof payload !== 'object') throw new AggregateInputError('message value is not a JSON object');
     return payload;
   }

@@ -11,7 +11,7 @@
  * format of mode event, unchanged), `rt`/`rv` a retraction; either may be
  * absent in mode table.
  */
-import { parseJson, stringifyJson } from '../../core/serde/json.js';
+import { parseJson, stringifyJson } from '../../serde/json/lossless.js';
 import { EventInputError, type AggregateInput } from './extract.js';
 
 export interface Contribution {

@@ -11,7 +11,7 @@
  */
 import { SemanticType, type ConnectSchema } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Row } from '../../core/events.js';
-import { JsonEnvelopeCodec } from '../../core/serde/json.js';
+import type { Converter, SchemaEncoder } from '../../serde/index.js';
 import type { AggregateFunction, Aggregator } from './aggregators.js';
 import type { GroupColumn } from './extract.js';
 import type { WindowEntry } from './state-store.js';
@@ -40,10 +40,11 @@ export function resultColumns(group: readonly GroupColumn[], aggregates: readonl
 }
 
 export class ResultEncoder {
-  private readonly keyCodec: JsonEnvelopeCodec;
-  private readonly valueCodec: JsonEnvelopeCodec;
+  private readonly keyEncoder: SchemaEncoder;
+  private readonly valueEncoder: SchemaEncoder;
 
   constructor(
+    converter: Converter,
     topic: string,
     private readonly group: readonly GroupColumn[],
     private readonly aggregates: readonly ResultColumn[],
@@ -51,8 +52,8 @@ export class ResultEncoder {
     private readonly names: { processor: string; table: string },
   ) {
     const columns = resultColumns(group, aggregates);
-    this.keyCodec = new JsonEnvelopeCodec(keySchema(topic, columns));
-    this.valueCodec = new JsonEnvelopeCodec(envelopeSchema(topic, columns));
+    this.keyEncoder = converter.encoder(topic, 'key', keySchema(topic, columns));
+    this.valueEncoder = converter.encoder(topic, 'value', envelopeSchema(topic, columns));
   }
 
   /** The result of a window as op `op` (default: `c` for its first version, `u` after). */
@@ -84,6 +85,6 @@ export class ResultEncoder {
       op,
       ts_ms: now,
     };
-    return { key: this.keyCodec.encode(key), value: this.valueCodec.encode(event) };
+    return { key: this.keyEncoder.encode(key), value: this.valueEncoder.encode(event) };
   }
 }

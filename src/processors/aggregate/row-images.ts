@@ -12,7 +12,7 @@
  * transaction, so after a restore the images match the last committed offset.
  */
 import type { KafkaMessage } from 'kafkajs';
-import { parseJson, stringifyJson } from '../../core/serde/json.js';
+import { parseJson, stringifyJson } from '../../serde/json/lossless.js';
 import type { Contribution, GroupChange } from './changes.js';
 
 export interface RowImage extends Contribution {

@@ -9,7 +9,7 @@
  * gives exactly the state as of the last committed input offset.
  */
 import type { KafkaMessage } from 'kafkajs';
-import { parseJson, stringifyJson } from '../../core/serde/json.js';
+import { parseJson, stringifyJson } from '../../serde/json/lossless.js';
 import type { AccumulatorState } from './aggregators.js';
 import { closesAt, type WindowSpec } from './windows.js';
 

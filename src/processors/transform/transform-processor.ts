@@ -8,11 +8,10 @@ import type { KafkaMessage } from 'kafkajs';
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import type { Row } from '../../core/events.js';
-import { JsonEnvelopeCodec, stringifyJson } from '../../core/serde/json.js';
 import { createKafka } from '../../kafka/client.js';
 import { metrics } from '../../metrics/registry.js';
+import type { Converter, SchemaEntry } from '../../serde/index.js';
 import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch } from '../processor-loop.js';
-import { SchemaCache, type KnownSchema } from '../schema-cache.js';
 import { TopicCreator } from '../topic-creator.js';
 import { TransformChain, type ChainPlan } from './chain.js';
 import type { RecordSchemas, TransformRecord, ValueShape } from './record.js';
@@ -28,10 +27,10 @@ type Encoder = (payload: unknown) => Buffer | null;
 
 const NO_SCHEMA = {};
 
-function encoder(schema: ConnectSchema | null): Encoder {
-  if (!schema) return (payload) => (payload === null ? null : Buffer.from(stringifyJson(payload)));
-  const codec = new JsonEnvelopeCodec(schema);
-  return (payload) => (payload === null ? null : codec.encode(payload));
+/** Null payloads stay null (tombstones); a null schema writes schemaless messages. */
+function encoder(converter: Converter, topic: string, part: 'key' | 'value', schema: ConnectSchema | null): Encoder {
+  const encode = converter.encoder(topic, part, schema);
+  return (payload) => (payload === null ? null : encode.encode(payload));
 }
 
 /** Debezium's envelope has before, after and op; anything else is taken as a flat row. */
@@ -46,9 +45,7 @@ export function shapeOf(schema: ConnectSchema | null, payload: Row | null): Valu
 export class TransformProcessor implements Connector {
   private readonly config: TransformConfig;
   private readonly chain: TransformChain;
-  private readonly keys = new SchemaCache<null>(() => null);
-  private readonly values = new SchemaCache<null>(() => null);
-  /** Plans by key schema, value schema and shape (the schema caches bound how many there are). */
+  /** Plans by key schema, value schema and shape (the schema cache bounds how many there are). */
   private readonly plans = new Map<object, Map<object, Partial<Record<ValueShape, Plan>>>>();
   private topics: TopicCreator | null = null;
 
@@ -96,10 +93,11 @@ export class TransformProcessor implements Connector {
   }
 
   private async transform(topic: string, message: KafkaMessage, defaultTopic: string): Promise<OutputRecord | null> {
-    const key = message.key ? this.keys.decode<Row | null>(message.key) : null;
-    const value = message.value ? this.values.decode<Row | null>(message.value) : null;
-    const plan = this.planFor(key?.entry ?? null, value?.entry ?? null, value?.payload ?? null);
-    const record: TransformRecord = { topic, key: key?.payload ?? null, value: value?.payload ?? null };
+    const { converter } = this.context;
+    const key = message.key ? converter.decodeKey<Row | null>(message.key) : null;
+    const value = message.value ? converter.decodeValue<Row | null>(message.value) : null;
+    const plan = this.planFor(key?.schema ?? null, value?.schema ?? null, value?.value ?? null);
+    const record: TransformRecord = { topic, key: key?.value ?? null, value: value?.value ?? null };
     const result = await this.chain.apply(record, plan.chain);
     if (!result.record) {
       metrics.processorEventsFiltered.inc({ connector: this.context.name, step: result.droppedBy ?? 'unknown' });
@@ -115,7 +113,7 @@ export class TransformProcessor implements Connector {
     return output;
   }
 
-  private planFor(keyEntry: KnownSchema<null> | null, valueEntry: KnownSchema<null> | null, payload: Row | null): Plan {
+  private planFor(keyEntry: SchemaEntry | null, valueEntry: SchemaEntry | null, payload: Row | null): Plan {
     const shape = shapeOf(valueEntry?.schema ?? null, payload);
     // Keyed by the cache entries themselves: no per-message string building.
     if (this.plans.size > 256) this.plans.clear(); // old schemas, once the caches started over
@@ -128,7 +126,10 @@ export class TransformProcessor implements Connector {
     if (!plan) {
       const input: RecordSchemas = { shape, key: keyEntry?.schema ?? null, value: valueEntry?.schema ?? null };
       const chain = this.chain.plan(input);
-      plan = plans[shape] = { chain, key: encoder(chain.output.key), value: encoder(chain.output.value) };
+      // The output topic's name only matters to formats with a schema registry (a route step may pick another).
+      const output = this.config.outputTopic;
+      const { converter } = this.context;
+      plan = plans[shape] = { chain, key: encoder(converter, output, 'key', chain.output.key), value: encoder(converter, output, 'value', chain.output.value) };
     }
     return plan;
   }

@@ -31,7 +31,7 @@ import type { ConnectSchema } from '../../core/connect-schema.js';
 import { whenAborted } from '../../core/abort.js';
 import { errorMessage } from '../../core/errors.js';
 import { crashAt, failpointEnabled } from '../../core/failpoints.js';
-import { decodeJsonMessage, parseJson, schemaPrefix } from '../../core/serde/json.js';
+import { decodeJsonMessage, parseJson, schemaPrefix } from '../../serde/json/sink-compat.js';
 import { createKafka } from '../../kafka/client.js';
 import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from '../../kafka/group-membership.js';
 import { ensureTopics, waitForTopics } from '../../kafka/topics.js';

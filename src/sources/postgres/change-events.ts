@@ -1,12 +1,13 @@
 /**
  * Turns decoded pgoutput row messages into Kafka messages in Debezium's shape:
  * topic `<prefix>.<schema>.<table>`, key = the replica-identity key columns,
- * value = `{ before, after, source, op, ts_ms }`, with JsonConverter schemas.
+ * value = `{ before, after, source, op, ts_ms }`, encoded by the connector's
+ * converter (the format setting) with one encoder per table schema.
  */
 import type { Pgoutput } from 'pg-logical-replication';
 import { unavailablePlaceholder } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, NEW_KEY_HEADER, OLD_KEY_HEADER, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row, type SourceInfo } from '../../core/events.js';
-import { JsonEnvelopeCodec } from '../../core/serde/json.js';
+import type { Converter, SchemaEncoder } from '../../serde/index.js';
 import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
 
 export interface KafkaRecord {
@@ -26,6 +27,8 @@ export interface TransactionContext {
 }
 
 export interface ChangeEventOptions {
+  /** Encodes keys and values (the connector's format). */
+  converter: Converter;
   topicPrefix: string;
   database: string;
   /** Write a null-valued record after each delete so compaction can drop the key. */
@@ -52,12 +55,9 @@ interface TableEncoding {
   table: string;
   columns: { name: string; mapping: ValueMapping }[];
   keyColumns: string[];
-  keyCodec: JsonEnvelopeCodec | null;
-  valueCodec: JsonEnvelopeCodec;
+  keyEncoder: SchemaEncoder | null;
+  valueEncoder: SchemaEncoder;
 }
-
-/** JsonConverter's bytes for a null key (schema and payload null). */
-export const NULL_JSON_KEY = Buffer.from('{"schema":null,"payload":null}');
 
 export type RowMessage = Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete;
 
@@ -98,8 +98,8 @@ export class ChangeEventBuilder {
       table: relation.name,
       columns: mapped,
       keyColumns,
-      keyCodec: keyColumns.length > 0 ? new JsonEnvelopeCodec(keySchema(topic, columns)) : null,
-      valueCodec: new JsonEnvelopeCodec(envelopeSchema(topic, columns)),
+      keyEncoder: keyColumns.length > 0 ? this.options.converter.encoder(topic, 'key', keySchema(topic, columns)) : null,
+      valueEncoder: this.options.converter.encoder(topic, 'value', envelopeSchema(topic, columns)),
     });
   }
 
@@ -149,7 +149,8 @@ export class ChangeEventBuilder {
 
   /**
    * TRUNCATE as Debezium's op "t" event: no key, no before or after image. The
-   * key is JsonConverter's encoding of null rather than no bytes at all: a
+   * key is the converter's null key (JsonConverter: schema and payload null)
+   * rather than no bytes at all: a
    * compacted topic refuses records without a key. It goes to one partition
    * (all truncates of a table to the same one), so with several partitions it
    * is ordered only against the events of that partition.
@@ -158,7 +159,7 @@ export class ChangeEventBuilder {
     const table = this.encodingOf(relation);
     const out = this.emitter(table, this.sourceInfo(table, lsn, tx, 'false'));
     out.emit('t', null, null);
-    for (const record of out.built.records) record.key = NULL_JSON_KEY;
+    for (const record of out.built.records) record.key = this.options.converter.nullKey(table.topic);
     return out.built;
   }
 
@@ -200,7 +201,7 @@ export class ChangeEventBuilder {
       if (skipped?.has(op)) return;
       const event: ChangeEvent = { before, after, source, op, ts_ms: Date.now() };
       const key = this.encodeKey(table, after ?? before);
-      built.records.push(headers ? { topic: table.topic, key, value: table.valueCodec.encode(event), headers } : { topic: table.topic, key, value: table.valueCodec.encode(event) });
+      built.records.push(headers ? { topic: table.topic, key, value: table.valueEncoder.encode(event), headers } : { topic: table.topic, key, value: table.valueEncoder.encode(event) });
       built.events.push({ table: `${table.schema}.${table.table}`, op });
       if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
     };
@@ -212,10 +213,10 @@ export class ChangeEventBuilder {
   }
 
   private encodeKey(table: TableEncoding, row: Row | null): Buffer | null {
-    if (!table.keyCodec || !row) return null;
+    if (!table.keyEncoder || !row) return null;
     const key: Row = {};
     for (const name of table.keyColumns) key[name] = row[name] ?? null;
-    return table.keyCodec.encode(key);
+    return table.keyEncoder.encode(key);
   }
 
   private keyOnlyRow(table: TableEncoding, key: Record<string, unknown>): Row {

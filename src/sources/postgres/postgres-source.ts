@@ -353,6 +353,7 @@ export class PostgresSource implements Connector {
   private createBuilder(database: string, keys: Map<string, string[]>, types: Map<number, CatalogType>): ChangeEventBuilder {
     const { logger, name } = this.context;
     return new ChangeEventBuilder({
+      converter: this.context.converter,
       topicPrefix: this.topicPrefix,
       database,
       tombstones: this.config.tombstones,

@@ -1,0 +1,145 @@
+import { describe, expect, it } from 'vitest';
+import type { ConnectSchema } from '../../src/core/connect-schema.js';
+import { createConverter, DecodeError, isFormat } from '../../src/serde/index.js';
+import { parseJson, stringifyJson } from '../../src/serde/json/lossless.js';
+
+const KEY: ConnectSchema = { type: 'struct', optional: false, name: 't.Key', fields: [{ type: 'int64', optional: false, field: 'id' }] };
+const ENVELOPE: ConnectSchema = {
+  type: 'struct',
+  optional: false,
+  name: 't.Envelope',
+  fields: [
+    { type: 'string', optional: false, field: 'op' },
+    { type: 'int64', optional: true, field: 'id' },
+  ],
+};
+
+describe('json converter encoding', () => {
+  it('writes JsonConverter envelopes, compact, schema first', () => {
+    const converter = createConverter('json');
+    const bytes = converter.encoder('t', 'value', ENVELOPE).encode({ op: 'c', id: 1 });
+    expect(bytes.toString()).toBe(`{"schema":${JSON.stringify(ENVELOPE)},"payload":{"op":"c","id":1}}`);
+    expect(converter.encoder('t', 'key', KEY).encode(null).toString()).toBe(`{"schema":${JSON.stringify(KEY)},"payload":null}`);
+    expect(converter.encoder('t', 'value', ENVELOPE).encode({ op: 'a"b\n\u00e9' }).toString()).toContain('"payload":{"op":"a\\"b\\n\u00e9"}');
+  });
+
+  it('writes schemaless values bare and the null key as an envelope of nulls', () => {
+    const converter = createConverter('json');
+    expect(converter.encoder('t', 'value', null).encode({ id: 1 }).toString()).toBe('{"id":1}');
+    expect(converter.nullKey('t').toString()).toBe('{"schema":null,"payload":null}');
+  });
+
+  it('writes int64 beyond 2^53 as exact JSON numbers', () => {
+    const bytes = createConverter('json').encoder('t', 'value', ENVELOPE).encode({ op: 'c', id: 9_007_199_254_740_993n });
+    expect(bytes.toString()).toContain('"payload":{"op":"c","id":9007199254740993}');
+  });
+});
+
+describe('json converter decoding', () => {
+  it('round-trips keys and values with their schemas', () => {
+    const converter = createConverter('json');
+    const key = converter.decodeKey(converter.encoder('t', 'key', KEY).encode({ id: 42 }));
+    expect(key.schema.schema).toEqual(KEY);
+    expect(key.value).toEqual({ id: 42 });
+    const value = converter.decodeValue(converter.encoder('t', 'value', ENVELOPE).encode({ op: 'u', id: -5 }));
+    expect(value.schema.schema).toEqual(ENVELOPE);
+    expect(value.value).toEqual({ op: 'u', id: -5 });
+  });
+
+  it('gives every message of a known schema the same cached entry', () => {
+    const converter = createConverter('json');
+    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    const first = converter.decodeValue(encoder.encode({ op: 'c', id: 1 }));
+    const second = converter.decodeValue(encoder.encode({ op: 'u', id: 2 }));
+    expect(second.schema).toBe(first.schema);
+    // Keys and values share the one cache; the same schema written by another encoder is the same entry.
+    expect(converter.decodeKey(createConverter('json').encoder('x', 'key', ENVELOPE).encode({ op: 'd', id: 3 })).schema).toBe(first.schema);
+    const key = converter.decodeKey(converter.encoder('t', 'key', KEY).encode({ id: 1 }));
+    expect(key.schema).not.toBe(first.schema);
+    expect(key.schema.id).not.toBe(first.schema.id);
+    // The hint is tried first and is returned when it matches.
+    expect(converter.decodeValue(encoder.encode({ op: 'c', id: 4 }), key.schema).schema).toBe(first.schema);
+    expect(converter.decodeValue(encoder.encode({ op: 'c', id: 4 }), first.schema).value).toEqual({ op: 'c', id: 4 });
+  });
+
+  it('skips parsing the schema of a known message (a different schema text of the same length takes the slow path)', () => {
+    const converter = createConverter('json');
+    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    const known = converter.decodeValue(encoder.encode({ op: 'c', id: 1 })).schema;
+    // Same prefix, garbage where the schema would be parsed: only the payload is read.
+    const text = encoder.encode({ op: 'c', id: 7 }).toString();
+    expect(converter.decodeValue(Buffer.from(text)).value).toEqual({ op: 'c', id: 7 });
+    // Another schema (same length, one letter differs): a new entry, parsed whole.
+    const other: ConnectSchema = { ...ENVELOPE, name: 't.Envelopf' };
+    const decoded = converter.decodeValue(converter.encoder('t', 'value', other).encode({ op: 'c', id: 8 }));
+    expect(decoded.schema).not.toBe(known);
+    expect(decoded.schema.schema).toEqual(other);
+    expect(decoded.value).toEqual({ op: 'c', id: 8 });
+    // Another layout of the same schema (payload first, whitespace): the slow path, same entry.
+    const reordered = Buffer.from(`{"payload":{"op":"r","id":9}, "schema":${JSON.stringify(ENVELOPE)}}`);
+    const slow = converter.decodeValue(reordered);
+    expect(slow.schema).toBe(known);
+    expect(slow.value).toEqual({ op: 'r', id: 9 });
+    // Trailing bytes after the envelope are not taken for the fast path.
+    expect(converter.decodeValue(Buffer.from(`${text}\n`)).value).toEqual({ op: 'c', id: 7 });
+  });
+
+  it('reads integers beyond 2^53 exactly, on the fast and the slow path', () => {
+    const converter = createConverter('json');
+    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    const big = encoder.encode({ op: 'c', id: 9_007_199_254_740_993n });
+    expect(converter.decodeValue(big).value).toEqual({ op: 'c', id: 9_007_199_254_740_993n }); // slow (first)
+    expect(converter.decodeValue(big).value).toEqual({ op: 'c', id: 9_007_199_254_740_993n }); // fast
+    // 16+ digits that JSON.parse keeps exactly: plain numbers.
+    expect(converter.decodeValue(encoder.encode({ op: '0.3333333333333333', id: 1_709_296_496_500_000 })).value).toEqual({ op: '0.3333333333333333', id: 1_709_296_496_500_000 });
+    expect(converter.decodeValue(Buffer.from('{"a":0.3333333333333333,"b":-9223372036854775808}')).value).toEqual({ a: 0.3333333333333333, b: -9_223_372_036_854_775_808n });
+  });
+
+  it('reads schemaless messages with the schemaless entry', () => {
+    const converter = createConverter('json');
+    const bare = converter.decodeValue(Buffer.from('{"id":1,"note":"x"}'));
+    expect(bare.schema.schema).toBeNull();
+    expect(bare.value).toEqual({ id: 1, note: 'x' });
+    expect(converter.decodeValue(Buffer.from('{"payload":{"id":1}}')).value).toEqual({ payload: { id: 1 } });
+    expect(converter.decodeValue(Buffer.from('[1,2]')).value).toEqual([1, 2]);
+    expect(converter.decodeKey(converter.nullKey('t'))).toEqual({ schema: bare.schema, value: null });
+    expect(converter.decodeValue(Buffer.from('{"schema":null,"payload":{"id":1}}')).value).toEqual({ id: 1 });
+  });
+
+  it('refuses bytes that are not JSON with a DecodeError (a SyntaxError)', () => {
+    const converter = createConverter('json');
+    expect(() => converter.decodeValue(Buffer.from('{not json'))).toThrow(DecodeError);
+    expect(() => converter.decodeValue(Buffer.from('{not json'))).toThrow(SyntaxError);
+    // A known prefix with a broken payload, too.
+    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    converter.decodeValue(encoder.encode({ op: 'c' }));
+    const broken = Buffer.from(encoder.encode({ op: 'c' }).toString().replace('"payload":{', '"payload":{{'));
+    expect(() => converter.decodeValue(broken)).toThrow(DecodeError);
+  });
+
+  it('keeps a bounded number of schemas, dropping the oldest; a dropped schema gets a new entry', () => {
+    const converter = createConverter('json');
+    const schemaFor = (index: number): ConnectSchema => ({ ...ENVELOPE, name: `t${index}.Envelope` });
+    const first = converter.decodeValue(converter.encoder('t', 'value', schemaFor(0)).encode({ op: 'c' })).schema;
+    for (let index = 1; index <= 64; index += 1) converter.decodeValue(converter.encoder('t', 'value', schemaFor(index)).encode({ op: 'c' }));
+    const again = converter.decodeValue(converter.encoder('t', 'value', schemaFor(0)).encode({ op: 'c' }), first).schema;
+    expect(again).not.toBe(first);
+    expect(again.id).toBeGreaterThan(first.id);
+    expect(again.schema).toEqual(first.schema);
+  });
+});
+
+describe('lossless JSON helpers', () => {
+  it('stringify bigint exactly and parse it back exactly', () => {
+    expect(stringifyJson({ a: 1n << 62n, b: [2n], c: 'x' })).toBe('{"a":4611686018427387904,"b":[2],"c":"x"}');
+    expect(parseJson('{"a":4611686018427387904,"b":[2],"t":1709296496500000}')).toEqual({ a: 4_611_686_018_427_387_904n, b: [2], t: 1_709_296_496_500_000 });
+  });
+});
+
+describe('formats', () => {
+  it('knows json only', () => {
+    expect(isFormat('json')).toBe(true);
+    expect(isFormat('avro')).toBe(false);
+    expect(createConverter('json').format).toBe('json');
+  });
+});
