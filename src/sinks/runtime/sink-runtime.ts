@@ -103,8 +103,7 @@ export class SinkRuntime<Prepared = unknown> {
       await this.retrier.run(`connect to ${this.writer.name}`, signal, () => this.writer.open());
       await this.deadLetters.open();
       await this.consumer.start({ onAssignment: (partitions) => this.assign(partitions, signal), onBatch: (batch) => this.receive(batch) }, signal);
-      if (signal.aborted) return;
-      this.context.setState('running');
+      if (!signal.aborted) this.context.setState('running');
       logger.info(`writing to ${this.writer.name}`);
       await Promise.race([whenAborted(signal), this.consumer.crashed, failed]);
       await this.finish(signal);
