@@ -8,6 +8,7 @@
  *     delete half of a primary-key change, stores its offsets, and is killed
  *     before the create half (written by the next run, from ClickHouse).
  */
+import { writeSync } from 'node:fs';
 import type { Logger } from './logger.js';
 
 export type Failpoint = 'clickhouse-sink.crash-inside-key-change';
@@ -20,7 +21,10 @@ export function failpointEnabled(name: Failpoint): boolean {
 
 /** Ends the process as SIGKILL would: no clean-up, nothing flushed. */
 export function crashAt(name: Failpoint, logger: Logger): never {
-  logger.error({ failpoint: name }, 'failpoint reached: killing the process');
+  // Written synchronously: pino writes asynchronously, and the SIGKILL below
+  // would often lose the line (tests look for it).
+  const line = { level: 'error', time: new Date().toISOString(), ...logger.bindings(), failpoint: name, msg: 'failpoint reached: killing the process' };
+  writeSync(1, `${JSON.stringify(line)}\n`);
   process.kill(process.pid, 'SIGKILL');
   throw new Error(`failpoint ${name}: the process survived SIGKILL`);
 }

@@ -1,17 +1,16 @@
 /**
  * The sink's row logic without services: arrays as Array(T), TOAST
- * placeholders resolved from earlier images, tables without a key, the batch
- * buffer, and how ClickHouse errors are told apart.
+ * placeholders resolved from earlier images, tables without a key, TSV and
+ * SQL helpers of the TOAST look-up, and how ClickHouse errors are told apart.
  */
 import { describe, expect, it } from 'vitest';
-import type { KafkaMessage } from 'kafkajs';
 import { SemanticType, SourceTypeParameter, UNAVAILABLE_VALUE, unavailablePlaceholder } from '../../src/core/connect-schema.js';
 import type { ChangeEvent, ColumnSchema, Op, Row } from '../../src/core/events.js';
-import { BatchBuffer, partitionKey } from '../../src/sinks/clickhouse/batch-buffer.js';
-import { sqlLiteral, unescapeTsv } from '../../src/sinks/clickhouse/clickhouse-sink.js';
 import { eventToRows, eventToTsvLine, keysToLookUp, resolveUnavailable, rowKeyOf, rowToTsvLine } from '../../src/sinks/clickhouse/rows.js';
 import { isDataError, serverErrorCode, type ServerFeatures } from '../../src/sinks/clickhouse/server.js';
+import { sqlLiteral } from '../../src/sinks/clickhouse/sql.js';
 import { planTable } from '../../src/sinks/clickhouse/table-plan.js';
+import { unescapeTsv } from '../../src/sinks/clickhouse/tsv.js';
 import { mapColumn } from '../../src/sinks/clickhouse/type-mapping.js';
 
 const OLD: ServerFeatures = { version: '18.16.1', dateTime64: false };
@@ -172,37 +171,6 @@ describe('tables without a primary key', () => {
     expect(rowKeyOf(rows[0]!)).toBe(rowKeyOf(eventToRows(keyless, event('c', null, { id: 1, body: 'x', n: 1 }))[0]!));
     expect(eventToRows(keyless, event('u', { id: 1, body: 'x' }, { id: 1, body: 'x' }))).toHaveLength(1);
     expect(eventToTsvLine(keyless, event('d', { id: 1, body: 'x', n: 1 }, null))).toMatch(/\t1$/);
-  });
-});
-
-describe('BatchBuffer', () => {
-  const message = (offset: number, bytes = 10): KafkaMessage =>
-    ({ offset: String(offset), key: null, value: Buffer.alloc(bytes), timestamp: '0', attributes: 0, headers: {} }) as unknown as KafkaMessage;
-
-  it('counts rows and bytes across fetches, keeps order per partition, and empties on take', () => {
-    const buffer = new BatchBuffer();
-    buffer.add('a', 0, [message(1), message(2)], '2', 1000);
-    buffer.add('a', 1, [message(7, 5)], '7', 1500);
-    buffer.add('a', 0, [message(3)], '4', 2000);
-    expect(buffer.rows).toBe(4);
-    expect(buffer.bytes).toBe(35);
-    expect(buffer.firstAt).toBe(1000);
-    const taken = buffer.take();
-    expect(taken.map((part) => [part.key, part.messages.map((m) => m.offset), part.lastOffset])).toEqual([
-      [partitionKey('a', 0), ['1', '2', '3'], '4'],
-      [partitionKey('a', 1), ['7'], '7'],
-    ]);
-    expect(buffer.empty).toBe(true);
-    expect([buffer.rows, buffer.bytes, buffer.firstAt]).toEqual([0, 0, 0]);
-  });
-
-  it('drops revoked partitions', () => {
-    const buffer = new BatchBuffer();
-    buffer.add('a', 0, [message(1)], '1');
-    buffer.add('a', 1, [message(1), message(2)], '2');
-    expect(buffer.retain((key) => key === partitionKey('a', 0))).toBe(2);
-    expect([buffer.rows, buffer.bytes]).toEqual([1, 10]);
-    expect(buffer.take().map((part) => part.partition)).toEqual([0]);
   });
 });
 

@@ -9,16 +9,9 @@
 import type { ClickHouseServer } from './server.js';
 import { qualified, quoteString } from './sql.js';
 import { escapeTsv, formatMicros } from './type-mapping.js';
-import { partitionKey } from './batch-buffer.js';
+import type { StoredOffset } from '../runtime/writer.js';
 
 export const SINK_OFFSETS_TABLE = '_tideline_sink_offsets';
-
-export interface PartitionOffset {
-  topic: string;
-  partition: number;
-  /** Offset of the last message written. */
-  offset: string;
-}
 
 export class SinkOffsetStore {
   private readonly table: string;
@@ -34,14 +27,15 @@ export class SinkOffsetStore {
     );
   }
 
-  async load(): Promise<Map<string, bigint>> {
+  /** The last offset written per partition. */
+  async load(): Promise<StoredOffset[]> {
     const rows = await this.server.rows<{ topic: string; partition: number; offset: string }>(
       `SELECT topic, partition, toString(max(offset)) AS offset FROM ${this.table} WHERE connector = ${quoteString(this.connector)} GROUP BY topic, partition`,
     );
-    return new Map(rows.map((row) => [partitionKey(row.topic, Number(row.partition)), BigInt(row.offset)]));
+    return rows.map((row) => ({ topic: row.topic, partition: Number(row.partition), offset: row.offset }));
   }
 
-  async save(offsets: readonly PartitionOffset[]): Promise<void> {
+  async save(offsets: readonly StoredOffset[]): Promise<void> {
     if (offsets.length === 0) return;
     const now = formatMicros(Date.now() * 1000, false);
     const lines = offsets

@@ -112,3 +112,15 @@ export function isDataError(error: unknown): boolean {
   const code = serverErrorCode(error);
   return code !== undefined && DATA_ERROR_CODES.has(code);
 }
+
+/**
+ * ClickHouse error codes that mean "try again later" rather than "refused":
+ * timeouts, network, memory, too many parts or queries, readonly replica.
+ */
+const TRANSIENT_CODES = new Set([159, 164, 202, 209, 210, 241, 242, 252, 285, 319, 425]);
+
+/** ClickHouse answered and refused (a DDL, a truncate): retrying will not help. Connection failures are not refusals. */
+export function isRefusal(error: unknown): boolean {
+  const code = serverErrorCode(error);
+  return code !== undefined && !TRANSIENT_CODES.has(code);
+}

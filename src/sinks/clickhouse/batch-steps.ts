@@ -1,0 +1,105 @@
+/**
+ * A batch as the ClickHouse writer applies it: in stream order per table,
+ * runs of rows with truncates between them (a truncate closes the table's
+ * open run, so rows after it are written after it).
+ */
+import { errorMessage } from '../../core/errors.js';
+import type { ConsumedRecord, PartitionRun, RefusedRecord } from '../runtime/writer.js';
+import type { EventDecoder } from './event-decoder.js';
+import type { TableCatalog } from './table-catalog.js';
+import { eventToRows, rowToTsvLine, UnwritableEventError, type RowImage } from './rows.js';
+import type { TablePlan } from './table-plan.js';
+
+/**
+ * A record converted when it arrived (its table known, its schema current):
+ * the rows it writes with their TabSeparated lines, or why it cannot be
+ * written. Conversion then overlaps the write in progress.
+ */
+export type Prepared = { rows: RowImage[]; commitMs: number } | { error: string };
+
+export type ClickHouseRun = PartitionRun<Prepared>;
+export type RefusedRow = RefusedRecord<Prepared>;
+
+export interface PendingRow {
+  row: RowImage;
+  run: ClickHouseRun;
+  record: ConsumedRecord;
+  /** PostgreSQL commit time (source.ts_ms). */
+  commitMs: number;
+}
+
+export type Step =
+  | { kind: 'rows'; table: string; rows: PendingRow[] }
+  | { kind: 'truncate'; database: string; table: string; version: number; run: ClickHouseRun; record: ConsumedRecord };
+
+/** Converts a record whose table and schema are known already; anything else (new schema, truncate, tombstone) is left to toSteps. */
+export function prepareRecord(decoder: EventDecoder, topic: string, record: ConsumedRecord): Prepared | undefined {
+  if (record.value === null) return undefined;
+  try {
+    const decoded = decoder.fast(topic, record);
+    if (!decoded || decoded.event.op === 't') return undefined;
+    const rows = eventToRows(decoded.state.plan, decoded.event, decoder.keyChange(record));
+    for (const row of rows) rowToTsvLine(row);
+    return { rows, commitMs: decoded.event.source.ts_ms };
+  } catch (error) {
+    if (error instanceof UnwritableEventError || error instanceof SyntaxError) return { error: errorMessage(error) };
+    return undefined;
+  }
+}
+
+/** Decodes the runs into steps; runs DDL (new tables, new columns) on the way. Unwritable records come back as dead letters. */
+export async function toSteps(
+  runs: readonly ClickHouseRun[],
+  decoder: EventDecoder,
+  catalog: TableCatalog,
+  database: string,
+): Promise<{ steps: Step[]; deadLetters: RefusedRow[] }> {
+  const steps: Step[] = [];
+  const deadLetters: RefusedRow[] = [];
+  const open = new Map<string, PendingRow[]>();
+  /** The open rows step of a table: rows join it until a truncate of that table closes it. */
+  const rowsStep = (plan: TablePlan): PendingRow[] => {
+    const qualifiedName = `${plan.database}.${plan.table}`;
+    let rows = open.get(qualifiedName);
+    if (!rows) {
+      rows = [];
+      open.set(qualifiedName, rows);
+      steps.push({ kind: 'rows', table: plan.table, rows });
+    }
+    return rows;
+  };
+  for (const run of runs) {
+    for (let index = 0; index < run.records.length; index++) {
+      const record = run.records[index]!;
+      if (record.value === null) continue; // tombstone: the delete before it was written
+      const prepared = run.prepared[index];
+      if (prepared && 'error' in prepared) {
+        deadLetters.push({ run, record, error: prepared.error });
+        continue;
+      }
+      if (prepared) {
+        const rows = rowsStep(prepared.rows[0]!.plan);
+        for (const row of prepared.rows) rows.push({ row, run, record, commitMs: prepared.commitMs });
+        continue;
+      }
+      try {
+        const { event, state } = await decoder.full(run.topic, record);
+        if (event.op === 't') {
+          const version = event.source?.lsn;
+          if (version === null || version === undefined) throw new UnwritableEventError('truncate event without source.lsn');
+          const table = catalog.tableNameFor(run.topic, event);
+          open.delete(`${database}.${table}`);
+          steps.push({ kind: 'truncate', database, table, version, run, record });
+          continue;
+        }
+        // Only a truncate has no table state.
+        const rows = rowsStep(state!.plan);
+        for (const row of eventToRows(state!.plan, event, decoder.keyChange(record))) rows.push({ row, run, record, commitMs: event.source.ts_ms });
+      } catch (error) {
+        if (!(error instanceof UnwritableEventError || error instanceof SyntaxError)) throw error;
+        deadLetters.push({ run, record, error: errorMessage(error) });
+      }
+    }
+  }
+  return { steps, deadLetters };
+}

@@ -1,0 +1,58 @@
+/**
+ * Retries with exponential backoff for a sink: a failing warehouse or Kafka
+ * never skips a batch; the connector reports `degraded` with what failed
+ * until an attempt succeeds, then `running` again.
+ */
+import type { ConnectorState } from '../../core/connector.js';
+import { errorMessage } from '../../core/errors.js';
+import type { Logger } from '../../core/logger.js';
+import { metrics } from '../../metrics/registry.js';
+
+export interface RetryOptions {
+  connector: string;
+  /** The `kind` label of tideline_errors_total. */
+  errorKind: string;
+  logger: Logger;
+  setState(state: ConnectorState, detail?: string): void;
+  firstDelayMs: number;
+  maxDelayMs: number;
+  /** True once the sink stops: a failure then ends the retries. */
+  stopping(): boolean;
+}
+
+export class Retrier {
+  constructor(private readonly options: RetryOptions) {}
+
+  /** Runs `task` until it succeeds; throws its error once `signal` is aborted or the sink stops. */
+  async run<T>(operation: string, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
+    const { connector, logger } = this.options;
+    let delay = this.options.firstDelayMs;
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await task();
+        if (attempt > 1) this.options.setState('running');
+        return result;
+      } catch (error) {
+        if (signal.aborted || this.options.stopping()) throw error;
+        metrics.errors.inc({ connector, kind: this.options.errorKind });
+        metrics.sinkRetries.inc({ connector, operation });
+        this.options.setState('degraded', `${operation}: ${errorMessage(error)}`);
+        logger.warn({ err: error, attempt, retryInMs: delay }, `${operation} failed; retrying`);
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, this.options.maxDelayMs);
+      }
+    }
+  }
+}
+
+export function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
