@@ -16,7 +16,8 @@ import { metrics } from '../../metrics/registry.js';
 import { SchemaCache, type KnownSchema } from '../schema-cache.js';
 import { TransformChain, type ChainPlan } from './chain.js';
 import type { RecordSchemas, TransformRecord, ValueShape } from './record.js';
-import { createStep, type TransformConfig } from './spec.js';
+import type { TransformConfig } from './spec.js';
+import { createStep } from './steps.js';
 
 interface Plan {
   chain: ChainPlan;
