@@ -24,6 +24,18 @@ export default tseslint.config(
     },
   },
   {
+    // kafkajs's runtime values only through src/kafka/kafkajs.ts, which loads
+    // kafkajs after its read_committed fix (src/kafka/read-committed-fix.ts).
+    files: ['src/**/*.ts'],
+    ignores: ['src/kafka/kafkajs.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'kafkajs', allowTypeImports: true, message: 'Import kafkajs values from src/kafka/kafkajs.ts (it installs the read_committed fix first).' }] },
+      ],
+    },
+  },
+  {
     // No import cycles (type-only imports do not count: they vanish at run time).
     files: ['**/*.ts'],
     plugins: { 'import-x': importX },

@@ -1,10 +1,11 @@
-import { Kafka, Partitioners, logLevel, type Consumer, type ConsumerConfig, type ICustomPartitioner, type KafkaConfig, type SASLOptions } from 'kafkajs';
+import type { Consumer, ConsumerConfig, ICustomPartitioner, Kafka as KafkaType, KafkaConfig, SASLOptions } from 'kafkajs';
+import { Kafka, Partitioners, logLevel } from './kafkajs.js';
 import type { KafkaConnection } from '../core/kafka-connection.js';
 import type { Logger } from '../core/logger.js';
 import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from './group-membership.js';
 
 /** A connector's handle on Kafka (pass it back to the functions of src/kafka). */
-export type KafkaClient = Kafka;
+export type KafkaClient = KafkaType;
 
 const LEVELS: Record<number, 'error' | 'warn' | 'info' | 'debug'> = {
   [logLevel.ERROR]: 'error',
@@ -25,7 +26,7 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
 const IGNORED_MESSAGES = [/^Limiting retries for the idempotent producer/];
 
 /** A kafkajs client for one connector, logging through the daemon's logger. */
-export function createKafka(connection: KafkaConnection, clientId: string, logger: Logger): Kafka {
+export function createKafka(connection: KafkaConnection, clientId: string, logger: Logger): KafkaType {
   const config: KafkaConfig = {
     clientId: connection.clientId ?? clientId,
     brokers: connection.brokers,
@@ -72,7 +73,7 @@ export type GroupConsumerSettings = { groupId: string } & Pick<ConsumerConfig, '
  * 10 s session, the time another instance's crash holds its partitions.
  * kafkajs heartbeats from its fetch loop (and from eachBatch's heartbeat()).
  */
-export function groupConsumer(kafka: Kafka, settings: GroupConsumerSettings): Consumer {
+export function groupConsumer(kafka: KafkaType, settings: GroupConsumerSettings): Consumer {
   return kafka.consumer({
     readUncommitted: false,
     partitionAssigners: [taggedRoundRobin(instanceId())],
@@ -83,7 +84,7 @@ export function groupConsumer(kafka: Kafka, settings: GroupConsumerSettings): Co
 }
 
 /** Connects a group member, after removing the member an earlier crash of this instance left in the group. */
-export async function joinGroup(kafka: Kafka, consumer: Consumer, groupId: string, logger: Logger): Promise<void> {
+export async function joinGroup(kafka: KafkaType, consumer: Consumer, groupId: string, logger: Logger): Promise<void> {
   await removeEarlierIncarnations(kafka, groupId, instanceId(), logger);
   await consumer.connect();
 }

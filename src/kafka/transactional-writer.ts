@@ -5,9 +5,10 @@
  * consumer offsets) goes into the same transaction and it commits, or it
  * aborts. Used by the PostgreSQL source and by every processor partition.
  */
-import { CompressionTypes, type Kafka, type Producer, type Transaction } from 'kafkajs';
+import type { Kafka, Producer, Transaction } from 'kafkajs';
 import { errorMessage } from '../core/errors.js';
 import { keyPartitioner } from './client.js';
+import { CompressionTypes } from './kafkajs.js';
 import type { OutputRecord, RecordHeaders } from './records.js';
 
 /**
