@@ -74,7 +74,12 @@ export interface ProcessorLoopOptions {
   concurrency?: number;
 }
 
-/** Partitions of one loop processed at the same time, unless the options say otherwise. */
+/**
+ * Partitions of one loop processed at the same time, unless the options say
+ * otherwise. Several partitions' producers then write the same output topics
+ * at once, so a crash leaves overlapping aborted transactions there; readers
+ * need the corrected read_committed filter (read-committed-fix.ts).
+ */
 export const DEFAULT_CONCURRENCY = 4;
 
 interface OwnedPartition {
@@ -294,28 +299,16 @@ export class ProcessorLoop {
     const started = Date.now();
     const beat = setInterval(() => void heartbeat().catch(() => undefined), 1_000);
     try {
-      // The two-partition race (a result version emitted twice, or a
-      // partition's results never converging) came from reading a partition's
-      // committed offset and changelog before its last transaction was
-      // settled. Two facts combine:
-      //  - transaction.commit() returns once the coordinator has logged the
-      //    commit; the markers that make it visible (in the output, changelog
-      //    and __consumer_offsets partitions) are written after that. Until
-      //    then OffsetFetch returns the previous offset and read_committed
-      //    readers stop before the transaction.
-      //  - kafkajs's producer.connect() does not initialize the transactional
-      //    id (only the first transaction() does), and partitions this
-      //    instance kept across a takeover kept their producer, so nothing
-      //    waited for those markers.
-      // A takeover that ran right after a batch of another partition had
-      // committed (with several partitions at once it starts as soon as the
-      // batches in flight are done) could then restore the state and offset
-      // from before that batch and process it again, emitting its result
-      // versions a second time, or restore the state without it while the
-      // offset was past it. Now every owned partition gets a new writer whose
-      // connect() initializes the transactional id: the coordinator answers
-      // only once the id's last transaction is complete, markers written, so
-      // the reads below see every committed batch, ours or a previous owner's.
+      // Every owned partition gets a new writer, also the partitions this
+      // instance keeps: its connect() initializes the transactional id, and the
+      // coordinator answers only once the id's last transaction is complete
+      // (an open one aborted, a committing one with its markers written).
+      // transaction.commit() returns before the markers are written, and until
+      // they are, OffsetFetch returns the previous offset and read_committed
+      // readers stop before that transaction: without this a takeover right
+      // after a commit could restore the state and offset from before it. (The
+      // two-partition race itself was kafkajs's read_committed filter
+      // delivering aborted records: see read-committed-fix.ts.)
       await this.closeWriters();
       await Promise.all(
         assignment.map(async (tp) => {
