@@ -12,6 +12,8 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
+          // Before any test imports kafkajs (src/kafka/read-committed-fix.ts).
+          setupFiles: ['test/support/kafkajs-fix.ts'],
         },
       },
       {
@@ -19,6 +21,9 @@ export default defineConfig({
           name: 'integration',
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
+          // Before any test imports kafkajs: test readers check exactly-once
+          // results read_committed (src/kafka/read-committed-fix.ts).
+          setupFiles: ['test/support/kafkajs-fix.ts'],
           // One stack for the whole run: services are found or started once.
           globalSetup: ['test/support/global-setup.ts'],
           // The suites share one Postgres/Kafka/ClickHouse; run files one at a time

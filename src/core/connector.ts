@@ -38,3 +38,20 @@ export interface ConnectorSpec<Schema extends z.ZodType = z.ZodType> {
   configSchema: Schema;
   create(context: ConnectorContext<z.output<Schema>>): Connector;
 }
+
+/**
+ * A connector kind as the registry keeps it: every kind in one list, whatever
+ * its config type. The loader parses a file's `config:` with that kind's own
+ * configSchema before create() is called with it.
+ */
+export type ConnectorKind = ConnectorSpec;
+
+/**
+ * Declares a connector kind (in the kind's connector.ts, next to its spec.ts
+ * which holds only the config schema and types). `create` gets the config as
+ * `configSchema` outputs it, inferred here, so no kind needs a cast to enter
+ * the registry.
+ */
+export function defineConnector<Schema extends z.ZodType>(spec: ConnectorSpec<Schema>): ConnectorKind {
+  return spec;
+}

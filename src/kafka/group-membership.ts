@@ -22,7 +22,8 @@
  * writes by ownership and processors are fenced by their transactional ids.
  */
 import { hostname } from 'node:os';
-import { AssignerProtocol, PartitionAssigners, type Kafka, type PartitionAssigner } from 'kafkajs';
+import type { Kafka, PartitionAssigner } from 'kafkajs';
+import { AssignerProtocol, PartitionAssigners } from './kafkajs.js';
 import type { Logger } from '../core/logger.js';
 import { errorMessage } from '../core/errors.js';
 

@@ -1,10 +1,24 @@
-import type { Admin } from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+
+/** Kafka's admin client, as withAdmin lends it. */
+export type TopicAdmin = Admin;
 
 export interface TopicSpec {
   topic: string;
   partitions: number;
   /** Kafka topic configs, e.g. { 'cleanup.policy': 'compact' }. */
   configs?: Record<string, string>;
+}
+
+/** Kafka's admin client, for the duration of `work`. */
+export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise<T>): Promise<T> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    return await work(admin);
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
 }
 
 /**
@@ -45,4 +59,10 @@ export async function waitForTopics(
     onWaiting(missing);
     await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
+}
+
+/** The number of partitions of `topic` (1 if the metadata names none). */
+export async function partitionCount(admin: Admin, topic: string): Promise<number> {
+  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
+  return metadata.topics[0]?.partitions.length ?? 1;
 }

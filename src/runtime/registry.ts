@@ -1,15 +1,15 @@
 /**
- * Every connector kind tideline knows. Adding a kind: a folder exporting a spec
- * (config schema with field descriptions, factory), and one line here.
+ * Every connector kind tideline knows. Adding a kind: a folder with a spec.ts
+ * (config schema with field descriptions, config type; it never imports the
+ * connector class), a connector.ts declaring the kind with defineConnector,
+ * and one line here.
  */
-import type { ConnectorSpec } from '../core/connector.js';
-import { clickhouseSinkSpec } from '../sinks/clickhouse/spec.js';
-import { postgresSourceSpec } from '../sources/postgres/spec.js';
-import { transformSpec } from '../processors/transform/spec.js';
-import { aggregateSpec } from '../processors/aggregate/spec.js';
+import type { ConnectorKind } from '../core/connector.js';
+import { clickhouseSinkConnector } from '../sinks/clickhouse/connector.js';
+import { postgresSourceConnector } from '../sources/postgres/connector.js';
+import { transformConnector } from '../processors/transform/connector.js';
+import { aggregateConnector } from '../processors/aggregate/connector.js';
 
-const specs: ConnectorSpec[] = [postgresSourceSpec as unknown as ConnectorSpec, clickhouseSinkSpec as unknown as ConnectorSpec];
-specs.push(transformSpec as unknown as ConnectorSpec);
-specs.push(aggregateSpec as unknown as ConnectorSpec);
+const kinds: readonly ConnectorKind[] = [postgresSourceConnector, clickhouseSinkConnector, transformConnector, aggregateConnector];
 
-export const connectorKinds: ReadonlyMap<string, ConnectorSpec> = new Map(specs.map((spec) => [spec.kind, spec]));
+export const connectorKinds: ReadonlyMap<string, ConnectorKind> = new Map(kinds.map((kind) => [kind.kind, kind]));

@@ -1,6 +1,6 @@
 import { Partitioners } from 'kafkajs';
 import { describe, expect, it } from 'vitest';
-import { partitionForKey } from '../../src/processors/partitioner.js';
+import { partitionForKey } from '../../src/kafka/partitioner.js';
 
 describe('partitionForKey', () => {
   it("picks the partitions of kafkajs's (Java-compatible) default partitioner", () => {

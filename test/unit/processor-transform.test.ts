@@ -5,7 +5,8 @@ import type { ConnectSchema } from '../../src/core/connect-schema.js';
 import { TransformChain } from '../../src/processors/transform/chain.js';
 import { castValue } from '../../src/processors/transform/cast.js';
 import type { RecordSchemas, TransformRecord } from '../../src/processors/transform/record.js';
-import { createStep, transformStepSchema } from '../../src/processors/transform/spec.js';
+import { transformStepSchema } from '../../src/processors/transform/spec.js';
+import { createStep } from '../../src/processors/transform/steps.js';
 import { TransformError } from '../../src/processors/transform/step.js';
 
 const columns: ColumnSchema[] = [

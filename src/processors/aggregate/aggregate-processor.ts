@@ -21,16 +21,16 @@
  * With `repartition: false` (mode event only) stage 1 is skipped and stage 2
  * reads the input topic itself (it must already be partitioned by the group).
  */
-import type { Admin, Kafka, KafkaMessage } from 'kafkajs';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import type { Row } from '../../core/events.js';
 import { stringifyJson } from '../../serde/json/lossless.js';
-import { createKafka } from '../../kafka/client.js';
-import { ensureTopics, waitForTopics } from '../../kafka/topics.js';
+import { createKafka, type KafkaClient } from '../../kafka/client.js';
+import { readTopicToEnd } from '../../kafka/compacted-topic-reader.js';
+import { partitionForKey } from '../../kafka/partitioner.js';
+import { ProcessorLoop, type BatchContext } from '../../kafka/processor-loop.js';
+import type { ConsumedMessage, OutputRecord, PartitionBatch, TopicPartition } from '../../kafka/records.js';
+import { ensureTopics, partitionCount, waitForTopics, withAdmin, type TopicAdmin } from '../../kafka/topics.js';
 import { metrics } from '../../metrics/registry.js';
-import { readPartitionsToEnd } from '../changelog-reader.js';
-import { partitionForKey } from '../partitioner.js';
-import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch, type TopicPartition } from '../processor-loop.js';
 import { describeError } from '../transform/transform-processor.js';
 import { AggregateInputError, createAggregator, distinctText, isNull, toNumber, type AggregateFunction } from './aggregators.js';
 import { additionOf, decodeChange, encodeChange, type GroupChange } from './changes.js';
@@ -42,6 +42,9 @@ import type { AggregateConfig } from './spec.js';
 import { StateStore, type WindowEntry } from './state-store.js';
 import { WindowAggregation } from './window-aggregation.js';
 import type { WindowSpec } from './windows.js';
+
+/** A restore (changelog or row images) that takes longer fails the connector. */
+const RESTORE_TIMEOUT_MS = 300_000;
 
 export class AggregateProcessor implements Connector {
   private readonly config: AggregateConfig;
@@ -56,7 +59,7 @@ export class AggregateProcessor implements Connector {
   readonly repartitionTopic: string;
   readonly changelogTopic: string;
   readonly imagesTopic: string;
-  private kafka: Kafka | null = null;
+  private kafka: KafkaClient | null = null;
   /** Partitions of <name>.repartition: records name theirs (no per-record partitioner call). */
   private repartitionPartitions = 1;
 
@@ -143,10 +146,8 @@ export class AggregateProcessor implements Connector {
   }
 
   /** Creates the repartition, changelog and output topics; the changelog matches the aggregated topic's partitions. */
-  private async prepareTopics(kafka: Kafka, signal: AbortSignal): Promise<void> {
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
+  private async prepareTopics(kafka: KafkaClient, signal: AbortSignal): Promise<void> {
+    await withAdmin(kafka, async (admin) => {
       await waitForTopics(admin, this.config.topics, signal, (missing) => {
         this.context.setState('degraded', `waiting for topics: ${missing.join(', ')}`);
       });
@@ -169,13 +170,11 @@ export class AggregateProcessor implements Connector {
         throw new Error(`${this.changelogTopic} has ${changelogPartitions} partitions but ${aggregated} has ${statePartitions}: they must match`);
       }
       if (this.config.mode === 'table') await this.prepareImagesTopic(admin);
-    } finally {
-      await admin.disconnect();
-    }
+    });
   }
 
   /** Mode table: <name>.images, whose partition n holds the images of partition n of every input topic. */
-  private async prepareImagesTopic(admin: Admin): Promise<void> {
+  private async prepareImagesTopic(admin: TopicAdmin): Promise<void> {
     let inputPartitions = 1;
     for (const topic of this.config.topics) inputPartitions = Math.max(inputPartitions, await partitionCount(admin, topic));
     await ensureTopics(admin, [{ topic: this.imagesTopic, partitions: inputPartitions, configs: { 'cleanup.policy': 'compact' } }]);
@@ -185,7 +184,7 @@ export class AggregateProcessor implements Connector {
     }
   }
 
-  private repartitionRecord(change: GroupChange, message: KafkaMessage): OutputRecord {
+  private repartitionRecord(change: GroupChange, message: ConsumedMessage): OutputRecord {
     const { key, value } = encodeChange(change);
     const record: OutputRecord = { topic: this.repartitionTopic, partition: partitionForKey(key, this.repartitionPartitions), key, value };
     if (message.timestamp) record.timestamp = message.timestamp;
@@ -242,7 +241,7 @@ export class AggregateProcessor implements Connector {
   }
 
   /** The row's identity: its key's payload as JSON (the schema may change, the row stays). */
-  private rowKey(message: KafkaMessage): string {
+  private rowKey(message: ConsumedMessage): string {
     if (!message.key) throw new AggregateInputError('message has no key: mode table needs the row key (a table without a primary key? use mode: event)');
     const payload = this.context.converter.decodeKey(message.key).value;
     if (payload === null || payload === undefined) throw new AggregateInputError('message key has no payload: mode table needs the row key');
@@ -250,7 +249,7 @@ export class AggregateProcessor implements Connector {
   }
 
   /** The row's new image; null when it no longer counts (deleted, or filtered out); 'skip' for a truncate. */
-  private async rowVersion(topic: string, message: KafkaMessage): Promise<RowImage | null | 'skip'> {
+  private async rowVersion(topic: string, message: ConsumedMessage): Promise<RowImage | null | 'skip'> {
     const payload = this.decodeValue(message);
     switch (payload.op) {
       case 'd':
@@ -288,13 +287,13 @@ export class AggregateProcessor implements Connector {
     });
   }
 
-  private decodeValue(message: KafkaMessage): Row {
+  private decodeValue(message: ConsumedMessage): Row {
     const payload = this.context.converter.decodeValue<Row | null>(message.value!).value;
     if (!payload || typeof payload !== 'object') throw new AggregateInputError('message value is not a JSON object');
     return payload;
   }
 
-  private async extract(topic: string, message: KafkaMessage): Promise<AggregateInput | null> {
+  private async extract(topic: string, message: ConsumedMessage): Promise<AggregateInput | null> {
     return this.extractor.extract(this.decodeValue(message), { topic });
   }
 
@@ -303,7 +302,13 @@ export class AggregateProcessor implements Connector {
     const started = Date.now();
     this.images.reset(partitions);
     const numbers = [...new Set(partitions.map((tp) => tp.partition))];
-    const read = await readPartitionsToEnd(this.kafka!, this.imagesTopic, numbers, (partition, message) => this.images.restore(partition, message), { heartbeat });
+    const read = await readTopicToEnd(this.kafka!, this.imagesTopic, {
+      partitions: numbers,
+      onMessage: (partition, message) => this.images.restore(partition, message),
+      heartbeat,
+      timeoutMs: RESTORE_TIMEOUT_MS,
+      groupPrefix: '_tideline-restore',
+    });
     const seconds = (Date.now() - started) / 1000;
     const stage = `${this.context.name}.repartition`;
     metrics.processorStateRestore.observe({ connector: stage }, seconds);
@@ -316,13 +321,13 @@ export class AggregateProcessor implements Connector {
     const numbers = partitions.map((tp) => tp.partition);
     const started = Date.now();
     this.store.reset(numbers);
-    const read = await readPartitionsToEnd(
-      this.kafka!,
-      this.changelogTopic,
-      numbers,
-      (partition, message) => this.store.partition(partition)?.restore(message),
-      { heartbeat },
-    );
+    const read = await readTopicToEnd(this.kafka!, this.changelogTopic, {
+      partitions: numbers,
+      onMessage: (partition, message) => this.store.partition(partition)?.restore(message),
+      heartbeat,
+      timeoutMs: RESTORE_TIMEOUT_MS,
+      groupPrefix: '_tideline-restore',
+    });
     const seconds = (Date.now() - started) / 1000;
     metrics.processorStateRestore.observe({ connector: this.context.name }, seconds);
     metrics.processorStateEntries.set({ connector: this.context.name }, this.store.size);
@@ -373,7 +378,3 @@ export class AggregateProcessor implements Connector {
   }
 }
 
-async function partitionCount(admin: Admin, topic: string): Promise<number> {
-  const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
-  return metadata.topics[0]?.partitions.length ?? 1;
-}

@@ -11,8 +11,8 @@
  * once the row is gone. Each batch writes the images it changed in its
  * transaction, so after a restore the images match the last committed offset.
  */
-import type { KafkaMessage } from 'kafkajs';
 import { parseJson, stringifyJson } from '../../serde/json/lossless.js';
+import type { ConsumedMessage } from '../../kafka/records.js';
 import type { Contribution, GroupChange } from './changes.js';
 
 export interface RowImage extends Contribution {
@@ -89,7 +89,7 @@ export class ImageStore {
   }
 
   /** Applies a record of changelog partition `partition`; records of topics not owned here are skipped. */
-  restore(partition: number, message: KafkaMessage): void {
+  restore(partition: number, message: ConsumedMessage): void {
     const key = message.key?.toString('utf8');
     const space = key?.indexOf(' ') ?? -1;
     if (!key || space < 0) return;

@@ -1,8 +1,6 @@
 import { z } from 'zod';
-import type { ConnectorSpec } from '../../core/connector.js';
 import { durationSchema, expressionText, topicName } from '../config.js';
 import { AGGREGATE_FUNCTIONS } from './aggregators.js';
-import { AggregateProcessor } from './aggregate-processor.js';
 
 const GROUP_TYPES = ['string', 'int32', 'int64', 'double', 'boolean'] as const;
 
@@ -103,11 +101,3 @@ export const aggregateConfigSchema = z
   });
 
 export type AggregateConfig = z.output<typeof aggregateConfigSchema>;
-
-export const aggregateSpec: ConnectorSpec<typeof aggregateConfigSchema> = {
-  kind: 'aggregate',
-  role: 'processor',
-  description: 'Stream processor: windowed group-by aggregations (count, sum, min, max, avg, countDistinct) on event time over a table (updates and deletes retract) or an event stream, emitted as upserts; state in changelog topics; exactly once.',
-  configSchema: aggregateConfigSchema,
-  create: (context) => new AggregateProcessor(context),
-};

@@ -8,8 +8,8 @@
  * the owned partitions are read back from the changelog (read_committed), which
  * gives exactly the state as of the last committed input offset.
  */
-import type { KafkaMessage } from 'kafkajs';
 import { parseJson, stringifyJson } from '../../serde/json/lossless.js';
+import type { ConsumedMessage } from '../../kafka/records.js';
 import type { AccumulatorState } from './aggregators.js';
 import { closesAt, type WindowSpec } from './windows.js';
 
@@ -73,7 +73,7 @@ export class PartitionState {
   }
 
   /** Applies one changelog record (restore). */
-  restore(message: KafkaMessage): void {
+  restore(message: ConsumedMessage): void {
     const key = message.key?.toString('utf8');
     if (!key) return;
     if (key === WATERMARK_KEY) {

@@ -1,15 +1,12 @@
 import { z } from 'zod';
-import type { ConnectorSpec } from '../../core/connector.js';
 import { topicName } from '../config.js';
-import { castStep, castStepSchema } from './cast.js';
-import { computeStep, computeStepSchema } from './compute.js';
-import { dropStep, dropStepSchema, keepStep, keepStepSchema, renameStep, renameStepSchema } from './fields.js';
-import { filterStep, filterStepSchema } from './filter.js';
-import { hashStep, hashStepSchema, maskStep, maskStepSchema } from './mask.js';
-import { routeStep, routeStepSchema } from './route.js';
-import type { TransformStep } from './step.js';
-import { TransformProcessor } from './transform-processor.js';
-import { unwrapStep, unwrapStepSchema } from './unwrap.js';
+import { castStepSchema } from './cast.js';
+import { computeStepSchema } from './compute.js';
+import { dropStepSchema, keepStepSchema, renameStepSchema } from './fields.js';
+import { filterStepSchema } from './filter.js';
+import { hashStepSchema, maskStepSchema } from './mask.js';
+import { routeStepSchema } from './route.js';
+import { unwrapStepSchema } from './unwrap.js';
 
 export const transformStepSchema = z.discriminatedUnion('type', [
   filterStepSchema,
@@ -26,31 +23,6 @@ export const transformStepSchema = z.discriminatedUnion('type', [
 
 export type TransformStepConfig = z.output<typeof transformStepSchema>;
 
-export function createStep(config: TransformStepConfig): TransformStep {
-  switch (config.type) {
-    case 'filter':
-      return filterStep(config);
-    case 'keep':
-      return keepStep(config);
-    case 'drop':
-      return dropStep(config);
-    case 'rename':
-      return renameStep(config);
-    case 'mask':
-      return maskStep(config);
-    case 'hash':
-      return hashStep(config);
-    case 'cast':
-      return castStep(config);
-    case 'compute':
-      return computeStep(config);
-    case 'route':
-      return routeStep(config);
-    case 'unwrap':
-      return unwrapStep(config);
-  }
-}
-
 export const transformConfigSchema = z
   .object({
     topics: z.array(topicName('Input topic.')).min(1, 'list at least one topic').describe('Input topics (Debezium-shaped, JsonConverter).'),
@@ -66,11 +38,3 @@ export const transformConfigSchema = z
   .strict();
 
 export type TransformConfig = z.output<typeof transformConfigSchema>;
-
-export const transformSpec: ConnectorSpec<typeof transformConfigSchema> = {
-  kind: 'transform',
-  role: 'processor',
-  description: 'Stream processor: a chain of filter, keep/drop, rename, mask/hash, cast, compute, route and unwrap steps, topic to topic, exactly once.',
-  configSchema: transformConfigSchema,
-  create: (context) => new TransformProcessor(context),
-};

@@ -4,18 +4,19 @@
  * once through ProcessorLoop. Stateless, so any instance can take any
  * partition at once.
  */
-import type { KafkaMessage } from 'kafkajs';
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import type { Row } from '../../core/events.js';
 import { createKafka } from '../../kafka/client.js';
+import { ProcessorLoop, type BatchContext } from '../../kafka/processor-loop.js';
+import type { ConsumedMessage, OutputRecord, PartitionBatch } from '../../kafka/records.js';
+import { TopicCreator } from '../../kafka/topic-creator.js';
 import { metrics } from '../../metrics/registry.js';
 import type { Converter, SchemaEntry } from '../../serde/index.js';
-import { ProcessorLoop, type BatchContext, type OutputRecord, type PartitionBatch } from '../processor-loop.js';
-import { TopicCreator } from '../topic-creator.js';
 import { TransformChain, type ChainPlan } from './chain.js';
 import type { RecordSchemas, TransformRecord, ValueShape } from './record.js';
-import { createStep, type TransformConfig } from './spec.js';
+import type { TransformConfig } from './spec.js';
+import { createStep } from './steps.js';
 
 interface Plan {
   chain: ChainPlan;
@@ -92,7 +93,7 @@ export class TransformProcessor implements Connector {
     return out;
   }
 
-  private async transform(topic: string, message: KafkaMessage, defaultTopic: string): Promise<OutputRecord | null> {
+  private async transform(topic: string, message: ConsumedMessage, defaultTopic: string): Promise<OutputRecord | null> {
     const { converter } = this.context;
     const key = message.key ? converter.decodeKey<Row | null>(message.key) : null;
     const value = message.value ? converter.decodeValue<Row | null>(message.value) : null;

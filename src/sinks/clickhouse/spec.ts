@@ -1,6 +1,4 @@
 import { z } from 'zod';
-import type { ConnectorSpec } from '../../core/connector.js';
-import { ClickHouseSink } from './clickhouse-sink.js';
 
 export const clickhouseSinkConfigSchema = z
   .object({
@@ -38,11 +36,3 @@ export const clickhouseSinkConfigSchema = z
   .strict();
 
 export type ClickHouseSinkConfig = z.output<typeof clickhouseSinkConfigSchema>;
-
-export const clickhouseSinkSpec: ConnectorSpec<typeof clickhouseSinkConfigSchema> = {
-  kind: 'clickhouse-sink',
-  role: 'sink',
-  description: 'Upserts Debezium-shaped change topics into ClickHouse ReplacingMergeTree tables, with offsets stored in ClickHouse.',
-  configSchema: clickhouseSinkConfigSchema,
-  create: (context) => new ClickHouseSink(context),
-};

@@ -13,18 +13,18 @@
  *  4. Only after the Kafka commit is the commit LSN confirmed to PostgreSQL.
  */
 import pg from 'pg';
-import { CompressionTypes, type Kafka, type Producer, type Transaction } from 'kafkajs';
 import type { Pgoutput } from 'pg-logical-replication';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.js';
 import { whenAborted } from '../../core/abort.js';
 import { errorMessage } from '../../core/errors.js';
 import { SerialQueue } from '../../core/serial-queue.js';
-import { createKafka, keyPartitioner } from '../../kafka/client.js';
-import { ensureTopics } from '../../kafka/topics.js';
-import { SOURCE_OFFSETS_TOPIC, encodeSourceOffset, ensureSourceOffsetsTopic, readSourceOffset, type SnapshotPosition, type SourceOffset } from '../../kafka/source-offsets.js';
+import { createKafka, type KafkaClient } from '../../kafka/client.js';
+import { ensureTopics, withAdmin } from '../../kafka/topics.js';
+import { ensureSourceOffsetsTopic, readSourceOffset, sourceOffsetRecord, type SnapshotPosition, type SourceOffset } from '../../kafka/source-offsets.js';
+import { TransactionalWriter } from '../../kafka/transactional-writer.js';
 import { metrics } from '../../metrics/registry.js';
-import { ChangeEventBuilder, type BuiltEvents, type KafkaRecord } from './change-events.js';
+import { ChangeEventBuilder, type BuiltEvents } from './change-events.js';
 import { checkServer, createSlot, ensurePublication, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes } from './replication-setup.js';
 import { planSnapshot, type SnapshotPlan } from './snapshot-plan.js';
 import { SnapshotProgress } from './snapshot-progress.js';
@@ -36,14 +36,6 @@ import type { PostgresSourceConfig } from './spec.js';
 
 /** Sends queued behind message handling before it waits for Kafka. */
 const MAX_SENDS_IN_FLIGHT = 2;
-
-/**
- * Buffered records are sent (inside the open transaction) once they reach this
- * many bytes. The broker refuses a produce request whose record batch exceeds
- * message.max.bytes (1 MiB by default), and JsonConverter messages carry their
- * schema, so the limit is on bytes, not on a count of records.
- */
-const SEND_MAX_BYTES = 768 * 1024;
 
 /** Snapshot progress is logged at most this often. */
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
@@ -76,7 +68,8 @@ export class PostgresSource implements Connector {
   private readonly topicPrefix: string;
   private readonly queue = new SerialQueue();
 
-  private producer: Producer | null = null;
+  /** The connector's transactional id and its open transaction; records are sent as they arrive, in size-bounded chunks. */
+  private writer: TransactionalWriter | null = null;
   private stream: ReplicationStream | null = null;
   private builder: ChangeEventBuilder | null = null;
 
@@ -85,17 +78,6 @@ export class PostgresSource implements Connector {
   /** What keepalive replies confirm: the durable position in text form. */
   private durableLsnText = '0/0';
   private current: PgTransaction | null = null;
-  private kafkaTx: Transaction | null = null;
-  private buffered: KafkaRecord[] = [];
-  private bufferedBytes = 0;
-  /**
-   * Sends of the open transaction run behind message handling, chained so they
-   * reach Kafka in order; at most MAX_SENDS_IN_FLIGHT are queued before
-   * handling waits (and the replication stream with it). Every send is awaited
-   * before the transaction commits.
-   */
-  private sending: Promise<void> = Promise.resolve();
-  private sendsInFlight = 0;
   /** PostgreSQL transactions inside the open Kafka transaction. */
   private included: PgTransaction[] = [];
   private eventsInKafkaTx = 0;
@@ -196,7 +178,7 @@ export class PostgresSource implements Connector {
       if (this.commitTimer) clearTimeout(this.commitTimer);
       await exported?.connection.end().catch(() => undefined);
       await this.stream?.stop().catch(() => undefined);
-      await this.producer?.disconnect().catch(() => undefined);
+      await this.writer?.disconnect();
       await admin.end().catch(() => undefined);
     }
   }
@@ -299,12 +281,10 @@ export class PostgresSource implements Connector {
   }
 
   /** Creates the topics, connects the transactional producer, then reads the stored offset. */
-  private async prepareKafka(kafka: Kafka, keys: ReadonlyMap<string, readonly string[]>): Promise<SourceOffset | null> {
+  private async prepareKafka(kafka: KafkaClient, keys: ReadonlyMap<string, readonly string[]>): Promise<SourceOffset | null> {
     const { logger, name } = this.context;
     await ensureSourceOffsetsTopic(kafka);
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
+    await withAdmin(kafka, async (admin) => {
       const created = await ensureTopics(
         admin,
         this.tables.map((qualified) => {
@@ -320,26 +300,22 @@ export class PostgresSource implements Connector {
         }),
       );
       if (created.length > 0) logger.info({ topics: created }, 'created change topics');
-    } finally {
-      await admin.disconnect();
-    }
-
-    // Connecting a transactional producer initializes its transactional id:
-    // an older instance is fenced and its open transaction aborted, which
-    // must happen before the offset is read (see readSourceOffset).
-    this.producer = kafka.producer({
-      transactionalId: `tideline-${name}`,
-      idempotent: true,
-      maxInFlightRequests: 1,
-      transactionTimeout: 300_000,
-      createPartitioner: keyPartitioner,
-      // Right after a commit the coordinator is still writing its markers and
-      // answers the next transaction's AddPartitionsToTxn with
-      // CONCURRENT_TRANSACTIONS. The Java client retries that after 20 ms;
-      // kafkajs's default 300 ms first retry stalled every following transaction.
-      retry: { initialRetryTime: 20, retries: 12, maxRetryTime: 2_000 },
     });
-    await this.producer.connect();
+
+    // Connecting initializes the transactional id: an older instance is
+    // fenced and its last transaction settled (an open one aborted), which
+    // must happen before the offset is read (see readSourceOffset).
+    this.writer = new TransactionalWriter(kafka, {
+      transactionalId: `tideline-${name}`,
+      transactionTimeoutMs: 300_000,
+      compression: this.config.compression,
+      // Sends run behind message handling; at most this many are queued
+      // before handling waits (and the replication stream with it).
+      maxSendsInFlight: MAX_SENDS_IN_FLIGHT,
+      // A failed send fails the connector; the transaction never commits.
+      onSendError: (error) => this.fail(error),
+    });
+    await this.writer.connect();
     const stored = await readSourceOffset(kafka, name);
     if (stored) {
       this.storedLsn = BigInt(stored.lsn);
@@ -431,15 +407,11 @@ export class PostgresSource implements Connector {
     }
   }
 
-  /** Buffers the records of one change for the open Kafka transaction; sends once enough bytes are buffered. */
+  /** Adds the records of one change to the open Kafka transaction (sent once enough bytes are buffered). */
   private async enqueue({ records, events }: BuiltEvents): Promise<void> {
     for (const event of events) metrics.sourceEvents.inc({ connector: this.context.name, table: event.table, op: event.op });
-    for (const record of records) {
-      this.buffered.push(record);
-      this.bufferedBytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
-    }
     this.eventsInKafkaTx += events.length;
-    if (this.bufferedBytes >= SEND_MAX_BYTES) await this.sendBuffered(false);
+    await this.writer!.write(records);
   }
 
   private async onCommit(): Promise<void> {
@@ -473,37 +445,6 @@ export class PostgresSource implements Connector {
     }
   }
 
-  /**
-   * Hands the buffered records to Kafka inside the open transaction. With
-   * `wait`, returns once every send so far is acknowledged; otherwise only
-   * waits while too many sends are queued.
-   */
-  private async sendBuffered(wait: boolean): Promise<void> {
-    if (this.buffered.length > 0) {
-      if (!this.kafkaTx) this.kafkaTx = await this.producer!.transaction();
-      const tx = this.kafkaTx;
-      const byTopic = new Map<string, { key: Buffer | null; value: Buffer | null; headers?: Record<string, Buffer> }[]>();
-      for (const record of this.buffered) {
-        let messages = byTopic.get(record.topic);
-        if (!messages) byTopic.set(record.topic, (messages = []));
-        messages.push(record.headers ? { key: record.key, value: record.value, headers: record.headers } : { key: record.key, value: record.value });
-      }
-      this.buffered = [];
-      this.bufferedBytes = 0;
-      this.sendsInFlight += 1;
-      this.sending = this.sending.then(async () => {
-        try {
-          await tx.sendBatch({ acks: -1, compression: this.config.compression === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None, topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })) });
-        } finally {
-          this.sendsInFlight -= 1;
-        }
-      });
-      // A failed send fails the connector; the chain stays rejected so the commit never happens.
-      this.sending.catch((error: unknown) => this.fail(error instanceof Error ? error : new Error(errorMessage(error))));
-    }
-    if (wait || this.sendsInFlight > MAX_SENDS_IN_FLIGHT) await this.sending;
-  }
-
   /** The offset record: the last included commit (or the stored one), the snapshotted tables, and the snapshot position while one runs. */
   private offsetRecord(last: PgTransaction | null): SourceOffset {
     const lsn = last ? last.commitLsn : this.storedLsn < 0n ? 0n : this.storedLsn;
@@ -519,10 +460,7 @@ export class PostgresSource implements Connector {
 
   /** Sends what is buffered plus the offset record, and commits the Kafka transaction. */
   private async commitOffset(offset: SourceOffset): Promise<void> {
-    this.buffered.push({ topic: SOURCE_OFFSETS_TOPIC, key: Buffer.from(this.context.name), value: encodeSourceOffset(offset) });
-    await this.sendBuffered(true);
-    await this.kafkaTx!.commit();
-    this.kafkaTx = null;
+    await this.writer!.commit({ offsetRecord: sourceOffsetRecord(this.context.name, offset) });
     this.eventsInKafkaTx = 0;
     this.lastCommitAt = Date.now();
   }
@@ -561,13 +499,7 @@ export class PostgresSource implements Connector {
   }
 
   private async abortQuietly(): Promise<void> {
-    const tx = this.kafkaTx;
-    this.kafkaTx = null;
-    this.buffered = [];
-    this.bufferedBytes = 0;
-    await this.sending.catch(() => undefined);
-    this.sending = Promise.resolve();
-    if (tx) await tx.abort().catch(() => undefined);
+    await this.writer?.abort();
   }
 
   private async measureLag(admin: pg.Client): Promise<void> {

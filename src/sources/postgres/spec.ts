@@ -1,6 +1,4 @@
 import { z } from 'zod';
-import type { ConnectorSpec } from '../../core/connector.js';
-import { PostgresSource } from './postgres-source.js';
 
 const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase PostgreSQL identifier (a-z, 0-9, _; at most 63 characters)');
 
@@ -60,11 +58,3 @@ export const postgresSourceConfigSchema = z
   .strict();
 
 export type PostgresSourceConfig = z.output<typeof postgresSourceConfigSchema>;
-
-export const postgresSourceSpec: ConnectorSpec<typeof postgresSourceConfigSchema> = {
-  kind: 'postgres-source',
-  role: 'source',
-  description: 'Streams changes of PostgreSQL tables (pgoutput logical replication) into one Kafka topic per table, in Debezium\'s event shape, exactly once.',
-  configSchema: postgresSourceConfigSchema,
-  create: (context) => new PostgresSource(context),
-};

@@ -1,21 +1,20 @@
 /** Creates output topics the first time a processor writes to them (the broker does not auto-create). */
 import type { Admin, Kafka } from 'kafkajs';
-import { ensureTopics } from '../kafka/topics.js';
+import { SerialQueue } from '../core/serial-queue.js';
+import { ensureTopics } from './topics.js';
 
 export class TopicCreator {
   private readonly known = new Set<string>();
   private admin: Admin | null = null;
   /** Concurrent batches create topics one at a time (two creating the same topic would fail). */
-  private queue: Promise<void> = Promise.resolve();
+  private readonly queue = new SerialQueue();
 
   constructor(private readonly kafka: Kafka, private readonly partitions: number, private readonly configs: Record<string, string> = {}) {}
 
   ensure(topics: Iterable<string>): Promise<void> {
     const wanted = [...new Set(topics)];
     if (wanted.every((topic) => this.known.has(topic))) return Promise.resolve();
-    const run = this.queue.then(() => this.create(wanted));
-    this.queue = run.catch(() => undefined);
-    return run;
+    return this.queue.run(() => this.create(wanted));
   }
 
   private async create(topics: string[]): Promise<void> {

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { chunkBySize, classifyKafkaError } from '../../src/processors/processor-loop.js';
+import { classifyKafkaError } from '../../src/kafka/errors.js';
+import { chunkBySize } from '../../src/kafka/transactional-writer.js';
 
-describe('processor loop helpers', () => {
+describe('kafka plumbing helpers', () => {
   it('groups output records by topic in sends below the broker limit, keeping order', () => {
     const value = Buffer.alloc(100_000);
     const records = Array.from({ length: 20 }, (_, index) => ({ topic: index % 2 ? 'a' : 'b', key: Buffer.from(String(index)), value, partition: index % 3 }));

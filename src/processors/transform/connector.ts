@@ -1,0 +1,12 @@
+/** The transform kind: its config schema (spec.ts) and its connector class. */
+import { defineConnector } from '../../core/connector.js';
+import { TransformProcessor } from './transform-processor.js';
+import { transformConfigSchema } from './spec.js';
+
+export const transformConnector = defineConnector({
+  kind: 'transform',
+  role: 'processor',
+  description: 'Stream processor: a chain of filter, keep/drop, rename, mask/hash, cast, compute, route and unwrap steps, topic to topic, exactly once.',
+  configSchema: transformConfigSchema,
+  create: (context) => new TransformProcessor(context),
+});

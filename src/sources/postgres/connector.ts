@@ -1,0 +1,12 @@
+/** The postgres-source kind: its config schema (spec.ts) and its connector class. */
+import { defineConnector } from '../../core/connector.js';
+import { PostgresSource } from './postgres-source.js';
+import { postgresSourceConfigSchema } from './spec.js';
+
+export const postgresSourceConnector = defineConnector({
+  kind: 'postgres-source',
+  role: 'source',
+  description: 'Streams changes of PostgreSQL tables (pgoutput logical replication) into one Kafka topic per table, in Debezium\'s event shape, exactly once.',
+  configSchema: postgresSourceConfigSchema,
+  create: (context) => new PostgresSource(context),
+});
