@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { Logger } from './logger.js';
 import type { Converter } from '../serde/converter.js';
 import type { KafkaConnection } from './kafka-connection.js';
+import type { RowVersions, SourceBlockSpec } from './row-versions.js';
 
 export type ConnectorRole = 'source' | 'sink' | 'processor';
 
@@ -16,6 +17,8 @@ export interface ConnectorContext<Config> {
   kafka: KafkaConnection;
   /** Encodes and decodes event bytes in the connector's format (its `format`, else the daemon's). */
   converter: Converter;
+  /** The row version of any known source block (every kind's sourceBlocks); what a sink orders rows by. */
+  rowVersions: RowVersions;
   logger: Logger;
   /** Report a state change, e.g. `degraded` while a service is unreachable. */
   setState(state: ConnectorState, detail?: string): void;
@@ -36,6 +39,12 @@ export interface ConnectorSpec<Schema extends z.ZodType = z.ZodType> {
   role: ConnectorRole;
   description: string;
   configSchema: Schema;
+  /**
+   * The source blocks this kind's events carry (one per `source.connector`
+   * value it writes), with their row version; the registry collects them for
+   * the sinks (core/row-versions.ts). Kinds that only pass events on declare none.
+   */
+  sourceBlocks?: readonly SourceBlockSpec[];
   create(context: ConnectorContext<z.output<Schema>>): Connector;
 }
 

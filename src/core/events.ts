@@ -5,28 +5,40 @@ export type Op = 'c' | 'u' | 'd' | 'r' | 't';
 
 export type Row = Record<string, unknown>;
 
-/** Debezium's `source` block for the PostgreSQL connector. */
-export interface SourceInfo {
+/**
+ * The fields every Debezium `source` block has, whatever the connector
+ * (Debezium's AbstractSourceInfo). Each source kind extends it with its own
+ * fields (src/sources/<kind>/source-block.ts) and supplies the Connect schema
+ * of the whole block (sourceBlockSchema); nothing outside the kind reads
+ * those fields by name, except through the row-version lookup (row-versions.ts).
+ */
+export interface SourceBlock {
   version: string;
-  connector: 'postgresql';
+  /** Which connector wrote the event (Debezium: postgresql, mysql, ...); keys the row-version lookup. */
+  connector: string;
   /** The connector's logical name: the topic prefix. */
   name: string;
-  /** Commit time of the transaction in PostgreSQL, ms since epoch. */
+  /** When the change happened in the source (commit time), ms since epoch. */
   ts_ms: number;
-  snapshot: 'true' | 'false' | 'last' | 'first' | 'incremental';
+  snapshot: 'true' | 'false' | 'last' | 'first' | 'incremental' | null;
   db: string;
-  schema: string;
-  table: string;
-  txId: number | null;
-  /** LSN of this change; the sink uses it as the row version. */
-  lsn: number | null;
-  xmin: null;
+  /** Debezium's ordering fields, for connectors that set them. */
+  sequence?: string | null;
+  ts_us?: number | null;
+  ts_ns?: number | null;
+  /**
+   * Where the change happened, for connectors that name it (relational ones
+   * set `table`; PostgreSQL and SQL Server also `schema`). Sinks name their
+   * tables with them.
+   */
+  schema?: string;
+  table?: string;
 }
 
-export interface ChangeEvent {
+export interface ChangeEvent<Source extends SourceBlock = SourceBlock> {
   before: Row | null;
   after: Row | null;
-  source: SourceInfo;
+  source: Source;
   op: Op;
   /** When tideline processed the event, ms since epoch. */
   ts_ms: number;
@@ -52,23 +64,23 @@ export const SOURCE_VERSION = '0.1.0';
 export const NEW_KEY_HEADER = '__debezium.newkey';
 export const OLD_KEY_HEADER = '__debezium.oldkey';
 
-const sourceSchema: ConnectSchema = structSchema(
-  'io.debezium.connector.postgresql.Source',
-  [
-    { type: 'string', optional: false, field: 'version' },
-    { type: 'string', optional: false, field: 'connector' },
-    { type: 'string', optional: false, field: 'name' },
-    { type: 'int64', optional: false, field: 'ts_ms' },
-    { type: 'string', optional: true, field: 'snapshot', name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: 'true,last,false,incremental' } },
-    { type: 'string', optional: false, field: 'db' },
-    { type: 'string', optional: false, field: 'schema' },
-    { type: 'string', optional: false, field: 'table' },
-    { type: 'int64', optional: true, field: 'txId' },
-    { type: 'int64', optional: true, field: 'lsn' },
-    { type: 'int64', optional: true, field: 'xmin' },
-  ],
-  false,
-);
+/**
+ * The Connect fields of SourceBlock's common part, in Debezium's order; a
+ * source kind's block schema starts with them (sourceBlockSchema).
+ */
+const COMMON_SOURCE_FIELDS: readonly ConnectSchema[] = [
+  { type: 'string', optional: false, field: 'version' },
+  { type: 'string', optional: false, field: 'connector' },
+  { type: 'string', optional: false, field: 'name' },
+  { type: 'int64', optional: false, field: 'ts_ms' },
+  { type: 'string', optional: true, field: 'snapshot', name: 'io.debezium.data.Enum', version: 1, parameters: { allowed: 'true,last,false,incremental' } },
+  { type: 'string', optional: false, field: 'db' },
+];
+
+/** The Connect schema of a source block: the common fields, then the kind's own (`fields`, each with `field`). */
+export function sourceBlockSchema(name: string, fields: readonly ConnectSchema[]): ConnectSchema {
+  return structSchema(name, [...COMMON_SOURCE_FIELDS, ...fields], false);
+}
 
 function rowSchema(name: string, columns: readonly ColumnSchema[], optional: boolean): ConnectSchema {
   return structSchema(
@@ -78,8 +90,11 @@ function rowSchema(name: string, columns: readonly ColumnSchema[], optional: boo
   );
 }
 
-/** The value schema of a table topic: Debezium's Envelope. */
-export function envelopeSchema(topic: string, columns: readonly ColumnSchema[]): ConnectSchema {
+/**
+ * The value schema of a table topic: Debezium's Envelope, with the source
+ * block schema of the kind that writes the topic (sourceBlockSchema).
+ */
+export function envelopeSchema(topic: string, columns: readonly ColumnSchema[], sourceSchema: ConnectSchema): ConnectSchema {
   const value = rowSchema(`${topic}.Value`, columns, true);
   return structSchema(
     `${topic}.Envelope`,

@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
 import { metrics } from '../metrics/registry.js';
 import { createConverter, DEFAULT_FORMAT } from '../serde/index.js';
+import { rowVersions } from './registry.js';
 
 export interface ConnectorStatus {
   name: string;
@@ -88,6 +89,7 @@ export class ConnectorSupervisor {
           config: this.definition.config,
           kafka: this.definition.kafka,
           converter: createConverter(this.definition.format ?? DEFAULT_FORMAT),
+          rowVersions,
           logger: this.logger,
           setState: (state, detail) => this.setState(state, detail),
         };

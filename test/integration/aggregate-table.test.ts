@@ -17,6 +17,8 @@ import { sinkConnectorYaml, sourceConnectorYaml, TableFixture } from '../support
 import { eventually, writeConnectorFiles } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { keyOf, readTopics, testKafka, valueOf } from '../support/debezium-events.js';
+import type { ChangeEvent } from '../../src/core/events.js';
+import type { ResultSourceBlock } from '../../src/processors/aggregate/result-source.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 5);
 const fixture = new TableFixture('aggt');
@@ -178,7 +180,7 @@ describe('aggregate mode table through SIGKILL', () => {
         expect(ops.get(key)?.at(-1)).toBe('d');
         continue;
       }
-      const payload = valueOf(message.value)!;
+      const payload = valueOf<ChangeEvent<ResultSourceBlock>>(message.value)!;
       versions.set(key, [...(versions.get(key) ?? []), payload.source.lsn!]);
       ops.set(key, [...(ops.get(key) ?? []), payload.op]);
     }

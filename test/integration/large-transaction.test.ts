@@ -8,6 +8,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { readSourceOffset } from '../../src/kafka/source-offsets.js';
+import { decodePosition } from '../../src/sources/postgres/position.js';
 import { parseLsn } from '../../src/core/lsn.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
@@ -52,8 +53,8 @@ describe('a 1,000,000-row transaction', () => {
     await client.query(`INSERT INTO public.${table} SELECT g, g % 1000, 'label ' || g FROM generate_series(1, ${ROWS}) g`);
 
     await eventually('the source offset to pass the transaction', async () => {
-      const offset = await readSourceOffset(kafka, sourceName);
-      return offset && BigInt(offset.lsn) > before ? true : undefined;
+      const stored = await readSourceOffset(kafka, sourceName);
+      return stored !== null && BigInt(decodePosition(stored).lsn) > before ? true : undefined;
     }, 600_000, 2000);
     const seconds = (Date.now() - started) / 1000;
     const peak = peakRssMb(daemon.pid!);

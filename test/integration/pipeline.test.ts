@@ -9,6 +9,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { SOURCE_OFFSETS_TOPIC } from '../../src/kafka/source-offsets.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import type { ChangeEvent } from '../../src/core/events.js';
+import type { PostgresSourceBlock } from '../../src/sources/postgres/source-block.js';
 import { keyOf, testConverter, valueOf } from '../support/debezium-events.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually, startDaemon } from '../support/pipeline.js';
@@ -129,7 +130,7 @@ describe('postgres → kafka → clickhouse', () => {
     const ops = forId7.map((m) => (m.valueBytes === null ? 'tombstone' : valueOf(m.valueBytes)!.op));
     expect(ops).toEqual(['c', 'u', 'u', 'u', 'u', 'u', 'd', 'tombstone']);
 
-    const created = testConverter.decodeValue<ChangeEvent>(forId7[0]!.valueBytes!);
+    const created = testConverter.decodeValue<ChangeEvent<PostgresSourceBlock>>(forId7[0]!.valueBytes!);
     const create = { schema: created.schema.schema!, payload: created.value };
     expect(create.schema.name).toBe(`${topic}.Envelope`);
     expect(create.payload.before).toBeNull();

@@ -16,6 +16,8 @@ import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeli
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { createTopic, idempotentProducer, keyOf, readTopics, testKafka, valueOf } from '../support/debezium-events.js';
 import { OrderStream, ordersTable } from '../support/orders.js';
+import type { ChangeEvent } from '../../src/core/events.js';
+import type { ResultSourceBlock } from '../../src/processors/aggregate/result-source.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 5);
 const MAX_ORDERS = 6_500;
@@ -133,7 +135,7 @@ describe('aggregate processor through SIGKILL', () => {
     const results = await readTopics(kafka, [output], () => true, { settleMs: 3_000 });
     const versions = new Map<string, number[]>();
     for (const message of results) {
-      const lsn = valueOf(message.value)!.source.lsn!;
+      const lsn = valueOf<ChangeEvent<ResultSourceBlock>>(message.value)!.source.lsn;
       const key = JSON.stringify(keyOf(message.key));
       versions.set(key, [...(versions.get(key) ?? []), lsn]);
     }

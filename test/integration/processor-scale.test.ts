@@ -13,6 +13,8 @@ import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeli
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { createTopic, idempotentProducer, readTopics, testKafka, valueOf } from '../support/debezium-events.js';
 import { OrderStream, ordersTable, perMinute } from '../support/orders.js';
+import type { ChangeEvent } from '../../src/core/events.js';
+import type { ResultSourceBlock } from '../../src/processors/aggregate/result-source.js';
 
 const services = serviceUrls();
 const suffix = uniqueSuffix();
@@ -115,7 +117,7 @@ describe('aggregate processor on two instances', () => {
       latest.clear();
       versions.clear();
       for (const message of messages) {
-        const payload = valueOf(message.value)!;
+        const payload = valueOf<ChangeEvent<ResultSourceBlock>>(message.value)!;
         const after = payload.after as { customer_id: number; window_start: number; orders: number; revenue_cents: number };
         const key = `${after.customer_id}@${after.window_start / 1000}`;
         latest.set(key, { orders: after.orders, revenue: after.revenue_cents });

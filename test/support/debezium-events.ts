@@ -7,6 +7,7 @@ import { Kafka, logLevel, type Producer } from 'kafkajs';
 import type { ConnectSchema } from '../../src/core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row } from '../../src/core/events.js';
 import { keyPartitioner } from '../../src/kafka/client.js';
+import { postgresSourceBlock, type PostgresSourceBlock } from '../../src/sources/postgres/source-block.js';
 import { createConverter, type Converter, type SchemaEncoder } from '../../src/serde/index.js';
 
 /** The converter tests encode and decode events with (the daemon's default format). */
@@ -24,7 +25,7 @@ export function tableEvents(topic: string, columns: ColumnSchema[], converter: C
     topic,
     columns,
     keyEncoder: converter.encoder(topic, 'key', keySchema(topic, columns)),
-    valueEncoder: converter.encoder(topic, 'value', envelopeSchema(topic, columns)),
+    valueEncoder: converter.encoder(topic, 'value', envelopeSchema(topic, columns, postgresSourceBlock.schema)),
   };
 }
 
@@ -34,7 +35,7 @@ export function keyOf<T = Row>(bytes: Buffer | null): T | null {
 }
 
 /** A message's value payload (null bytes, a tombstone: null). */
-export function valueOf<T = ChangeEvent>(bytes: Buffer | null): T | null {
+export function valueOf<T = ChangeEvent<PostgresSourceBlock>>(bytes: Buffer | null): T | null {
   return bytes ? testConverter.decodeValue<T>(bytes).value : null;
 }
 
@@ -44,7 +45,7 @@ export const text = (optional = true): ConnectSchema => ({ type: 'string', optio
 
 let lsn = 1_000;
 
-export function changeEvent(table: string, op: Op, before: Row | null, after: Row | null, tsMs: number): ChangeEvent {
+export function changeEvent(table: string, op: Op, before: Row | null, after: Row | null, tsMs: number): ChangeEvent<PostgresSourceBlock> {
   lsn += 8;
   return {
     before,

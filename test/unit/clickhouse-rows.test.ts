@@ -6,17 +6,22 @@
 import { describe, expect, it } from 'vitest';
 import { SemanticType, SourceTypeParameter, UNAVAILABLE_VALUE, unavailablePlaceholder } from '../../src/core/connect-schema.js';
 import type { ChangeEvent, ColumnSchema, Op, Row } from '../../src/core/events.js';
-import { eventToRows, eventToTsvLine, keysToLookUp, resolveUnavailable, rowKeyOf, rowToTsvLine } from '../../src/sinks/clickhouse/rows.js';
+import { eventToRows as eventToRowsAt, eventToTsvLine as eventToTsvLineAt, keysToLookUp, resolveUnavailable, rowKeyOf, rowToTsvLine, type KeyChange } from '../../src/sinks/clickhouse/rows.js';
 import { isDataError, serverErrorCode, type ServerFeatures } from '../../src/sinks/clickhouse/server.js';
 import { sqlLiteral } from '../../src/sinks/clickhouse/sql.js';
-import { planTable } from '../../src/sinks/clickhouse/table-plan.js';
+import { planTable, type TablePlan } from '../../src/sinks/clickhouse/table-plan.js';
 import { unescapeTsv } from '../../src/sinks/clickhouse/tsv.js';
 import { mapColumn } from '../../src/sinks/clickhouse/type-mapping.js';
+import type { PostgresSourceBlock } from '../../src/sources/postgres/source-block.js';
 
 const OLD: ServerFeatures = { version: '18.16.1', dateTime64: false };
 const MODERN: ServerFeatures = { version: '24.8.4.13', dateTime64: true };
 
-function event(op: Op, before: Row | null, after: Row | null, lsn = 500): ChangeEvent {
+/** The sink's functions with the row version the PostgreSQL source block gives (source.lsn). */
+const eventToRows = (plan: TablePlan, event: ChangeEvent<PostgresSourceBlock>, keyChange?: KeyChange) => eventToRowsAt(plan, event, event.source.lsn!, keyChange);
+const eventToTsvLine = (plan: TablePlan, event: ChangeEvent<PostgresSourceBlock>) => eventToTsvLineAt(plan, event, event.source.lsn!);
+
+function event(op: Op, before: Row | null, after: Row | null, lsn = 500): ChangeEvent<PostgresSourceBlock> {
   return {
     op,
     before,

@@ -16,6 +16,7 @@ import { WindowAggregation } from '../../src/processors/aggregate/window-aggrega
 import type { ChangeEvent } from '../../src/core/events.js';
 import { createConverter } from '../../src/serde/index.js';
 import type { WindowSpec } from '../../src/processors/aggregate/windows.js';
+import type { ResultSourceBlock } from '../../src/processors/aggregate/result-source.js';
 
 const minute = 60_000;
 const options = { maxDistinctValues: 3, hasExpression: true };
@@ -158,7 +159,7 @@ describe('signed changes on windows (stage 2)', () => {
           out.push(null);
           continue;
         }
-        const payload = converter.decodeValue<ChangeEvent>(record.value).value;
+        const payload = converter.decodeValue<ChangeEvent<ResultSourceBlock>>(record.value).value;
         const row = (payload.after ?? payload.before)!;
         out.push({ op: payload.op, lsn: payload.source.lsn!, row: Object.fromEntries(fns.map((fn) => [fn, row[fn]])) });
       }

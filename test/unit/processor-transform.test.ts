@@ -8,6 +8,7 @@ import type { RecordSchemas, TransformRecord } from '../../src/processors/transf
 import { transformStepSchema } from '../../src/processors/transform/spec.js';
 import { createStep } from '../../src/processors/transform/steps.js';
 import { TransformError } from '../../src/processors/transform/step.js';
+import { postgresSourceBlock } from '../../src/sources/postgres/source-block.js';
 
 const columns: ColumnSchema[] = [
   { name: 'id', schema: { type: 'int64', optional: false }, key: true },
@@ -16,7 +17,7 @@ const columns: ColumnSchema[] = [
   { name: 'region', schema: { type: 'string', optional: false }, key: false },
 ];
 const topic = 'shop.public.customers';
-const schemas: RecordSchemas = { shape: 'envelope', key: keySchema(topic, columns), value: envelopeSchema(topic, columns) };
+const schemas: RecordSchemas = { shape: 'envelope', key: keySchema(topic, columns), value: envelopeSchema(topic, columns, postgresSourceBlock.schema) };
 
 function chain(...steps: unknown[]): TransformChain {
   return new TransformChain(steps.map((step) => createStep(transformStepSchema.parse(step))));

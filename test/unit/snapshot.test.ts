@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import type { SourceOffset } from '../../src/kafka/source-offsets.js';
+import type { PostgresPosition } from '../../src/sources/postgres/position.js';
 import { planSnapshot, SnapshotPlanError } from '../../src/sources/postgres/snapshot-plan.js';
 import { SnapshotProgress } from '../../src/sources/postgres/snapshot-progress.js';
 
 const TABLES = ['public.a', 'public.b', 'public.c'];
 
-function offset(extra: Partial<SourceOffset> = {}): SourceOffset {
+function offset(extra: Partial<PostgresPosition> = {}): PostgresPosition {
   return { lsn: '500', lsnText: '0/1F4', txId: 9, commitTs: 1, ...extra };
 }
 

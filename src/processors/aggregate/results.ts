@@ -12,6 +12,7 @@
 import { SemanticType, type ConnectSchema } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Row } from '../../core/events.js';
 import type { Converter, SchemaEncoder } from '../../serde/index.js';
+import { RESULT_CONNECTOR, resultSourceBlock, type ResultSourceBlock } from './result-source.js';
 import type { AggregateFunction, Aggregator } from './aggregators.js';
 import type { GroupColumn } from './extract.js';
 import type { WindowEntry } from './state-store.js';
@@ -53,7 +54,7 @@ export class ResultEncoder {
   ) {
     const columns = resultColumns(group, aggregates);
     this.keyEncoder = converter.encoder(topic, 'key', keySchema(topic, columns));
-    this.valueEncoder = converter.encoder(topic, 'value', envelopeSchema(topic, columns));
+    this.valueEncoder = converter.encoder(topic, 'value', envelopeSchema(topic, columns, resultSourceBlock.schema));
   }
 
   /** The result of a window as op `op` (default: `c` for its first version, `u` after). */
@@ -66,12 +67,12 @@ export class ResultEncoder {
       const value = column.aggregator.result(entry.accumulators[index]!);
       after[column.name] = value !== null && column.type === 'int64' ? Math.round(value) : value;
     });
-    const event: ChangeEvent = {
+    const event: ChangeEvent<ResultSourceBlock> = {
       before: op === 'd' ? after : null,
       after: op === 'd' ? null : after,
       source: {
         version: SOURCE_VERSION,
-        connector: 'tideline' as 'postgresql',
+        connector: RESULT_CONNECTOR,
         name: this.names.processor,
         ts_ms: entry.maxTs,
         snapshot: 'false',

@@ -24,7 +24,7 @@ export interface PendingRow {
   row: RowImage;
   run: ClickHouseRun;
   record: ConsumedRecord;
-  /** PostgreSQL commit time (source.ts_ms). */
+  /** Commit time in the source (source.ts_ms). */
   commitMs: number;
 }
 
@@ -38,7 +38,7 @@ export function prepareRecord(decoder: EventDecoder, topic: string, record: Cons
   try {
     const decoded = decoder.fast(topic, record);
     if (!decoded || decoded.event.op === 't') return undefined;
-    const rows = eventToRows(decoded.state.plan, decoded.event, decoder.keyChange(record));
+    const rows = eventToRows(decoded.state.plan, decoded.event, decoder.rowVersion(decoded.event), decoder.keyChange(record));
     for (const row of rows) rowToTsvLine(row);
     return { rows, commitMs: decoded.event.source.ts_ms };
   } catch (error) {
@@ -85,8 +85,7 @@ export async function toSteps(
       try {
         const { event, state } = await decoder.full(run.topic, record);
         if (event.op === 't') {
-          const version = event.source?.lsn;
-          if (version === null || version === undefined) throw new UnwritableEventError('truncate event without source.lsn');
+          const version = decoder.rowVersion(event);
           const table = catalog.tableNameFor(run.topic, event);
           open.delete(`${database}.${table}`);
           steps.push({ kind: 'truncate', database, table, version, run, record });
@@ -94,7 +93,7 @@ export async function toSteps(
         }
         // Only a truncate has no table state.
         const rows = rowsStep(state!.plan);
-        for (const row of eventToRows(state!.plan, event, decoder.keyChange(record))) rows.push({ row, run, record, commitMs: event.source.ts_ms });
+        for (const row of eventToRows(state!.plan, event, decoder.rowVersion(event), decoder.keyChange(record))) rows.push({ row, run, record, commitMs: event.source.ts_ms });
       } catch (error) {
         if (!(error instanceof UnwritableEventError || error instanceof SyntaxError)) throw error;
         deadLetters.push({ run, record, error: errorMessage(error) });

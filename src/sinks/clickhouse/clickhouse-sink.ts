@@ -15,6 +15,6 @@ export class ClickHouseSink implements Connector {
 
   async run(signal: AbortSignal): Promise<void> {
     const { config, name, logger } = this.context;
-    await runKafkaSink(this.context, config, new ClickHouseWriter(config, name, logger, this.context.converter), signal);
+    await runKafkaSink(this.context, config, new ClickHouseWriter(config, name, logger, this.context.converter, this.context.rowVersions), signal);
   }
 }

@@ -14,6 +14,7 @@ import type { ConsumedRecord, SinkBatch, SinkWriter, StoredOffset, WriteContext,
 import { prepareRecord, toSteps, type ClickHouseRun, type PendingRow, type Prepared } from './batch-steps.js';
 import { EventDecoder, isKeyChangeDelete } from './event-decoder.js';
 import type { Converter } from '../../serde/converter.js';
+import type { RowVersions } from '../../core/row-versions.js';
 import { RowInserter } from './insert.js';
 import { SinkOffsetStore } from './offset-store.js';
 import { ClickHouseServer } from './server.js';
@@ -37,6 +38,7 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
     connector: string,
     private readonly logger: Logger,
     private readonly converter: Converter,
+    private readonly rowVersions: RowVersions,
   ) {
     this.server = new ClickHouseServer(config.url, config.username, config.password);
     this.offsets = new SinkOffsetStore(this.server, config.database, connector);
@@ -48,7 +50,7 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
     await this.server.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(this.config.database)}`);
     await this.offsets.ensureTable();
     const catalog = new TableCatalog(this.server, this.config, features, this.logger);
-    this.tables = { catalog, decoder: new EventDecoder(catalog, this.converter) };
+    this.tables = { catalog, decoder: new EventDecoder(catalog, this.converter, this.rowVersions) };
     this.logger.info({ version: features.version, dateTime64: features.dateTime64, topics: this.config.topics, database: this.config.database }, 'connected to ClickHouse');
   }
 

@@ -8,6 +8,7 @@
  * schema, and its table state is known without planning.
  */
 import { NEW_KEY_HEADER, OLD_KEY_HEADER, type ChangeEvent, type Row } from '../../core/events.js';
+import { RowVersionError, type RowVersions } from '../../core/row-versions.js';
 import type { Converter, SchemaEntry } from '../../serde/converter.js';
 import type { ConsumedRecord } from '../runtime/writer.js';
 import { UnwritableEventError, type KeyChange } from './rows.js';
@@ -26,7 +27,21 @@ export class EventDecoder {
   constructor(
     private readonly catalog: TableCatalog,
     private readonly converter: Converter,
+    private readonly rowVersions: RowVersions,
   ) {}
+
+  /**
+   * The event's row version, as the kind that wrote its source block defines
+   * it; an event of an unknown connector, or without the version, is unwritable.
+   */
+  rowVersion(event: ChangeEvent): number {
+    try {
+      return this.rowVersions.of(event.source);
+    } catch (error) {
+      if (error instanceof RowVersionError) throw new UnwritableEventError(error.message);
+      throw error;
+    }
+  }
 
   /** The common case: a message with the topic's current schema; undefined when it is not (or a truncate). */
   fast(topic: string, record: ConsumedRecord): { event: ChangeEvent; state: TableState } | undefined {

@@ -2,8 +2,10 @@
  * Change events to rows of the upsert table.
  *   c, u, r: the after image, _deleted = 0
  *   d:       the before image (at least the key), _deleted = 1
- * `_version` is the change's LSN, so a row written twice (after a crash)
- * collapses under (key, _version) and an older change never wins over a newer.
+ * `_version` is the event's row version (its source kind's, looked up by
+ * `source.connector`: core/row-versions.ts; the LSN for PostgreSQL), so a row
+ * written twice (after a crash) collapses under (key, _version) and an older
+ * change never wins over a newer.
  *
  * An unchanged TOASTed value arrives as Debezium's placeholder
  * (isUnavailablePlaceholder); such a field is left unresolved here and filled
@@ -62,9 +64,7 @@ export interface KeyChange {
  * then filled from that image, in the same batch or as stored in ClickHouse
  * (resolveUnavailable).
  */
-export function eventToRows(plan: TablePlan, event: ChangeEvent, keyChange?: KeyChange): RowImage[] {
-  const version = event.source.lsn;
-  if (version === null || version === undefined) throw new UnwritableEventError('event without source.lsn (needed as the row version)');
+export function eventToRows(plan: TablePlan, event: ChangeEvent, version: number, keyChange?: KeyChange): RowImage[] {
   const deleted = event.op === 'd';
   const image: Row | null = deleted ? event.before : event.after;
   if (!image) throw new UnwritableEventError(`op "${event.op}" event without ${deleted ? 'before' : 'after'} image`);
@@ -168,8 +168,8 @@ export function rowToTsvLine(row: RowImage): string {
 }
 
 /** One event as a line; a placeholder nothing resolves is written by unresolvedField. For tests and simple callers. */
-export function eventToTsvLine(plan: TablePlan, event: ChangeEvent): string {
-  return eventToRows(plan, event)
+export function eventToTsvLine(plan: TablePlan, event: ChangeEvent, version: number): string {
+  return eventToRows(plan, event, version)
     .map((row) => {
       for (const [index, placeholder] of row.unavailable ?? []) row.fields[index] = unresolvedField(plan, index, placeholder);
       return rowToTsvLine(row);

@@ -58,8 +58,8 @@ export class TableCatalog {
 
   tableNameFor(topic: string, event: ChangeEvent): string {
     return this.settings.tableName
-      .replaceAll('{schema}', event.source.schema)
-      .replaceAll('{table}', event.source.table)
+      .replaceAll('{schema}', event.source.schema ?? '')
+      .replaceAll('{table}', event.source.table ?? '')
       .replaceAll('{topic}', topic.replace(/[^A-Za-z0-9_]/g, '_'));
   }
 

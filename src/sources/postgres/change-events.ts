@@ -6,8 +6,9 @@
  */
 import type { Pgoutput } from 'pg-logical-replication';
 import { unavailablePlaceholder } from '../../core/connect-schema.js';
-import { envelopeSchema, keySchema, NEW_KEY_HEADER, OLD_KEY_HEADER, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row, type SourceInfo } from '../../core/events.js';
+import { envelopeSchema, keySchema, NEW_KEY_HEADER, OLD_KEY_HEADER, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row } from '../../core/events.js';
 import type { Converter, SchemaEncoder } from '../../serde/index.js';
+import { POSTGRES_CONNECTOR, postgresSourceBlock, type PostgresSourceBlock } from './source-block.js';
 import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
 
 export interface KafkaRecord {
@@ -99,14 +100,14 @@ export class ChangeEventBuilder {
       columns: mapped,
       keyColumns,
       keyEncoder: keyColumns.length > 0 ? this.options.converter.encoder(topic, 'key', keySchema(topic, columns)) : null,
-      valueEncoder: this.options.converter.encoder(topic, 'value', envelopeSchema(topic, columns)),
+      valueEncoder: this.options.converter.encoder(topic, 'value', envelopeSchema(topic, columns, postgresSourceBlock.schema)),
     });
   }
 
   /** The Kafka records for one row change (a key change yields delete + create). */
   build(message: RowMessage, lsn: number, tx: TransactionContext): BuiltEvents {
     const table = this.encodingOf(message.relation);
-    const out = this.emitter(table, this.sourceInfo(table, lsn, tx, 'false'));
+    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, 'false'));
     const emit = out.emit;
     switch (message.tag) {
       case 'insert':
@@ -140,9 +141,9 @@ export class ChangeEventBuilder {
    * A snapshot row as Debezium's op "r" event. `tuple` holds PostgreSQL's text
    * form of each column (null for NULL), as pgoutput would send it.
    */
-  buildRead(relation: Pgoutput.MessageRelation, tuple: Record<string, string | null>, lsn: number, tx: TransactionContext, marker: SourceInfo['snapshot']): BuiltEvents {
+  buildRead(relation: Pgoutput.MessageRelation, tuple: Record<string, string | null>, lsn: number, tx: TransactionContext, marker: PostgresSourceBlock['snapshot']): BuiltEvents {
     const table = this.encodingOf(relation);
-    const out = this.emitter(table, this.sourceInfo(table, lsn, tx, marker));
+    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, marker));
     out.emit('r', null, this.row(table, tuple));
     return out.built;
   }
@@ -157,7 +158,7 @@ export class ChangeEventBuilder {
    */
   buildTruncate(relation: Pgoutput.MessageRelation, lsn: number, tx: TransactionContext): BuiltEvents {
     const table = this.encodingOf(relation);
-    const out = this.emitter(table, this.sourceInfo(table, lsn, tx, 'false'));
+    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, 'false'));
     out.emit('t', null, null);
     for (const record of out.built.records) record.key = this.options.converter.nullKey(table.topic);
     return out.built;
@@ -169,10 +170,10 @@ export class ChangeEventBuilder {
     return table;
   }
 
-  private sourceInfo(table: TableEncoding, lsn: number, tx: TransactionContext, snapshot: SourceInfo['snapshot']): SourceInfo {
+  private sourceBlock(table: TableEncoding, lsn: number, tx: TransactionContext, snapshot: PostgresSourceBlock['snapshot']): PostgresSourceBlock {
     return {
       version: SOURCE_VERSION,
-      connector: 'postgresql',
+      connector: POSTGRES_CONNECTOR,
       name: this.options.topicPrefix,
       ts_ms: tx.commitTimeMs,
       snapshot,
@@ -194,12 +195,12 @@ export class ChangeEventBuilder {
   }
 
   /** Collects the records of one change; skipped operations produce nothing (a skipped delete no tombstone either). */
-  private emitter(table: TableEncoding, source: SourceInfo): { built: BuiltEvents; emit: Emit } {
+  private emitter(table: TableEncoding, source: PostgresSourceBlock): { built: BuiltEvents; emit: Emit } {
     const built: BuiltEvents = { records: [], events: [] };
     const skipped = this.options.skippedOperations;
     const emit: Emit = (op, before, after, headers) => {
       if (skipped?.has(op)) return;
-      const event: ChangeEvent = { before, after, source, op, ts_ms: Date.now() };
+      const event: ChangeEvent<PostgresSourceBlock> = { before, after, source, op, ts_ms: Date.now() };
       const key = this.encodeKey(table, after ?? before);
       built.records.push(headers ? { topic: table.topic, key, value: table.valueEncoder.encode(event), headers } : { topic: table.topic, key, value: table.valueEncoder.encode(event) });
       built.events.push({ table: `${table.schema}.${table.table}`, op });

@@ -1,6 +1,7 @@
 /** The postgres-source kind: its config schema (spec.ts) and its connector class. */
 import { defineConnector } from '../../core/connector.js';
 import { PostgresSource } from './postgres-source.js';
+import { postgresSourceBlock } from './source-block.js';
 import { postgresSourceConfigSchema } from './spec.js';
 
 export const postgresSourceConnector = defineConnector({
@@ -8,5 +9,6 @@ export const postgresSourceConnector = defineConnector({
   role: 'source',
   description: 'Streams changes of PostgreSQL tables (pgoutput logical replication) into one Kafka topic per table, in Debezium\'s event shape, exactly once.',
   configSchema: postgresSourceConfigSchema,
+  sourceBlocks: [postgresSourceBlock],
   create: (context) => new PostgresSource(context),
 });

@@ -8,14 +8,14 @@
  * older than what follows them). A slot created with EXPORT_SNAPSHOT adds the
  * exact cut: no change in the stream is already in the snapshot.
  */
-import type { SnapshotPosition, SourceOffset } from '../../kafka/source-offsets.js';
+import type { PostgresPosition, SnapshotPosition } from './position.js';
 
 export type SnapshotMode = 'initial' | 'never' | 'when_needed';
 
 export interface SnapshotPlanInput {
   mode: SnapshotMode;
   slotExists: boolean;
-  offset: SourceOffset | null;
+  offset: PostgresPosition | null;
   /** The captured tables, "schema.table". */
   tables: readonly string[];
 }

@@ -1,0 +1,40 @@
+/**
+ * The `source` block of aggregation results (connector `tideline`): which
+ * processor and table they come from, and the window's update sequence as
+ * `lsn`, the row version (each new result of a window gets the next one, so
+ * the newest result wins in a sink).
+ *
+ * Its Connect schema keeps the name and fields results have had from the
+ * start (those of the PostgreSQL source's block), so topics and consumers see
+ * no schema change; `connector` tells the two apart.
+ */
+import { sourceBlockSchema, type SourceBlock } from '../../core/events.js';
+import type { SourceBlockSpec } from '../../core/row-versions.js';
+
+export interface ResultSourceBlock extends SourceBlock {
+  connector: 'tideline';
+  snapshot: 'false';
+  /** Always `tideline`. */
+  schema: string;
+  /** The results' table (the aggregate's `table` setting). */
+  table: string;
+  txId: null;
+  /** The window's update sequence (1, 2, ...): the row version. */
+  lsn: number;
+  xmin: null;
+}
+
+export const RESULT_CONNECTOR = 'tideline';
+
+export const resultSourceBlock: SourceBlockSpec<ResultSourceBlock> = {
+  connector: RESULT_CONNECTOR,
+  schema: sourceBlockSchema('io.debezium.connector.postgresql.Source', [
+    { type: 'string', optional: false, field: 'schema' },
+    { type: 'string', optional: false, field: 'table' },
+    { type: 'int64', optional: true, field: 'txId' },
+    { type: 'int64', optional: true, field: 'lsn' },
+    { type: 'int64', optional: true, field: 'xmin' },
+  ]),
+  rowVersionField: 'source.lsn',
+  rowVersion: (source) => (typeof source.lsn === 'number' ? source.lsn : null),
+};

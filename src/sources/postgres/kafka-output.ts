@@ -1,0 +1,52 @@
+/**
+ * Where the snapshot reader and the stream put their events: the connector's
+ * TransactionalWriter (one transactional id, records sent in size-bounded
+ * chunks as they arrive), and how a position commits with them: the offset
+ * record goes last into the same Kafka transaction, so the events and the
+ * position that covers them become visible together or not at all.
+ */
+import type { TransactionalWriter } from '../../kafka/transactional-writer.js';
+import { sourceOffsetRecord } from '../../kafka/source-offsets.js';
+import { metrics } from '../../metrics/registry.js';
+import type { BuiltEvents } from './change-events.js';
+import { encodePosition, type PostgresPosition } from './position.js';
+
+export class KafkaOutput {
+  /** Events in the open Kafka transaction. */
+  private events = 0;
+  private committedAt = Date.now();
+
+  constructor(
+    private readonly writer: TransactionalWriter,
+    private readonly connector: string,
+  ) {}
+
+  get eventsInTransaction(): number {
+    return this.events;
+  }
+
+  /** When a Kafka transaction last committed (heartbeats are written after a quiet interval). */
+  get lastCommitAt(): number {
+    return this.committedAt;
+  }
+
+  /** Adds the records of one change to the open Kafka transaction (sent once enough bytes are buffered). */
+  async write({ records, events }: BuiltEvents): Promise<void> {
+    for (const event of events) metrics.sourceEvents.inc({ connector: this.connector, table: event.table, op: event.op });
+    this.events += events.length;
+    await this.writer.write(records);
+  }
+
+  /** Sends what is buffered plus the offset record of `position`, and commits the Kafka transaction. */
+  async commit(position: PostgresPosition): Promise<void> {
+    await this.writer.commit({ offsetRecord: sourceOffsetRecord(this.connector, encodePosition(position)) });
+    this.events = 0;
+    this.committedAt = Date.now();
+  }
+
+  /** Drops the open Kafka transaction, never failing. */
+  async abort(): Promise<void> {
+    this.events = 0;
+    await this.writer.abort();
+  }
+}
