@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
 import { readSourceOffset } from '../../src/kafka/source-offsets.js';
 import { decodePosition } from '../../src/sources/postgres/position.js';
-import { parseLsn } from '../../src/core/lsn.js';
+import { parseLsn } from '../../src/sources/postgres/lsn.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatLsn, parseLsn } from '../../src/core/lsn.js';
+import { formatLsn, parseLsn } from '../../src/sources/postgres/lsn.js';
 
 describe('parseLsn', () => {
   it('reads the two hex halves into one 64-bit value', () => {

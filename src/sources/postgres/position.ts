@@ -8,7 +8,7 @@
  * in the same order, so stored records stay readable both ways.
  */
 import { TidelineError } from '../../core/errors.js';
-import { formatLsn, type Lsn } from '../../core/lsn.js';
+import { formatLsn, type Lsn } from './lsn.js';
 import type { SourcePosition } from '../../kafka/source-offsets.js';
 
 export interface PostgresPosition {

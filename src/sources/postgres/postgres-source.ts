@@ -18,7 +18,7 @@
  */
 import pg from 'pg';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
-import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { whenAborted } from '../../core/abort.js';
 import { createKafka, type KafkaClient } from '../../kafka/client.js';
 import { ensureTopics, withAdmin } from '../../kafka/topics.js';

@@ -9,7 +9,7 @@
  * ordering by LSN lets each streamed change win over the snapshot row, even a
  * change of a transaction that was open when the snapshot was taken.
  */
-import type { Lsn } from '../../core/lsn.js';
+import type { Lsn } from './lsn.js';
 import type { Logger } from '../../core/logger.js';
 import type { ConnectorState } from '../../core/connector.js';
 import { metrics } from '../../metrics/registry.js';

@@ -13,7 +13,7 @@
 import type { Pgoutput } from 'pg-logical-replication';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
-import { formatLsn, parseLsn, type Lsn } from '../../core/lsn.js';
+import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { SerialQueue } from '../../core/serial-queue.js';
 import { metrics } from '../../metrics/registry.js';
 import type { ChangeEventBuilder } from './change-events.js';
