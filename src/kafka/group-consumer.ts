@@ -19,8 +19,8 @@
  */
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { Logger } from '../core/logger.js';
-import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from './group-membership.js';
 import { waitForTopics } from './topics.js';
+import { groupConsumer, joinGroup } from './client.js';
 
 export type RecordHeaders = Record<string, Buffer | string | (Buffer | string)[] | undefined>;
 
@@ -112,16 +112,11 @@ export class KafkaGroupConsumer implements GroupConsumer {
     } finally {
       await admin.disconnect();
     }
-    const tag = instanceId();
-    const consumer = this.kafka.consumer({
+    const consumer = groupConsumer(this.kafka, {
       groupId,
-      partitionAssigners: [taggedRoundRobin(tag)],
-      readUncommitted: false,
       maxBytesPerPartition: this.options.maxBytes,
       maxBytes: this.options.maxBytes,
       maxWaitTimeInMs: 100,
-      sessionTimeout: 10_000,
-      heartbeatInterval: 1_000,
     });
     this.consumer = consumer;
     consumer.on(consumer.events.CRASH, (event) => {
@@ -133,8 +128,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
       handlers.onAssignment(partitions);
     });
     // Before joining: a member left by a crash of this instance would hold the join for a session.
-    await removeEarlierIncarnations(this.kafka, groupId, tag, this.logger);
-    await consumer.connect();
+    await joinGroup(this.kafka, consumer, groupId, this.logger);
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.deliver(payload, handlers) });
   }
