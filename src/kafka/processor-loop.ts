@@ -40,6 +40,7 @@ import { groupConsumer, joinGroup, whenCrashed } from './client.js';
 import { classifyKafkaError } from './errors.js';
 import { LoopStateMachine } from './loop-state.js';
 import type { ConsumedMessage, OutputRecord, PartitionBatch, TopicPartition } from './records.js';
+import { deadLetterMessage } from './dead-letters.js';
 import { ensureTopics, waitForTopics, withAdmin } from './topics.js';
 import { TransactionalWriter } from './transactional-writer.js';
 
@@ -352,19 +353,10 @@ export class ProcessorLoop {
     return offsets;
   }
 
+  /** A dead letter as a record of the batch's transaction (the one header contract: dead-letters.ts). */
   private deadLetterRecord(topic: string, partition: number, message: ConsumedMessage, error: unknown): OutputRecord {
-    return {
-      topic: this.options.deadLetterTopic,
-      key: message.key,
-      value: message.value,
-      headers: {
-        'tideline.error': errorMessage(error),
-        'tideline.source.topic': topic,
-        'tideline.source.partition': String(partition),
-        'tideline.source.offset': message.offset,
-        'tideline.connector': this.options.context.name,
-      },
-    };
+    const letter = { topic, partition, offset: message.offset, key: message.key, value: message.value, error: errorMessage(error) };
+    return { topic: this.options.deadLetterTopic, ...deadLetterMessage(letter, this.options.context.name) };
   }
 }
 
