@@ -46,6 +46,13 @@ export function toNumber(value: unknown, what: string): number {
 
 export const isNull = (value: unknown) => value === null || value === undefined;
 
+/** avg's state [sum, non-null values] (and mode table's sum): one value added, nulls skipped. */
+export function addToSumAndCount(state: AccumulatorState, value: unknown, column: string): AccumulatorState {
+  if (isNull(value)) return state;
+  const [sum, count] = state as [number, number];
+  return [sum + toNumber(value, column), count + 1];
+}
+
 export function createAggregator(fn: AggregateFunction, column: string, options: { maxDistinctValues: number; hasExpression: boolean }): Aggregator {
   switch (fn) {
     case 'count':
@@ -80,11 +87,7 @@ export function createAggregator(fn: AggregateFunction, column: string, options:
       return {
         fn,
         initial: () => [0, 0],
-        add: (state, value) => {
-          if (isNull(value)) return state;
-          const [sum, count] = state as [number, number];
-          return [sum + toNumber(value, column), count + 1];
-        },
+        add: (state, value) => addToSumAndCount(state, value, column),
         result: (state) => {
           const [sum, count] = state as [number, number];
           return count === 0 ? null : sum / count;

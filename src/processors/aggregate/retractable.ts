@@ -17,6 +17,7 @@
  * The states are JSON, stored in the changelog like the event-mode ones.
  */
 import {
+  addToSumAndCount,
   distinctText,
   isNull,
   lowerBound,
@@ -44,11 +45,7 @@ export function createRetractableAggregator(fn: AggregateFunction, column: strin
       return {
         fn,
         initial: () => [0, 0],
-        add: (state, value) => {
-          if (isNull(value)) return state;
-          const [sum, count] = state as [number, number];
-          return [sum + toNumber(value, column), count + 1];
-        },
+        add: (state, value) => addToSumAndCount(state, value, column),
         retract: (state, value) => {
           if (isNull(value)) return state;
           const [sum, count] = state as [number, number];
