@@ -3,6 +3,7 @@ import type { Logger } from './logger.js';
 import type { Converter } from '../serde/converter.js';
 import type { KafkaConnection } from './kafka-connection.js';
 import type { RowVersions, SourceBlockSpec } from './row-versions.js';
+import type { ServiceHealth, ServiceName } from './service-health.js';
 
 export type ConnectorRole = 'source' | 'sink' | 'processor';
 
@@ -20,8 +21,14 @@ export interface ConnectorContext<Config> {
   /** The row version of any known source block (every kind's sourceBlocks); what a sink orders rows by. */
   rowVersions: RowVersions;
   logger: Logger;
-  /** Report a state change, e.g. `degraded` while a service is unreachable. */
+  /** Report a state change (`running`, or `degraded` while waiting for something other than a service). */
   setState(state: ConnectorState, detail?: string): void;
+  /**
+   * Report that a service (Kafka, the database, the warehouse) cannot be
+   * reached, and that it can again: the runtime logs each change once and
+   * shows the connector `degraded` meanwhile.
+   */
+  health: ServiceHealth;
 }
 
 /**
@@ -39,6 +46,12 @@ export interface ConnectorSpec<Schema extends z.ZodType = z.ZodType> {
   role: ConnectorRole;
   description: string;
   configSchema: Schema;
+  /**
+   * The service besides Kafka that this kind talks to (`postgresql`,
+   * `clickhouse`): a run that fails because it could not be reached is
+   * reported as that service's outage, not as a connector failure.
+   */
+  service?: ServiceName;
   /**
    * The source blocks this kind's events carry (one per `source.connector`
    * value it writes), with their row version; the registry collects them for

@@ -1,8 +1,11 @@
+import type { Socket } from 'node:net';
 import type { Consumer, ConsumerConfig, ICustomPartitioner, Kafka as KafkaType, KafkaConfig, SASLOptions } from 'kafkajs';
 import { Kafka, Partitioners, logLevel } from './kafkajs.js';
 import type { KafkaConnection } from '../core/kafka-connection.js';
 import type { Logger } from '../core/logger.js';
+import type { ServiceHealth } from '../core/service-health.js';
 import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from './group-membership.js';
+import { isRetryEntry, KafkaReachability } from './reachability.js';
 
 /** A connector's handle on Kafka (pass it back to the functions of src/kafka). */
 export type KafkaClient = KafkaType;
@@ -25,21 +28,30 @@ process.env.KAFKAJS_NO_PARTITIONER_WARNING ??= '1';
  */
 const IGNORED_MESSAGES = [/^Limiting retries for the idempotent producer/];
 
-/** A kafkajs client for one connector, logging through the daemon's logger. */
-export function createKafka(connection: KafkaConnection, clientId: string, logger: Logger): KafkaType {
+/**
+ * A kafkajs client for one connector, logging through the connector's logger
+ * and reporting Kafka's reachability to its health (reachability.ts): retry
+ * chatter goes to debug, an outage is one warn line and its end one info line.
+ */
+export function createKafka(connection: KafkaConnection, clientId: string, logger: Logger, health: ServiceHealth): KafkaType {
+  const sockets = new Set<Socket>();
+  // The probe's client is the one being built (`kafka`, below): same brokers, TLS and SASL.
+  const reachability = new KafkaReachability(health, () => probeKafka(kafka));
   const config: KafkaConfig = {
     clientId: connection.clientId ?? clientId,
     brokers: connection.brokers,
     ssl: connection.ssl,
+    socketFactory: reachability.socketFactory(sockets),
     connectionTimeout: 10_000,
     requestTimeout: 30_000,
     retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
     // kafkajs is chatty at INFO (every group join); keep its WARN and above.
     logLevel: logLevel.WARN,
     logCreator: () => (entry) => {
-      const level = LEVELS[entry.level] ?? 'info';
+      let level = LEVELS[entry.level] ?? 'info';
       const { message, ...rest } = entry.log;
       if (IGNORED_MESSAGES.some((pattern) => pattern.test(message))) return;
+      if (reachability.observe(entry) || isRetryEntry(entry)) level = 'debug';
       logger[level]({ kafka: entry.namespace, ...rest }, message);
     },
   };
@@ -50,7 +62,48 @@ export function createKafka(connection: KafkaConnection, clientId: string, logge
       password: connection.sasl.password,
     } as SASLOptions;
   }
-  return new Kafka(config);
+  const kafka = new Kafka(config);
+  clients.set(kafka, { sockets, reachability });
+  return kafka;
+}
+
+/** How long a reachability probe may take before it counts as failed. */
+const PROBE_TIMEOUT_MS = 5_000;
+
+/** Resolves when the cluster answers a metadata request on a fresh connection; no retries. */
+async function probeKafka(kafka: KafkaType): Promise<void> {
+  const admin = kafka.admin({ retry: { retries: 0 } });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([
+      admin.connect(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error('probe timed out')), PROBE_TIMEOUT_MS);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+const clients = new WeakMap<KafkaType, { sockets: Set<Socket>; reachability: KafkaReachability }>();
+
+/**
+ * Ends every connection `kafka` still has open, once its connector has
+ * disconnected its producers, consumers and admins. After a broker restart,
+ * kafkajs (2.2.4) can leave broker connections open past disconnect(): a
+ * fetch, heartbeat or metadata request in flight while its consumer crashed
+ * and restarted reconnects on a broker object the disconnect no longer knows
+ * (compare kafkajs issues #1327 and #1174). Such a socket kept a stopped
+ * daemon alive until SIGKILL.
+ */
+export function releaseKafka(kafka: KafkaType): void {
+  const client = clients.get(kafka);
+  if (!client) return;
+  client.reachability.close();
+  for (const socket of client.sockets) socket.destroy();
+  client.sockets.clear();
 }
 
 /**

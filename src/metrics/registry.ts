@@ -7,6 +7,12 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
 
+/** Run before each scrape of the degraded-seconds counter, so ongoing outages are counted up to now. */
+const beforeScrape: (() => void)[] = [];
+export function onScrape(hook: () => void): void {
+  beforeScrape.push(hook);
+}
+
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
 export const metrics = {
@@ -15,6 +21,27 @@ export const metrics = {
     help: '1 while the connector is running (or degraded but alive), 0 otherwise.',
     labelNames: ['connector', 'kind'] as const,
     registers: [registry],
+  }),
+  serviceReachable: new Gauge({
+    name: 'tideline_service_reachable',
+    help: '0 while a connector cannot reach a service (kafka, postgresql, clickhouse), 1 once it could again.',
+    labelNames: ['connector', 'service'] as const,
+    registers: [registry],
+  }),
+  serviceOutages: new Counter({
+    name: 'tideline_service_outages_total',
+    help: 'Times a connector found a service unreachable (each outage once, however many retries it took).',
+    labelNames: ['connector', 'service'] as const,
+    registers: [registry],
+  }),
+  serviceDegradedSeconds: new Counter({
+    name: 'tideline_service_degraded_seconds_total',
+    help: 'Seconds a connector spent degraded because a service was unreachable, by service.',
+    labelNames: ['connector', 'service'] as const,
+    registers: [registry],
+    collect() {
+      for (const hook of beforeScrape) hook();
+    },
   }),
   connectorRestarts: new Counter({
     name: 'tideline_connector_restarts_total',

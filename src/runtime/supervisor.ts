@@ -8,8 +8,10 @@ import type { ConnectorDefinition } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
+import { isKafkaError, isUnreachable, type ServiceName } from '../core/service-health.js';
 import { metrics } from '../metrics/registry.js';
 import { createConverter, DEFAULT_FORMAT } from '../serde/index.js';
+import { ConnectorHealth } from './connector-health.js';
 import { rowVersions } from './registry.js';
 
 export interface ConnectorStatus {
@@ -34,26 +36,35 @@ export class ConnectorSupervisor {
   private readonly abort = new AbortController();
   private done: Promise<void> | null = null;
   private wake: (() => void) | null = null;
+  /** Outlives each run: an outage that fails runs spans the restarts. */
+  private readonly health: ConnectorHealth;
+  /** Services whose outage failed the last run; reachable again once a run reports `running`. */
+  private readonly failedOn = new Set<ServiceName>();
 
   constructor(
     private readonly definition: ConnectorDefinition,
     private readonly logger: Logger,
     private readonly backoff: BackoffPolicy = { initialMs: 1_000, maxMs: 60_000 },
-  ) {}
+  ) {
+    this.health = new ConnectorHealth(definition.name, logger);
+  }
 
   get name(): string {
     return this.definition.name;
   }
 
   status(): ConnectorStatus {
+    // An outage shows as `degraded` with its reason, whatever the connector last reported.
+    const outage = this.state === 'stopped' ? undefined : this.health.degradedReason();
     const status: ConnectorStatus = {
       name: this.definition.name,
       kind: this.definition.kind,
-      state: this.state,
+      state: outage ? 'degraded' : this.state,
       restarts: this.restarts,
       since: this.since.toISOString(),
     };
-    if (this.detail) status.detail = redactSecrets(this.detail);
+    const detail = outage ?? this.detail;
+    if (detail) status.detail = redactSecrets(detail);
     return status;
   }
 
@@ -72,6 +83,10 @@ export class ConnectorSupervisor {
     if (state !== this.state) this.since = new Date();
     this.state = state;
     this.detail = detail;
+    if (state === 'running') {
+      for (const service of this.failedOn) this.health.reachable(service);
+      this.failedOn.clear();
+    }
     const up = state === 'running' || state === 'degraded' ? 1 : 0;
     metrics.connectorUp.set({ connector: this.definition.name, kind: this.definition.kind }, up);
   }
@@ -92,6 +107,7 @@ export class ConnectorSupervisor {
           rowVersions,
           logger: this.logger,
           setState: (state, detail) => this.setState(state, detail),
+          health: this.health,
         };
         // Each attempt gets its own signal, so listeners a failed run left on it
         // are dropped with it instead of piling up on the daemon's signal.
@@ -113,8 +129,17 @@ export class ConnectorSupervisor {
         metrics.errors.inc({ connector: this.definition.name, kind: 'connector_failed' });
         // A run that lasted a while earns a fresh backoff.
         if (Date.now() - started > this.backoff.maxMs) delay = this.backoff.initialMs;
-        this.setState('failed', errorMessage(error));
-        this.logger.error({ err: error, retryInMs: delay }, 'connector failed; restarting after backoff');
+        const service = this.unreachableService(error);
+        if (service) {
+          // One warn line for the outage (ConnectorHealth), not an error per attempt.
+          this.failedOn.add(service);
+          this.setState('restarting', errorMessage(error));
+          this.health.unreachable(service, errorMessage(error), { nextInMs: delay });
+          this.logger.debug({ err: error, retryInMs: delay }, 'connector stopped: service unreachable; restarting after backoff');
+        } else {
+          this.setState('failed', errorMessage(error));
+          this.logger.error({ err: error, retryInMs: delay }, 'connector failed; restarting after backoff');
+        }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
           this.wake = () => {
@@ -131,5 +156,13 @@ export class ConnectorSupervisor {
       }
     }
     this.setState('stopped');
+    this.health.close();
+  }
+
+  /** The service whose unreachability failed a run, if that is why it failed. */
+  private unreachableService(error: unknown): ServiceName | undefined {
+    if (!isUnreachable(error)) return undefined;
+    if (isKafkaError(error)) return 'kafka';
+    return this.definition.spec.service;
   }
 }

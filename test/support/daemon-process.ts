@@ -57,6 +57,10 @@ export class DaemonProcess {
     return this.child !== null && (this.child.exitCode !== null || this.child.signalCode !== null);
   }
 
+  get adminPort(): number {
+    return this.port;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }

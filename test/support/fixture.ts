@@ -34,7 +34,8 @@ export class TableFixture {
   readonly database: string;
   readonly sourceName: string;
   readonly sinkName: string;
-  readonly client: pg.Client;
+  /** Replaced by reconnect() after PostgreSQL restarted under it. */
+  client: pg.Client;
   readonly clickhouse: ClickHouseServer;
 
   constructor(name: string) {
@@ -45,7 +46,7 @@ export class TableFixture {
     this.database = `${name}_${this.suffix}`;
     this.sourceName = `${name}-source-${this.suffix}`;
     this.sinkName = `${name}-sink-${this.suffix}`;
-    this.client = new pg.Client({ connectionString: this.services.pgUrl });
+    this.client = this.newClient();
     this.clickhouse = new ClickHouseServer(this.services.clickhouseUrl, 'default', undefined);
   }
 
@@ -79,6 +80,21 @@ export class TableFixture {
     };
     if (options.sink === false) return writeConnectorFiles({ 'source.yaml': files['source.yaml'] });
     return writeConnectorFiles(files);
+  }
+
+  /** A new connection, for tests that restart PostgreSQL (the old one is dead). */
+  async reconnect(): Promise<void> {
+    await this.client.end().catch(() => undefined);
+    this.client = this.newClient();
+    await this.client.connect();
+  }
+
+  // A server restart ends an idle connection with an 'error' event, which would
+  // crash the test run unheard; the next query on the client fails instead.
+  private newClient(): pg.Client {
+    const client = new pg.Client({ connectionString: this.services.pgUrl });
+    client.on('error', () => undefined);
+    return client;
   }
 
   /** Drops the slot (released once the source stopped), publication, table and database. */

@@ -26,6 +26,7 @@ const TIDELINE_METRICS = [
   'tideline_sink_end_to_end_seconds',
   'tideline_sink_dead_letters_total',
   'tideline_errors_total',
+  'tideline_service_degraded_seconds_total',
 ] as const;
 
 const EXPECTED_SERVICES = [

@@ -192,6 +192,7 @@ async function startRuntime(settings: Partial<SinkSettings> = {}) {
       name: 'memory-sink',
       logger: createLogger({ level: 'silent' }),
       setState: (state: ConnectorState, detail?: string) => states.push(detail ? `${state}: ${detail}` : state),
+      health: { unreachable: (service: string) => states.push(`${service} unreachable`), reachable: (service: string) => states.push(`${service} reachable`), isUnreachable: () => false },
     },
     settings: { maxBatchRows: 1000, maxBatchBytes: 1 << 20, maxBatchDelayMs: 60_000, maxRetryDelayMs: 40, firstRetryDelayMs: 10, ...settings },
     writer,

@@ -3,6 +3,7 @@ import { loadConnectorFiles } from '../../config/load.js';
 import { ConfigError, formatProblem } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { Daemon } from '../../runtime/daemon.js';
+import { DEFAULT_SHUTDOWN_TIMEOUT_MS, stopWithin } from '../../runtime/shutdown.js';
 import { connectorKinds } from '../../runtime/registry.js';
 import { DEFAULT_FORMAT, isFormat, unknownFormatMessage } from '../../serde/index.js';
 import { ExitCode } from '../exit-codes.js';
@@ -12,6 +13,7 @@ interface RunOptions {
   adminHost: string;
   logLevel?: string;
   format: string;
+  shutdownTimeout: string;
 }
 
 export function registerRun(program: Command): void {
@@ -22,6 +24,11 @@ export function registerRun(program: Command): void {
     .option('--admin-port <port>', 'admin HTTP port (-1 disables it)', process.env.TIDELINE_ADMIN_PORT ?? '8089')
     .option('--admin-host <host>', 'admin HTTP address to listen on', process.env.TIDELINE_ADMIN_HOST ?? '0.0.0.0')
     .option('--format <format>', 'event format of connectors whose file sets no format: json', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
+    .option(
+      '--shutdown-timeout <seconds>',
+      'on SIGTERM/SIGINT, exit within this many seconds even if a connector is stuck (what was pending is logged)',
+      process.env.TIDELINE_SHUTDOWN_TIMEOUT ?? String(DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000),
+    )
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (paths: string[], options: RunOptions) => {
       const logger = createLogger({ level: options.logLevel });
@@ -47,6 +54,12 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
+      const shutdownTimeoutMs = Number(options.shutdownTimeout) * 1000;
+      if (!(shutdownTimeoutMs >= 2000)) {
+        console.error(`--shutdown-timeout (or TIDELINE_SHUTDOWN_TIMEOUT): "${options.shutdownTimeout}" is not a number of seconds of at least 2`);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
       const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort, format });
       await daemon.start();
       await new Promise<void>((resolve) => {
@@ -63,7 +76,9 @@ export function registerRun(program: Command): void {
         process.on('SIGINT', onSignal);
         process.on('SIGTERM', onSignal);
       });
-      await daemon.stop();
-      process.exitCode = ExitCode.ok;
+      const code = await stopWithin(daemon, logger, shutdownTimeoutMs);
+      // Exit now: a stopped daemon must not wait on timers or sockets a
+      // library left behind (pino flushes its log on exit).
+      process.exit(code === 0 ? ExitCode.ok : ExitCode.failure);
     });
 }

@@ -24,7 +24,7 @@
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import type { Row } from '../../core/events.js';
 import { stringifyJson } from '../../serde/json/lossless.js';
-import { createKafka, type KafkaClient } from '../../kafka/client.js';
+import { createKafka, releaseKafka, type KafkaClient } from '../../kafka/client.js';
 import { readTopicToEnd } from '../../kafka/compacted-topic-reader.js';
 import { partitionForKey } from '../../kafka/partitioner.js';
 import { ProcessorLoop, type BatchContext } from '../../kafka/processor-loop.js';
@@ -85,9 +85,18 @@ export class AggregateProcessor implements Connector {
   }
 
   async run(signal: AbortSignal): Promise<void> {
-    const { name, logger } = this.context;
-    const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger);
+    const kafka = createKafka(this.context.kafka, `tideline-${this.context.name}`, this.context.logger, this.context.health);
     this.kafka = kafka;
+    try {
+      await this.runStages(kafka, signal);
+    } finally {
+      releaseKafka(kafka);
+    }
+  }
+
+  /** Prepares the topics, then runs the repartition stage (if any) and the aggregation stage until `signal`. */
+  private async runStages(kafka: KafkaClient, signal: AbortSignal): Promise<void> {
+    const { name } = this.context;
     const groupId = this.config.groupId ?? `tideline-${name}`;
     const deadLetterTopic = this.config.deadLetterTopic ?? `${name}.dlq`;
     await this.prepareTopics(kafka, signal);

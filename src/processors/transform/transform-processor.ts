@@ -7,7 +7,7 @@
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import type { Row } from '../../core/events.js';
-import { createKafka } from '../../kafka/client.js';
+import { createKafka, releaseKafka } from '../../kafka/client.js';
 import { ProcessorLoop, type BatchContext } from '../../kafka/processor-loop.js';
 import type { ConsumedMessage, OutputRecord, PartitionBatch } from '../../kafka/records.js';
 import { TopicCreator } from '../../kafka/topic-creator.js';
@@ -57,7 +57,7 @@ export class TransformProcessor implements Connector {
 
   async run(signal: AbortSignal): Promise<void> {
     const { name, logger } = this.context;
-    const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger);
+    const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger, this.context.health);
     this.topics = new TopicCreator(kafka, this.config.outputPartitions);
     const loop = new ProcessorLoop({
       context: this.context as ConnectorContext<unknown>,
@@ -75,6 +75,7 @@ export class TransformProcessor implements Connector {
       await running;
     } finally {
       await this.topics.close();
+      releaseKafka(kafka);
     }
   }
 

@@ -6,6 +6,7 @@ import { clickhouseSinkConfigSchema } from './spec.js';
 export const clickhouseSinkConnector = defineConnector({
   kind: 'clickhouse-sink',
   role: 'sink',
+  service: 'clickhouse',
   description: 'Upserts Debezium-shaped change topics into ClickHouse ReplacingMergeTree tables, with offsets stored in ClickHouse.',
   configSchema: clickhouseSinkConfigSchema,
   create: (context) => new ClickHouseSink(context),

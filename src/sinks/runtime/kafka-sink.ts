@@ -3,7 +3,7 @@
  * dead-letter topic. A warehouse's Connector.run is one call to runKafkaSink.
  */
 import type { ConnectorContext } from '../../core/connector.js';
-import { createKafka } from '../../kafka/client.js';
+import { createKafka, releaseKafka } from '../../kafka/client.js';
 import { DeadLetterWriter } from '../../kafka/dead-letters.js';
 import { KafkaGroupConsumer } from '../../kafka/group-consumer.js';
 import { SinkRuntime, type SinkSettings } from './sink-runtime.js';
@@ -25,7 +25,7 @@ export async function runKafkaSink<Prepared>(
   signal: AbortSignal,
 ): Promise<void> {
   const { name, logger } = context;
-  const kafka = createKafka(context.kafka, `tideline-${name}`, logger);
+  const kafka = createKafka(context.kafka, `tideline-${name}`, logger, context.health);
   const consumer = new KafkaGroupConsumer(
     kafka,
     {
@@ -40,5 +40,9 @@ export async function runKafkaSink<Prepared>(
     logger,
   );
   const deadLetters = new DeadLetterWriter(kafka, config.deadLetterTopic ?? `${name}.dlq`, name);
-  await new SinkRuntime({ context, settings: config, writer, consumer, deadLetters }).run(signal);
+  try {
+    await new SinkRuntime({ context, settings: config, writer, consumer, deadLetters }).run(signal);
+  } finally {
+    releaseKafka(kafka);
+  }
 }

@@ -1,11 +1,14 @@
 /**
  * Retries with exponential backoff for a sink: a failing warehouse or Kafka
  * never skips a batch; the connector reports `degraded` with what failed
- * until an attempt succeeds, then `running` again.
+ * until an attempt succeeds, then `running` again. A failure to reach the
+ * service is reported to the connector's health (one warn line per outage, one
+ * info line when it ends); any other failure is logged at each attempt.
  */
 import type { ConnectorState } from '../../core/connector.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
+import { isUnreachable, type ServiceHealth, type ServiceName } from '../../core/service-health.js';
 import { metrics } from '../../metrics/registry.js';
 
 export interface RetryOptions {
@@ -14,6 +17,7 @@ export interface RetryOptions {
   errorKind: string;
   logger: Logger;
   setState(state: ConnectorState, detail?: string): void;
+  health: ServiceHealth;
   firstDelayMs: number;
   maxDelayMs: number;
   /** True once the sink stops: a failure then ends the retries. */
@@ -23,13 +27,18 @@ export interface RetryOptions {
 export class Retrier {
   constructor(private readonly options: RetryOptions) {}
 
-  /** Runs `task` until it succeeds; throws its error once `signal` is aborted or the sink stops. */
-  async run<T>(operation: string, signal: AbortSignal, task: () => Promise<T>): Promise<T> {
-    const { connector, logger } = this.options;
+  /**
+   * Runs `task` until it succeeds; throws its error once `signal` is aborted or
+   * the sink stops. `service`: whom the task talks to, for outage reports.
+   */
+  async run<T>(operation: string, signal: AbortSignal, task: () => Promise<T>, service?: ServiceName): Promise<T> {
+    const { connector, logger, health } = this.options;
     let delay = this.options.firstDelayMs;
+    let outage = false;
     for (let attempt = 1; ; attempt++) {
       try {
         const result = await task();
+        if (outage) health.reachable(service!);
         if (attempt > 1) this.options.setState('running');
         return result;
       } catch (error) {
@@ -37,7 +46,12 @@ export class Retrier {
         metrics.errors.inc({ connector, kind: this.options.errorKind });
         metrics.sinkRetries.inc({ connector, operation });
         this.options.setState('degraded', `${operation}: ${errorMessage(error)}`);
-        logger.warn({ err: error, attempt, retryInMs: delay }, `${operation} failed; retrying`);
+        if (service && isUnreachable(error)) {
+          outage = true;
+          health.unreachable(service, `${operation}: ${errorMessage(error)}`, { attempt, nextInMs: delay });
+        } else {
+          logger.warn({ err: error, attempt, retryInMs: delay }, `${operation} failed; retrying`);
+        }
         await sleep(delay, signal);
         delay = Math.min(delay * 2, this.options.maxDelayMs);
       }

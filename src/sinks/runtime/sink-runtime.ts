@@ -52,7 +52,7 @@ export interface DeadLetterSender {
 }
 
 export interface SinkRuntimeParts<Prepared> {
-  context: Pick<ConnectorContext<unknown>, 'name' | 'logger' | 'setState'>;
+  context: Pick<ConnectorContext<unknown>, 'name' | 'logger' | 'setState' | 'health'>;
   settings: SinkSettings;
   writer: SinkWriter<Prepared>;
   consumer: GroupConsumer;
@@ -67,6 +67,8 @@ export class SinkRuntime<Prepared = unknown> {
   private readonly deadLetters: DeadLetterSender;
   private readonly retrier: Retrier;
   private readonly labels: { connector: string };
+  /** The warehouse as a service name for outage reports (`clickhouse`). */
+  private readonly service: string;
 
   private readonly buffer = new BatchBuffer<Prepared>();
   private readonly ownership = new PartitionOwnership();
@@ -83,11 +85,13 @@ export class SinkRuntime<Prepared = unknown> {
   constructor(parts: SinkRuntimeParts<Prepared>) {
     ({ context: this.context, settings: this.settings, writer: this.writer, consumer: this.consumer, deadLetters: this.deadLetters } = parts);
     this.labels = { connector: this.context.name };
+    this.service = this.writer.name.toLowerCase();
     this.retrier = new Retrier({
       connector: this.context.name,
       errorKind: this.writer.name.toLowerCase(),
       logger: this.context.logger,
       setState: (state, detail) => this.context.setState(state, detail),
+      health: this.context.health,
       firstDelayMs: this.settings.firstRetryDelayMs ?? 250,
       maxDelayMs: this.settings.maxRetryDelayMs,
       stopping: () => this.stopping,
@@ -100,7 +104,7 @@ export class SinkRuntime<Prepared = unknown> {
     const failed = new Promise<never>((_, reject) => (this.failure = reject));
     failed.catch(() => undefined);
     try {
-      await this.retrier.run(`connect to ${this.writer.name}`, signal, () => this.writer.open());
+      await this.retrier.run(`connect to ${this.writer.name}`, signal, () => this.writer.open(), this.service);
       await this.deadLetters.open();
       await this.consumer.start({ onAssignment: (partitions) => this.assign(partitions, signal), onBatch: (batch) => this.receive(batch) }, signal);
       if (!signal.aborted) this.context.setState('running');
@@ -136,7 +140,7 @@ export class SinkRuntime<Prepared = unknown> {
         const offset = stored.get(partitionKey(partition.topic, partition.partition));
         if (offset !== undefined) this.consumer.seek(partition, (offset + 1n).toString());
       }
-    });
+    }, this.service);
     this.assignmentReady.catch(() => undefined);
   }
 
@@ -225,19 +229,19 @@ export class SinkRuntime<Prepared = unknown> {
     const runs = taken.filter(owned);
     if (runs.length === 0) return;
     const batch: SinkBatch<Prepared> = { runs, owned };
-    const context: WriteContext = { retry: (operation, task) => this.retrier.run(operation, signal, task) };
-    const result = await this.retrier.run(`write to ${this.writer.name}`, signal, () => this.writer.write(batch, context));
+    const context: WriteContext = { retry: (operation, task) => this.retrier.run(operation, signal, task, this.service) };
+    const result = await this.retrier.run(`write to ${this.writer.name}`, signal, () => this.writer.write(batch, context), this.service);
 
     await this.retrier.run('send dead letters', signal, async () => {
       const letters = result.deadLetters.filter((letter) => owned(letter.run));
       if (letters.length > 0) await this.sendDeadLetters(letters);
-    });
+    }, 'kafka');
     // Offsets only after the rows: a crash in between rewrites the batch.
     let saved: PartitionRun<Prepared>[] = [];
     await this.retrier.run(`store offsets in ${this.writer.name}`, signal, async () => {
       saved = runs.filter(owned);
       await this.writer.saveOffsets(saved.map((run) => ({ topic: run.topic, partition: run.partition, offset: run.lastOffset })));
-    });
+    }, this.service);
     // The group offset is for lag monitoring only; a rebalance may refuse it.
     const committed = saved.filter(owned).map((run) => ({ topic: run.topic, partition: run.partition, offset: (BigInt(run.lastOffset) + 1n).toString() }));
     if (committed.length > 0) await this.consumer.commit(committed).catch(() => undefined);

@@ -7,6 +7,7 @@ import { postgresSourceConfigSchema } from './spec.js';
 export const postgresSourceConnector = defineConnector({
   kind: 'postgres-source',
   role: 'source',
+  service: 'postgresql',
   description: 'Streams changes of PostgreSQL tables (pgoutput logical replication) into one Kafka topic per table, in Debezium\'s event shape, exactly once.',
   configSchema: postgresSourceConfigSchema,
   sourceBlocks: [postgresSourceBlock],

@@ -20,7 +20,7 @@ import pg from 'pg';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { whenAborted } from '../../core/abort.js';
-import { createKafka, type KafkaClient } from '../../kafka/client.js';
+import { createKafka, releaseKafka, type KafkaClient } from '../../kafka/client.js';
 import { ensureTopics, withAdmin } from '../../kafka/topics.js';
 import { ensureSourceOffsetsTopic, readSourceOffset } from '../../kafka/source-offsets.js';
 import { TransactionalWriter } from '../../kafka/transactional-writer.js';
@@ -86,7 +86,7 @@ export class PostgresSource implements Connector {
     runsByConnector.set(name, runs);
     if (runs > 1) metrics.sourceReconnects.inc({ connector: name });
     const admin = new pg.Client({ connectionString: this.config.url, application_name: `tideline:${name}:admin` });
-    const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger);
+    const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger, this.context.health);
     const failedPromise = new Promise<never>((_, reject) => (this.failed = reject));
     failedPromise.catch(() => undefined);
     admin.on('error', (error) => this.fail(error));
@@ -180,6 +180,7 @@ export class PostgresSource implements Connector {
       await this.stream?.stop();
       await this.writer?.disconnect();
       await admin.end().catch(() => undefined);
+      releaseKafka(kafka);
     }
   }
 
