@@ -2,12 +2,15 @@ import type { Command } from 'commander';
 import { loadConnectorFiles } from '../../config/load.js';
 import { ConfigError, formatProblem } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
+import { createSchemaRegistry } from '../../registry/create-registry.js';
+import { describeRegistry, registrySettings, type RegistryFlags, type RegistrySettings } from '../../registry/settings.js';
 import { Daemon } from '../../runtime/daemon.js';
 import { connectorKinds } from '../../runtime/registry.js';
 import { DEFAULT_FORMAT, isFormat, unknownFormatMessage } from '../../serde/index.js';
 import { ExitCode } from '../exit-codes.js';
+import { untilSignal } from '../signals.js';
 
-interface RunOptions {
+interface RunOptions extends RegistryFlags {
   adminPort: string;
   adminHost: string;
   logLevel?: string;
@@ -22,6 +25,12 @@ export function registerRun(program: Command): void {
     .option('--admin-port <port>', 'admin HTTP port (-1 disables it)', process.env.TIDELINE_ADMIN_PORT ?? '8089')
     .option('--admin-host <host>', 'admin HTTP address to listen on', process.env.TIDELINE_ADMIN_HOST ?? '0.0.0.0')
     .option('--format <format>', 'event format of connectors whose file sets no format: json', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
+    .option('--registry <registry>', 'schema registry: "embedded" (tideline\'s own, on Kafka) or the URL of a Confluent-compatible one (default: $TIDELINE_REGISTRY_URL, else embedded)')
+    .option('--registry-username <user>', 'basic auth user of the registry (default: $TIDELINE_REGISTRY_USERNAME; the password comes from $TIDELINE_REGISTRY_PASSWORD only)')
+    .option('--registry-topic <topic>', 'topic of the embedded registry (default: $TIDELINE_REGISTRY_TOPIC or _schemas)')
+    .option('--registry-brokers <brokers>', "Kafka of the embedded registry (default: the first connector's kafka block, else $TIDELINE_KAFKA_BROKERS)")
+    .option('--registry-port <port>', 'serve the embedded registry over HTTP on this port (default: $TIDELINE_REGISTRY_PORT, else not served)')
+    .option('--registry-host <host>', 'address the embedded registry listens on (default: $TIDELINE_REGISTRY_HOST or 127.0.0.1)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (paths: string[], options: RunOptions) => {
       const logger = createLogger({ level: options.logLevel });
@@ -47,23 +56,26 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
-      const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort, format });
-      await daemon.start();
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals): void => {
-          logger.info({ signal }, 'shutting down');
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          // A second signal while stopping exits at once.
-          const force = (): void => process.exit(ExitCode.failure);
-          process.once('SIGINT', force);
-          process.once('SIGTERM', force);
-          resolve();
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+      let settings: RegistrySettings;
+      try {
+        settings = registrySettings(options);
+      } catch (error) {
+        console.error((error as Error).message);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
+      const connectorsKafka = definitions.find((definition) => definition.enabled)?.kafka;
+      const envBrokers = process.env.TIDELINE_KAFKA_BROKERS?.split(',').map((broker) => broker.trim()).filter(Boolean);
+      const registry = await createSchemaRegistry(settings, {
+        logger,
+        kafka: connectorsKafka ?? (envBrokers?.length ? { brokers: envBrokers, ssl: false } : undefined),
       });
+      logger.info({ registry: describeRegistry(settings) }, 'schema registry');
+      const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort, format, registry });
+      await daemon.start();
+      await untilSignal(logger);
       await daemon.stop();
+      await registry.close();
       process.exitCode = ExitCode.ok;
     });
 }
