@@ -17,7 +17,7 @@ import type { Logger } from '../core/logger.js';
 import type { KafkaClient } from '../kafka/client.js';
 import { SharedLog } from '../kafka/shared-log.js';
 import { canonicalSchema, parseAvroSchema, type CompatibilityLevel } from './compatibility.js';
-import { schemaNotFound, storeError, subjectNotFound, versionNotFound } from './errors.js';
+import { storeError } from './errors.js';
 import { encodeLogRecord, type LogRecord } from './log-records.js';
 import { RegistryState, type ClaimOutcome, type SubjectVersion } from './registry-state.js';
 import type { RegistryService, VersionRef } from './registry-service.js';
@@ -164,10 +164,7 @@ export class EmbeddedRegistry implements RegistryService {
   async lookup(subject: string, schema: string): Promise<SubjectVersion> {
     const canonical = canonicalSchema(schema);
     await this.freshForReading();
-    if (!this.state.versionsOf(subject)) throw subjectNotFound(subject);
-    const found = this.state.lookup(subject, canonical);
-    if (!found) throw schemaNotFound(`Schema not found under subject '${subject}'.`);
-    return found;
+    return this.state.findSchema(subject, canonical);
   }
 
   async subjects(): Promise<string[]> {
@@ -177,34 +174,19 @@ export class EmbeddedRegistry implements RegistryService {
 
   async versions(subject: string): Promise<number[]> {
     await this.freshForReading();
-    const versions = this.state.versionsOf(subject);
-    if (!versions) throw subjectNotFound(subject);
-    return versions.map((entry) => entry.version);
+    return this.state.versionNumbers(subject);
   }
 
   async version(subject: string, version: VersionRef): Promise<SubjectVersion> {
     await this.freshForReading();
-    const versions = this.state.versionsOf(subject);
-    if (!versions) throw subjectNotFound(subject);
-    const found = version === 'latest' ? versions.at(-1) : versions.find((entry) => entry.version === version);
-    if (!found) throw versionNotFound(subject, version);
-    return found;
+    return this.state.findVersion(subject, version);
   }
 
   async compatibilityProblems(subject: string, schema: string, version?: VersionRef): Promise<string[]> {
     const canonical = canonicalSchema(schema);
     parseAvroSchema(canonical);
     await this.freshForReading();
-    if (version === undefined) return this.state.compatibilityProblems(subject, canonical);
-    const versions = this.state.versionsOf(subject);
-    // As Confluent: anything is compatible with the latest version of a subject that has none.
-    if (!versions) {
-      if (version === 'latest') return [];
-      throw subjectNotFound(subject);
-    }
-    const against = version === 'latest' ? versions.at(-1)! : versions.find((entry) => entry.version === version);
-    if (!against) throw versionNotFound(subject, version);
-    return this.state.compatibilityProblems(subject, canonical, against.version);
+    return this.state.compatibilityWith(subject, canonical, version);
   }
 
   async compatibility(subject: string | null): Promise<CompatibilityLevel | undefined> {

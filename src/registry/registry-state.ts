@@ -25,7 +25,9 @@ import {
   type CompatibilityLevel,
   type VersionedType,
 } from './compatibility.js';
+import { schemaNotFound, subjectNotFound, versionNotFound } from './errors.js';
 import { decodeLogRecord, type LogRecord, type RegisterRecord } from './log-records.js';
+import type { VersionRef } from './registry-service.js';
 
 export interface SubjectVersion {
   subject: string;
@@ -153,8 +155,9 @@ export class RegistryState {
   }
 
   /**
-   * Why `schema` could not be registered under `subject` now: checked against
-   * `version` alone when given, else by the subject's level. Empty when it can.
+   * Why `schema` (canonical text) could not be registered under `subject` now:
+   * checked against `version` alone when given, else by the subject's level.
+   * Empty when it can.
    */
   compatibilityProblems(subject: string, schema: string, version?: number): string[] {
     const versions = this.subjects.get(subject) ?? [];
@@ -162,5 +165,44 @@ export class RegistryState {
     if (version === undefined) return this.problemsAgainst(subject, schema, level, versions);
     const only = versions.filter((entry) => entry.version === version);
     return this.problemsAgainst(subject, schema, level.endsWith('_TRANSITIVE') ? (level.replace('_TRANSITIVE', '') as CompatibilityLevel) : level, only);
+  }
+
+  // The REST API's questions, answered with Confluent's errors.
+
+  /** The version numbers of `subject`; 40401 when it has none. */
+  versionNumbers(subject: string): number[] {
+    return this.subjectVersions(subject).map((entry) => entry.version);
+  }
+
+  /** 40401 / 40402 when missing. */
+  findVersion(subject: string, version: VersionRef): SubjectVersion {
+    const versions = this.subjectVersions(subject);
+    const found = version === 'latest' ? versions.at(-1) : versions.find((entry) => entry.version === version);
+    if (!found) throw versionNotFound(subject, version);
+    return found;
+  }
+
+  /** The version of `subject` holding `schema` (canonical text); 40401 / 40403 when none. */
+  findSchema(subject: string, schema: string): SubjectVersion {
+    const found = this.subjectVersions(subject).find((entry) => entry.schema === schema);
+    if (!found) throw schemaNotFound(`Schema not found under subject '${subject}'.`);
+    return found;
+  }
+
+  /**
+   * Compatibility of `schema` (canonical text) with one version of `subject`,
+   * or by the subject's level when `version` is undefined. As Confluent's:
+   * anything is compatible with the latest version of a subject that has none.
+   */
+  compatibilityWith(subject: string, schema: string, version?: VersionRef): string[] {
+    if (version === undefined) return this.compatibilityProblems(subject, schema);
+    if (version === 'latest' && !this.subjects.has(subject)) return [];
+    return this.compatibilityProblems(subject, schema, this.findVersion(subject, version).version);
+  }
+
+  private subjectVersions(subject: string): SubjectVersion[] {
+    const versions = this.subjects.get(subject);
+    if (!versions) throw subjectNotFound(subject);
+    return versions;
   }
 }

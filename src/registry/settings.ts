@@ -45,7 +45,9 @@ type Env = Record<string, string | undefined>;
  * comes from TIDELINE_REGISTRY_PASSWORD (a command line is visible to every
  * user of the machine). Throws TidelineError naming the flag at fault.
  */
-export function registrySettings(flags: RegistryFlags, env: Env = process.env): RegistrySettings {
+export function registrySettings(flags: RegistryFlags, environment: Env = process.env): RegistrySettings {
+  // An empty variable counts as unset.
+  const env: Env = Object.fromEntries(Object.entries(environment).filter(([, value]) => value !== ''));
   const registry = (flags.registry ?? env.TIDELINE_REGISTRY_URL ?? 'embedded').trim();
   const credentials = credentialsFrom(flags.registryUsername ?? env.TIDELINE_REGISTRY_USERNAME, env.TIDELINE_REGISTRY_PASSWORD);
   if (registry === 'embedded') {

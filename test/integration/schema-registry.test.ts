@@ -15,9 +15,9 @@ import { HttpSchemaRegistry, SchemaRegistryRequestError } from '../../src/regist
 import { startRegistryServer } from '../../src/registry/rest-server.js';
 import { IncompatibleSchemaError } from '../../src/registry/schema-registry.js';
 import type { SchemaRegistry } from '../../src/registry/schema-registry.js';
-import { freePort } from '../support/daemon-process.js';
+import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { createTopic, testKafka } from '../support/debezium-events.js';
-import { eventually, uniqueSuffix } from '../support/pipeline.js';
+import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
 import { recordSchema, REQUIRED_ADDED, V1, V2 } from '../support/registry-schemas.js';
 import { serviceUrls } from '../support/services.js';
 
@@ -159,6 +159,32 @@ describe('embedded schema registry on Kafka', () => {
       const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
+    }
+  });
+
+  it('`tideline run --registry-port` serves its embedded registry, behind basic auth', async () => {
+    const dir = writeConnectorFiles({
+      'idle.yaml': `name: idle\nkind: clickhouse-sink\nenabled: false\nkafka: { brokers: "${services.kafkaBrokers.join(',')}" }\nconfig: { url: "http://127.0.0.1:9", topics: [t] }\n`,
+    });
+    const port = await freePort();
+    const credentials = { username: 'svc', password: `pw-${uniqueSuffix()}` };
+    // No enabled connector: the registry's Kafka comes from TIDELINE_KAFKA_BROKERS.
+    const daemon = new DaemonProcess(dir, await freePort(), {
+      TIDELINE_REGISTRY_PORT: String(port),
+      TIDELINE_REGISTRY_TOPIC: topic,
+      TIDELINE_REGISTRY_USERNAME: credentials.username,
+      TIDELINE_REGISTRY_PASSWORD: credentials.password,
+    });
+    await daemon.start({ healthy: false });
+    try {
+      const client = new HttpSchemaRegistry({ url: `http://127.0.0.1:${port}`, credentials });
+      expect(await client.register('a-value', schemas[2]!)).toBe(ids.get('a-value#2'));
+      const anonymous = await fetch(`http://127.0.0.1:${port}/subjects`);
+      expect(anonymous.status).toBe(401);
+      expect(anonymous.headers.get('content-type')).toBe('application/vnd.schemaregistry.v1+json');
+      expect(daemon.log.join('')).not.toContain(credentials.password);
+    } finally {
+      await daemon.stop();
     }
   });
 

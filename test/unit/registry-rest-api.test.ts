@@ -5,14 +5,13 @@
  */
 import { describe, expect, it } from 'vitest';
 import { canonicalSchema, parseAvroSchema, type CompatibilityLevel } from '../../src/registry/compatibility.js';
-import { schemaNotFound, subjectNotFound, versionNotFound } from '../../src/registry/errors.js';
 import { handleRegistryRequest } from '../../src/registry/rest-api.js';
 import type { RegistryService, VersionRef } from '../../src/registry/registry-service.js';
 import { RegistryState, type SubjectVersion } from '../../src/registry/registry-state.js';
 import { IncompatibleSchemaError, SchemaNotFoundError } from '../../src/registry/schema-registry.js';
 import { REQUIRED_ADDED, V1, V2 } from '../support/registry-schemas.js';
 
-/** The embedded registry's decisions on a state in memory. */
+/** The embedded registry's answers (its RegistryState), without Kafka: records applied directly. */
 class StateService implements RegistryService {
   readonly state = new RegistryState();
   private claims = 0;
@@ -32,31 +31,19 @@ class StateService implements RegistryService {
     return schema;
   }
   async lookup(subject: string, schema: string): Promise<SubjectVersion> {
-    if (!this.state.versionsOf(subject)) throw subjectNotFound(subject);
-    const found = this.state.lookup(subject, canonicalSchema(schema));
-    if (!found) throw schemaNotFound('Schema not found');
-    return found;
+    return this.state.findSchema(subject, canonicalSchema(schema));
   }
   async subjects(): Promise<string[]> {
     return this.state.subjectNames();
   }
   async versions(subject: string): Promise<number[]> {
-    const versions = this.state.versionsOf(subject);
-    if (!versions) throw subjectNotFound(subject);
-    return versions.map((entry) => entry.version);
+    return this.state.versionNumbers(subject);
   }
   async version(subject: string, version: VersionRef): Promise<SubjectVersion> {
-    const versions = this.state.versionsOf(subject);
-    if (!versions) throw subjectNotFound(subject);
-    const found = version === 'latest' ? versions.at(-1) : versions.find((entry) => entry.version === version);
-    if (!found) throw versionNotFound(subject, version);
-    return found;
+    return this.state.findVersion(subject, version);
   }
   async compatibilityProblems(subject: string, schema: string, version?: VersionRef): Promise<string[]> {
-    const canonical = canonicalSchema(schema);
-    if (version === undefined || version === 'latest') return this.state.compatibilityProblems(subject, canonical);
-    await this.version(subject, version);
-    return this.state.compatibilityProblems(subject, canonical, version);
+    return this.state.compatibilityWith(subject, canonicalSchema(schema), version);
   }
   async compatibility(subject: string | null): Promise<CompatibilityLevel | undefined> {
     return subject === null ? this.state.globalCompatibility : this.state.subjectLevel(subject);

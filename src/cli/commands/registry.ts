@@ -23,10 +23,10 @@ export function registerRegistry(program: Command): void {
       "Run tideline's schema registry alone: Confluent's REST API (the subset Avro clients use) over HTTP, schemas in a Kafka topic shared with every other instance. " +
         'Clients must send basic auth credentials when TIDELINE_REGISTRY_USERNAME and TIDELINE_REGISTRY_PASSWORD are set.',
     )
-    .option('--brokers <brokers>', 'Kafka bootstrap brokers, "host:port,host:port" (default: $TIDELINE_KAFKA_BROKERS)', process.env.TIDELINE_KAFKA_BROKERS)
-    .option('--topic <topic>', 'the registry topic (compacted, one partition)', process.env.TIDELINE_REGISTRY_TOPIC ?? DEFAULT_REGISTRY_TOPIC)
-    .option('--host <host>', 'address to listen on', process.env.TIDELINE_REGISTRY_HOST ?? '127.0.0.1')
-    .option('--port <port>', 'HTTP port (0 picks a free one)', process.env.TIDELINE_REGISTRY_PORT ?? String(DEFAULT_REGISTRY_PORT))
+    .option('--brokers <brokers>', 'Kafka bootstrap brokers, "host:port,host:port" (default: $TIDELINE_KAFKA_BROKERS)', process.env.TIDELINE_KAFKA_BROKERS || undefined)
+    .option('--topic <topic>', 'the registry topic (compacted, one partition)', process.env.TIDELINE_REGISTRY_TOPIC || DEFAULT_REGISTRY_TOPIC)
+    .option('--host <host>', 'address to listen on', process.env.TIDELINE_REGISTRY_HOST || '127.0.0.1')
+    .option('--port <port>', 'HTTP port (0 picks a free one)', process.env.TIDELINE_REGISTRY_PORT || String(DEFAULT_REGISTRY_PORT))
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (options: RegistryOptions) => {
       if (!options.brokers) throw new TidelineError('no Kafka brokers: pass --brokers or set TIDELINE_KAFKA_BROKERS');
