@@ -3,7 +3,7 @@
  * `embedded` (tideline's own, on Kafka; served over HTTP when a port is given)
  * or the URL of a Confluent-compatible registry, with basic auth.
  */
-import type { KafkaConnection } from '../core/kafka-connection.js';
+import { kafkaConnectionSchema, type KafkaConnection } from '../core/kafka-connection.js';
 import { TidelineError } from '../core/errors.js';
 import { DEFAULT_REGISTRY_TOPIC } from './embedded-registry.js';
 import type { BasicCredentials } from './rest-server.js';
@@ -34,6 +34,8 @@ export interface RegistryFlags {
   /** Serve the embedded registry on this port; negative or absent: do not serve. */
   registryPort?: string;
   registryUsername?: string;
+  /** Connect to the registry's Kafka (registryBrokers) with TLS. */
+  kafkaSsl?: boolean;
 }
 
 type Env = Record<string, string | undefined>;
@@ -53,8 +55,7 @@ export function registrySettings(flags: RegistryFlags, environment: Env = proces
   if (registry === 'embedded') {
     const settings: RegistrySettings = { kind: 'embedded', topic: flags.registryTopic ?? env.TIDELINE_REGISTRY_TOPIC ?? DEFAULT_REGISTRY_TOPIC, credentials };
     if (!settings.topic.trim()) throw new TidelineError('--registry-topic: empty topic name');
-    const brokers = flags.registryBrokers?.split(',').map((broker) => broker.trim()).filter(Boolean);
-    if (brokers?.length) settings.kafka = { brokers, ssl: false };
+    if (flags.registryBrokers?.trim()) settings.kafka = kafkaConnection(flags.registryBrokers, flags.kafkaSsl ?? false, env);
     const portText = flags.registryPort ?? env.TIDELINE_REGISTRY_PORT;
     if (portText !== undefined && portText !== '') {
       const port = Number(portText);
@@ -71,6 +72,22 @@ export function registrySettings(flags: RegistryFlags, environment: Env = proces
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw new TidelineError(`--registry (or TIDELINE_REGISTRY_URL): ${url.protocol} is not http: or https:`);
   return { kind: 'url', url: registry, credentials };
+}
+
+/**
+ * The registry's own Kafka connection: brokers, TLS, and SASL from
+ * TIDELINE_KAFKA_SASL_MECHANISM (plain, scram-sha-256, scram-sha-512),
+ * TIDELINE_KAFKA_SASL_USERNAME and TIDELINE_KAFKA_SASL_PASSWORD.
+ */
+export function kafkaConnection(brokers: string, ssl: boolean, env: Env = process.env): KafkaConnection {
+  const mechanism = env.TIDELINE_KAFKA_SASL_MECHANISM || undefined;
+  const sasl = mechanism ? { mechanism, username: env.TIDELINE_KAFKA_SASL_USERNAME, password: env.TIDELINE_KAFKA_SASL_PASSWORD } : undefined;
+  const parsed = kafkaConnectionSchema.safeParse({ brokers, ssl, sasl });
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'brokers'}: ${issue.message}`).join('; ');
+    throw new TidelineError(`the registry's Kafka connection (--brokers / --registry-brokers, TIDELINE_KAFKA_SASL_*): ${problems}`);
+  }
+  return parsed.data;
 }
 
 function credentialsFrom(username: string | undefined, password: string | undefined): BasicCredentials | undefined {

@@ -21,6 +21,15 @@ describe('registry settings', () => {
     expect(() => registrySettings({ registryPort: '80x' }, {})).toThrow('--registry-port (or TIDELINE_REGISTRY_PORT): "80x" is not a port number');
   });
 
+  it("takes the registry's Kafka TLS and SASL from flags and environment", () => {
+    const env = { TIDELINE_KAFKA_SASL_MECHANISM: 'scram-sha-512', TIDELINE_KAFKA_SASL_USERNAME: 'reg', TIDELINE_KAFKA_SASL_PASSWORD: 'pw' };
+    expect(registrySettings({ registryBrokers: 'k:9093', kafkaSsl: true }, env)).toMatchObject({
+      kafka: { brokers: ['k:9093'], ssl: true, sasl: { mechanism: 'scram-sha-512', username: 'reg', password: 'pw' } },
+    });
+    expect(() => registrySettings({ registryBrokers: 'k:9093' }, { TIDELINE_KAFKA_SASL_MECHANISM: 'kerberos' })).toThrow(/TIDELINE_KAFKA_SASL_\*\): sasl\.mechanism: /);
+    expect(() => registrySettings({ registryBrokers: 'k:9093' }, { TIDELINE_KAFKA_SASL_MECHANISM: 'plain', TIDELINE_KAFKA_SASL_USERNAME: 'u' })).toThrow(/sasl\.password/);
+  });
+
   it('takes a URL from the flag or TIDELINE_REGISTRY_URL, the password from the environment only', () => {
     const env = { TIDELINE_REGISTRY_URL: 'https://sr.example:8081', TIDELINE_REGISTRY_USERNAME: 'svc', TIDELINE_REGISTRY_PASSWORD: 'pw' };
     expect(registrySettings({}, env)).toEqual({ kind: 'url', url: 'https://sr.example:8081', credentials: { username: 'svc', password: 'pw' } });

@@ -9,6 +9,7 @@ import { untilSignal } from '../signals.js';
 
 interface RegistryOptions {
   brokers?: string;
+  kafkaSsl?: boolean;
   topic: string;
   host: string;
   port: string;
@@ -24,6 +25,7 @@ export function registerRegistry(program: Command): void {
         'Clients must send basic auth credentials when TIDELINE_REGISTRY_USERNAME and TIDELINE_REGISTRY_PASSWORD are set.',
     )
     .option('--brokers <brokers>', 'Kafka bootstrap brokers, "host:port,host:port" (default: $TIDELINE_KAFKA_BROKERS)', process.env.TIDELINE_KAFKA_BROKERS || undefined)
+    .option('--kafka-ssl', 'connect to Kafka with TLS (SASL: $TIDELINE_KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD)')
     .option('--topic <topic>', 'the registry topic (compacted, one partition)', process.env.TIDELINE_REGISTRY_TOPIC || DEFAULT_REGISTRY_TOPIC)
     .option('--host <host>', 'address to listen on', process.env.TIDELINE_REGISTRY_HOST || '127.0.0.1')
     .option('--port <port>', 'HTTP port (0 picks a free one)', process.env.TIDELINE_REGISTRY_PORT || String(DEFAULT_REGISTRY_PORT))
@@ -37,7 +39,7 @@ export function registerRegistry(program: Command): void {
         return;
       }
       const logger = createLogger({ level: options.logLevel, name: 'tideline-registry' });
-      const settings = registrySettings({ registry: 'embedded', registryTopic: options.topic, registryBrokers: options.brokers, registryHost: options.host, registryPort: String(port) });
+      const settings = registrySettings({ registry: 'embedded', registryTopic: options.topic, registryBrokers: options.brokers, kafkaSsl: options.kafkaSsl, registryHost: options.host, registryPort: String(port) });
       const registry = await createSchemaRegistry(settings, { logger });
       await untilSignal(logger);
       await registry.close();

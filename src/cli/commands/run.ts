@@ -11,6 +11,7 @@ import { ExitCode } from '../exit-codes.js';
 import { untilSignal } from '../signals.js';
 
 interface RunOptions extends RegistryFlags {
+  registryKafkaSsl?: boolean;
   adminPort: string;
   adminHost: string;
   logLevel?: string;
@@ -29,6 +30,7 @@ export function registerRun(program: Command): void {
     .option('--registry-username <user>', 'basic auth user of the registry (default: $TIDELINE_REGISTRY_USERNAME; the password comes from $TIDELINE_REGISTRY_PASSWORD only)')
     .option('--registry-topic <topic>', 'topic of the embedded registry (default: $TIDELINE_REGISTRY_TOPIC or _schemas)')
     .option('--registry-brokers <brokers>', "Kafka of the embedded registry (default: the first connector's kafka block, else $TIDELINE_KAFKA_BROKERS)")
+    .option('--registry-kafka-ssl', 'connect to --registry-brokers with TLS (SASL: $TIDELINE_KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD)')
     .option('--registry-port <port>', 'serve the embedded registry over HTTP on this port (default: $TIDELINE_REGISTRY_PORT, else not served)')
     .option('--registry-host <host>', 'address the embedded registry listens on (default: $TIDELINE_REGISTRY_HOST or 127.0.0.1)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
@@ -58,7 +60,7 @@ export function registerRun(program: Command): void {
       }
       let settings: RegistrySettings;
       try {
-        settings = registrySettings(options);
+        settings = registrySettings({ ...options, kafkaSsl: options.registryKafkaSsl });
       } catch (error) {
         console.error((error as Error).message);
         process.exitCode = ExitCode.usage;
