@@ -12,6 +12,7 @@ import { randomUUID } from 'node:crypto';
 import type { Admin, Consumer, Kafka, Producer } from 'kafkajs';
 import type { Logger } from '../core/logger.js';
 import { deleteGroupQuietly, withDeadline } from './compacted-topic-reader.js';
+import { ConfigResourceTypes } from './kafkajs.js';
 import { ensureTopics, partitionCount } from './topics.js';
 
 export interface SharedLogOptions {
@@ -53,6 +54,8 @@ export class SharedLog {
     await ensureTopics(this.admin, [{ topic, partitions: 1, configs: this.options.topicConfigs }]);
     const partitions = await partitionCount(this.admin, topic);
     if (partitions !== 1) throw new Error(`topic ${topic} has ${partitions} partitions; the registry's log needs exactly 1 (its order is the data)`);
+    const expiry = expiryProblem(await this.topicConfigs(this.admin, topic));
+    if (expiry) throw new Error(`topic ${topic} ${expiry}; the registry's log must keep every record: set cleanup.policy=compact (or retention.ms=-1 and retention.bytes=-1)`);
 
     this.producer = this.kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
     await this.producer.connect();
@@ -80,6 +83,14 @@ export class SharedLog {
       },
     });
     await this.sync(timeoutMs);
+  }
+
+  private async topicConfigs(admin: Admin, topic: string): Promise<Map<string, string>> {
+    const { resources } = await admin.describeConfigs({
+      includeSynonyms: false,
+      resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['cleanup.policy', 'retention.ms', 'retention.bytes'] }],
+    });
+    return new Map((resources[0]?.configEntries ?? []).map((entry) => [entry.configName, entry.configValue]));
   }
 
   /** Appends a record; resolves with its offset once the brokers acknowledged it. */
@@ -121,4 +132,20 @@ export class SharedLog {
     if (this.consumer) await deleteGroupQuietly(this.kafka, this.groupId);
     this.consumer = this.producer = this.admin = null;
   }
+}
+
+/**
+ * Why a topic with these configs would lose records by age or size (the
+ * `delete` cleanup policy with a finite retention), or null when it keeps them
+ * all (`compact` alone removes only records a later one with the same key
+ * replaces).
+ */
+export function expiryProblem(configs: ReadonlyMap<string, string>): string | null {
+  const policy = (configs.get('cleanup.policy') ?? 'delete').split(',').map((part) => part.trim());
+  if (!policy.includes('delete')) return null;
+  const ms = configs.get('retention.ms') ?? '604800000';
+  const bytes = configs.get('retention.bytes') ?? '-1';
+  if (ms !== '-1') return `deletes records after ${ms} ms (cleanup.policy=${policy.join(',')}, retention.ms=${ms})`;
+  if (bytes !== '-1') return `deletes records beyond ${bytes} bytes (cleanup.policy=${policy.join(',')}, retention.bytes=${bytes})`;
+  return null;
 }

@@ -191,7 +191,10 @@ describe('embedded schema registry on Kafka', () => {
   it("stops registering on a topic that holds another registry's records", async () => {
     const foreignTopic = `_schemas_foreign_${uniqueSuffix()}`;
     const kafka = testKafka(services.kafkaBrokers);
-    await createTopic(kafka, foreignTopic, 1);
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({ waitForLeaders: true, topics: [{ topic: foreignTopic, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }] });
+    await admin.disconnect();
     const producer = kafka.producer();
     await producer.connect();
     await producer.send({
@@ -201,5 +204,13 @@ describe('embedded schema registry on Kafka', () => {
     await producer.disconnect();
     const registry = embedded(foreignTopic);
     await expect(registry.register('x', V1)).rejects.toThrow(/holds a record tideline's registry cannot use .*offset 0.*give tideline's registry its own topic/);
+  });
+
+  it('refuses a topic that would delete old records', async () => {
+    const expiringTopic = `_schemas_expiring_${uniqueSuffix()}`;
+    await createTopic(testKafka(services.kafkaBrokers), expiringTopic, 1);
+    await expect(embedded(expiringTopic).register('x', V1)).rejects.toThrow(
+      new RegExp(`topic ${expiringTopic} deletes records after \\d+ ms .*set cleanup.policy=compact`),
+    );
   });
 });

@@ -5,6 +5,7 @@
  * same log agree.
  */
 import { describe, expect, it } from 'vitest';
+import { expiryProblem } from '../../src/kafka/shared-log.js';
 import { compatibilityProblems, parseAvroSchema, type CompatibilityLevel } from '../../src/registry/compatibility.js';
 import { decodeLogRecord, encodeLogRecord, type LogRecord } from '../../src/registry/log-records.js';
 import { RegistryState } from '../../src/registry/registry-state.js';
@@ -158,5 +159,15 @@ describe('compatibility levels', () => {
   it('refuses a schema avsc cannot parse as 42201', () => {
     expect(() => parseAvroSchema('{"type":"record","name":"X"}')).toThrow(expect.objectContaining({ errorCode: 42201 }));
     expect(() => parseAvroSchema('not json')).toThrow(expect.objectContaining({ errorCode: 42201 }));
+  });
+});
+
+describe("the registry log's topic", () => {
+  it('must keep every record: compaction alone, or deletion with unlimited retention', () => {
+    const configs = (entries: Record<string, string>) => new Map(Object.entries(entries));
+    expect(expiryProblem(configs({ 'cleanup.policy': 'compact', 'retention.ms': '604800000' }))).toBeNull();
+    expect(expiryProblem(configs({ 'cleanup.policy': 'delete', 'retention.ms': '-1', 'retention.bytes': '-1' }))).toBeNull();
+    expect(expiryProblem(configs({ 'cleanup.policy': 'delete', 'retention.ms': '604800000' }))).toBe('deletes records after 604800000 ms (cleanup.policy=delete, retention.ms=604800000)');
+    expect(expiryProblem(configs({ 'cleanup.policy': 'compact,delete', 'retention.ms': '-1', 'retention.bytes': '1000' }))).toContain('beyond 1000 bytes');
   });
 });
