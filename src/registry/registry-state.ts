@@ -49,6 +49,7 @@ export class RegistryState {
   private readonly subjectLevels = new Map<string, CompatibilityLevel>();
   private readonly outcomes = new Map<string, ClaimOutcome>();
   private lastOffset = -1n;
+  private frozen = false;
   /** Set when the topic holds records that are not ours or that this version cannot read; registering stops. */
   problem: string | null = null;
 
@@ -61,9 +62,18 @@ export class RegistryState {
   applyRaw(offset: bigint, key: Buffer | null, value: Buffer | null): void {
     if (offset <= this.lastOffset) return;
     this.lastOffset = offset;
+    if (this.frozen) return;
     const decoded = decodeLogRecord(key, value);
-    if (decoded.kind === 'record') this.apply(decoded.record);
-    else this.problem ??= `offset ${offset}: ${decoded.reason}`;
+    if (decoded.kind === 'record') {
+      this.apply(decoded.record);
+      return;
+    }
+    this.problem ??= `offset ${offset}: ${decoded.reason}`;
+    // A record of ours that this version cannot read may have given ids (a
+    // newer format): ids computed past it could be wrong, so the state stops
+    // here; what it holds stays right. Another registry's records give none
+    // of our ids and are passed over.
+    if (decoded.kind === 'unreadable') this.frozen = true;
   }
 
   apply(record: LogRecord): void {

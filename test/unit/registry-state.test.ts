@@ -107,6 +107,19 @@ describe('registry state from the log', () => {
     expect(state.problem).toMatch(/offset 0: key .*keytype.* is not tideline's/);
     expect(state.lookup('s', V1)?.id).toBe(1);
   });
+
+  it('stops at a record of ours it cannot read: ids past it could have been given differently', () => {
+    const state = new RegistryState();
+    const v1 = encodeLogRecord(register('s', V1));
+    const v2 = encodeLogRecord(register('s', V2));
+    state.applyRaw(0n, v1.key, v1.value);
+    state.applyRaw(1n, Buffer.from('tideline-registry:register:future'), Buffer.from('{"format":2,"type":"register"}'));
+    state.applyRaw(2n, v2.key, v2.value);
+    expect(state.problem).toMatch(/^offset 1: .*format 2/);
+    expect(state.schemaById(1)).toBe(V1);
+    expect(state.schemaById(2)).toBeUndefined();
+    expect(state.appliedOffset).toBe(2n);
+  });
 });
 
 describe('log records', () => {
