@@ -8,6 +8,7 @@ import { errorMessage } from '../core/errors.js';
 import { redactSecrets } from '../core/redact.js';
 import { registerDemoWriter } from './commands/demo-writer.js';
 import { registerKinds } from './commands/kinds.js';
+import { registerRegistry } from './commands/registry.js';
 import { registerRun } from './commands/run.js';
 import { registerSlots } from './commands/slots.js';
 import { registerValidate } from './commands/validate.js';
@@ -25,6 +26,7 @@ registerValidate(program);
 registerKinds(program);
 registerSlots(program);
 registerDemoWriter(program);
+registerRegistry(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -122,7 +122,7 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: ReadT
 }
 
 /** Deletes a throwaway group; the group would expire by itself, so failing to delete it early is harmless. */
-async function deleteGroupQuietly(kafka: Kafka, groupId: string): Promise<void> {
+export async function deleteGroupQuietly(kafka: Kafka, groupId: string): Promise<void> {
   const admin = kafka.admin();
   try {
     await admin.connect();

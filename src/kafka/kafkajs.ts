@@ -9,4 +9,4 @@ import { installReadCommittedFix } from './read-committed-fix.js';
 installReadCommittedFix();
 const kafkajs = createRequire(import.meta.url)('kafkajs') as typeof import('kafkajs');
 
-export const { Kafka, Partitioners, logLevel, AssignerProtocol, PartitionAssigners, CompressionTypes } = kafkajs;
+export const { Kafka, Partitioners, logLevel, AssignerProtocol, PartitionAssigners, CompressionTypes, ConfigResourceTypes } = kafkajs;

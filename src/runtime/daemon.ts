@@ -7,6 +7,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConnectorDefinition } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
+import type { SchemaRegistry } from '../registry/schema-registry.js';
 import type { FormatName } from '../serde/index.js';
 import { startAdminServer } from './admin-server.js';
 import { ConnectorSupervisor } from './supervisor.js';
@@ -17,6 +18,8 @@ export interface DaemonOptions {
   adminPort: number;
   /** Event format of connectors whose file names none (default json). */
   format?: FormatName;
+  /** The schema registry of formats that register schemas (Avro); see src/registry/create-registry.ts. */
+  registry?: SchemaRegistry;
 }
 
 export class Daemon {

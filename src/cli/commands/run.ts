@@ -2,13 +2,17 @@ import type { Command } from 'commander';
 import { loadConnectorFiles } from '../../config/load.js';
 import { ConfigError, formatProblem } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
+import { createSchemaRegistry } from '../../registry/create-registry.js';
+import { describeRegistry, registrySettings, type RegistryFlags, type RegistrySettings } from '../../registry/settings.js';
 import { Daemon } from '../../runtime/daemon.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, stopWithin } from '../../runtime/shutdown.js';
 import { connectorKinds } from '../../runtime/registry.js';
 import { DEFAULT_FORMAT, isFormat, unknownFormatMessage } from '../../serde/index.js';
 import { ExitCode } from '../exit-codes.js';
+import { untilSignal } from '../signals.js';
 
-interface RunOptions {
+interface RunOptions extends RegistryFlags {
+  registryKafkaSsl?: boolean;
   adminPort: string;
   adminHost: string;
   logLevel?: string;
@@ -29,6 +33,13 @@ export function registerRun(program: Command): void {
       'on SIGTERM/SIGINT, exit within this many seconds even if a connector is stuck (what was pending is logged)',
       process.env.TIDELINE_SHUTDOWN_TIMEOUT ?? String(DEFAULT_SHUTDOWN_TIMEOUT_MS / 1000),
     )
+    .option('--registry <registry>', 'schema registry: "embedded" (tideline\'s own, on Kafka) or the URL of a Confluent-compatible one (default: $TIDELINE_REGISTRY_URL, else embedded)')
+    .option('--registry-username <user>', 'basic auth user of the registry (default: $TIDELINE_REGISTRY_USERNAME; the password comes from $TIDELINE_REGISTRY_PASSWORD only)')
+    .option('--registry-topic <topic>', 'topic of the embedded registry (default: $TIDELINE_REGISTRY_TOPIC or _schemas)')
+    .option('--registry-brokers <brokers>', "Kafka of the embedded registry (default: the first connector's kafka block, else $TIDELINE_KAFKA_BROKERS)")
+    .option('--registry-kafka-ssl', 'connect to --registry-brokers with TLS (SASL: $TIDELINE_KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD)')
+    .option('--registry-port <port>', 'serve the embedded registry over HTTP on this port (default: $TIDELINE_REGISTRY_PORT, else not served)')
+    .option('--registry-host <host>', 'address the embedded registry listens on (default: $TIDELINE_REGISTRY_HOST or 127.0.0.1)')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (paths: string[], options: RunOptions) => {
       const logger = createLogger({ level: options.logLevel });
@@ -60,23 +71,32 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
-      const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort, format });
-      await daemon.start();
-      await new Promise<void>((resolve) => {
-        const onSignal = (signal: NodeJS.Signals): void => {
-          logger.info({ signal }, 'shutting down');
-          process.off('SIGINT', onSignal);
-          process.off('SIGTERM', onSignal);
-          // A second signal while stopping exits at once.
-          const force = (): void => process.exit(ExitCode.failure);
-          process.once('SIGINT', force);
-          process.once('SIGTERM', force);
-          resolve();
-        };
-        process.on('SIGINT', onSignal);
-        process.on('SIGTERM', onSignal);
+      let settings: RegistrySettings;
+      try {
+        settings = registrySettings({ ...options, kafkaSsl: options.registryKafkaSsl });
+      } catch (error) {
+        console.error((error as Error).message);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
+      const connectorsKafka = definitions.find((definition) => definition.enabled)?.kafka;
+      const envBrokers = process.env.TIDELINE_KAFKA_BROKERS?.split(',').map((broker) => broker.trim()).filter(Boolean);
+      const registry = await createSchemaRegistry(settings, {
+        logger,
+        kafka: connectorsKafka ?? (envBrokers?.length ? { brokers: envBrokers, ssl: false } : undefined),
       });
-      const code = await stopWithin(daemon, logger, shutdownTimeoutMs);
+      logger.info({ registry: describeRegistry(settings) }, 'schema registry');
+      const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort, format, registry });
+      await daemon.start();
+      await untilSignal(logger);
+      const stoppable = {
+        stop: async () => {
+          await daemon.stop();
+          await registry.close();
+        },
+        statuses: () => daemon.statuses(),
+      };
+      const code = await stopWithin(stoppable, logger, shutdownTimeoutMs);
       // Exit now: a stopped daemon must not wait on timers or sockets a
       // library left behind (pino flushes its log on exit).
       process.exit(code === 0 ? ExitCode.ok : ExitCode.failure);

@@ -1,0 +1,19 @@
+import type { Logger } from '../core/logger.js';
+import { ExitCode } from './exit-codes.js';
+
+/** Resolves at the first SIGINT or SIGTERM; a second one while stopping exits at once. */
+export function untilSignal(logger: Logger): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const onSignal = (signal: NodeJS.Signals): void => {
+      logger.info({ signal }, 'shutting down');
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      const force = (): void => process.exit(ExitCode.failure);
+      process.once('SIGINT', force);
+      process.once('SIGTERM', force);
+      resolve();
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
