@@ -18,8 +18,12 @@ export interface RetryInfo {
 }
 
 export interface ServiceHealth {
-  /** A request to `service` failed for want of a connection (refused, reset, timed out). */
-  unreachable(service: ServiceName, reason: string, retry?: RetryInfo): void;
+  /**
+   * A request to `service` failed for want of a connection (refused, reset,
+   * timed out). `since`: when the outage began, if it was noticed earlier than
+   * it is reported (default now).
+   */
+  unreachable(service: ServiceName, reason: string, retry?: RetryInfo, since?: number): void;
   /**
    * `service` answered (at `since`, default now); ends an outage reported by
    * unreachable(). A no-op when none was.

@@ -34,7 +34,7 @@ export class ConnectorHealth implements ServiceHealth {
     live.add(this);
   }
 
-  unreachable(service: ServiceName, reason: string, retry?: RetryInfo): void {
+  unreachable(service: ServiceName, reason: string, retry?: RetryInfo, since?: number): void {
     const now = Date.now();
     const outage = this.outages.get(service);
     const attempt = retry?.attempt ?? (outage ? outage.attempt + 1 : 1);
@@ -46,7 +46,7 @@ export class ConnectorHealth implements ServiceHealth {
       this.logger.debug({ service, attempt, reason }, line);
       return;
     }
-    this.outages.set(service, { since: now, reason, attempt, accountedUntil: now });
+    this.outages.set(service, { since: Math.min(since ?? now, now), reason, attempt, accountedUntil: now });
     metrics.serviceReachable.set({ connector: this.connector, service }, 0);
     metrics.serviceOutages.inc({ connector: this.connector, service });
     this.logger.warn({ service, attempt, reason }, line);

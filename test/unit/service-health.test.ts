@@ -4,7 +4,7 @@ import { pino } from 'pino';
 import { Writable } from 'node:stream';
 import { isKafkaError, isUnreachable } from '../../src/core/service-health.js';
 import { ConnectorHealth } from '../../src/runtime/connector-health.js';
-import { isConnectivityEntry, isRetryEntry } from '../../src/kafka/reachability.js';
+import { isConnectivityEntry, isRetryEntry, KafkaReachability } from '../../src/kafka/reachability.js';
 import { stopWithin } from '../../src/runtime/shutdown.js';
 
 /** A pino logger whose lines land in `lines`. */
@@ -110,3 +110,49 @@ describe('stopWithin', () => {
     expect(lines[0]?.connectors).toEqual([{ name: 'stuck', state: 'running' }]);
   });
 });
+
+describe('KafkaReachability', () => {
+  const refused = { namespace: 'Connection', level: 1, label: 'ERROR', log: { timestamp: '', logger: 'kafkajs', message: 'Connection error: connect ECONNREFUSED 127.0.0.1:9092' } } as LogEntry;
+
+  function recording() {
+    const events: string[] = [];
+    const health = new ConnectorHealth('reach', recordingLogger([]), () => events.push(health.degradedReason() ? 'down' : 'up'));
+    return { health, events };
+  }
+
+  it('reports no outage when the probe finds Kafka answering (a stale connection failed)', async () => {
+    const { health, events } = recording();
+    let probes = 0;
+    const reachability = new KafkaReachability(health, async () => void (probes += 1));
+    expect(reachability.observe(refused)).toBe(true);
+    await until(() => probes === 1);
+    await flush();
+    expect(events).toEqual([]);
+    reachability.close();
+    health.close();
+  });
+
+  it('reports the outage when the probe fails, and its end when a probe succeeds', async () => {
+    const { health, events } = recording();
+    let answering = false;
+    const reachability = new KafkaReachability(health, async () => {
+      if (!answering) throw new Error('Connection error');
+    });
+    reachability.observe(refused);
+    await until(() => health.isUnreachable('kafka'));
+    reachability.observe(refused); // a retry during the outage: no new outage
+    answering = true;
+    await until(() => !health.isUnreachable('kafka'));
+    expect(events).toEqual(['down', 'up']);
+    reachability.close();
+    health.close();
+  });
+});
+
+async function until(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
