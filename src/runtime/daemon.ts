@@ -7,7 +7,10 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConnectorDefinition } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
-import type { FormatName } from '../serde/index.js';
+import { randomInt } from 'node:crypto';
+import { MemorySchemaRegistry } from '../registry/memory-registry.js';
+import type { SchemaRegistry } from '../registry/schema-registry.js';
+import { formatNeedsRegistry, type FormatName } from '../serde/index.js';
 import { startAdminServer } from './admin-server.js';
 import { ConnectorSupervisor } from './supervisor.js';
 
@@ -17,6 +20,23 @@ export interface DaemonOptions {
   adminPort: number;
   /** Event format of connectors whose file names none (default json). */
   format?: FormatName;
+  /**
+   * Where connectors with a registry format (avro) register and fetch
+   * schemas. Without one, such connectors share an in-memory registry that
+   * lives as long as the process (see inMemoryRegistry).
+   */
+  registry?: SchemaRegistry;
+}
+
+/**
+ * The stopgap registry of a daemon given none: ids in memory, so they do not
+ * survive a restart. They start at a random base, so that after a restart a
+ * message written before it names an id this process does not know (a
+ * dead letter) rather than one that now means another schema.
+ */
+function inMemoryRegistry(logger: Logger): SchemaRegistry {
+  logger.warn('format avro without a schema registry: using an in-memory registry, whose ids do not survive a restart');
+  return new MemorySchemaRegistry('BACKWARD', randomInt(1, 2 ** 30));
 }
 
 export class Daemon {
@@ -24,10 +44,10 @@ export class Daemon {
   private server: Server | null = null;
 
   constructor(definitions: readonly ConnectorDefinition[], private readonly logger: Logger, private readonly options: DaemonOptions) {
-    this.supervisors = definitions
-      .filter((definition) => definition.enabled)
-      .map((definition) => ({ ...definition, format: definition.format ?? options.format }))
-      .map((definition) => new ConnectorSupervisor(definition, logger.child({ connector: definition.name, kind: definition.kind })));
+    const enabled = definitions.filter((definition) => definition.enabled).map((definition) => ({ ...definition, format: definition.format ?? options.format }));
+    const needsRegistry = enabled.some((definition) => definition.format !== undefined && formatNeedsRegistry(definition.format));
+    const registry = options.registry ?? (needsRegistry ? inMemoryRegistry(logger) : undefined);
+    this.supervisors = enabled.map((definition) => new ConnectorSupervisor(definition, logger.child({ connector: definition.name, kind: definition.kind }), registry));
   }
 
   get adminPort(): number | undefined {

@@ -102,7 +102,7 @@ const MANY_VALUES = {
   unknown: '(1,2)',
 };
 
-function sourceBuilder(): ChangeEventBuilder {
+async function sourceBuilder(): Promise<ChangeEventBuilder> {
   const builder = new ChangeEventBuilder({
     converter: createConverter('json'),
     topicPrefix: 'golden',
@@ -115,7 +115,7 @@ function sourceBuilder(): ChangeEventBuilder {
     ]),
     types: TYPES,
   });
-  for (const rel of [ORDERS, ORDERS_FULL, MANY]) builder.onRelation(rel);
+  for (const rel of [ORDERS, ORDERS_FULL, MANY]) await builder.onRelation(rel);
   return builder;
 }
 
@@ -132,8 +132,8 @@ function golden(name: string, records: readonly KafkaRecord[]): GoldenRecord[] {
   });
 }
 
-function sourceEvents(): GoldenRecord[] {
-  const b = sourceBuilder();
+async function sourceEvents(): Promise<GoldenRecord[]> {
+  const b = await sourceBuilder();
   const insert = (rel: Pgoutput.MessageRelation, values: Record<string, unknown>): Pgoutput.MessageInsert => ({ tag: 'insert', relation: rel, new: values });
   const update = (rel: Pgoutput.MessageRelation, values: Record<string, unknown>, key: Record<string, unknown> | null, old: Record<string, unknown> | null): Pgoutput.MessageUpdate => ({
     tag: 'update',
@@ -157,7 +157,7 @@ function sourceEvents(): GoldenRecord[] {
   ];
 }
 
-function aggregateResults(now: number): GoldenRecord[] {
+async function aggregateResults(now: number): Promise<GoldenRecord[]> {
   const options = { maxDistinctValues: 10, hasExpression: true };
   const columns: ResultColumn[] = [
     { name: 'orders', fn: 'count', type: 'int64', aggregator: createAggregator('count', 'orders', { ...options, hasExpression: false }) },
@@ -169,7 +169,7 @@ function aggregateResults(now: number): GoldenRecord[] {
     { name: 'customer_id', type: 'int64' },
     { name: 'region', type: 'string' },
   ] as const;
-  const encoder = new ResultEncoder(createConverter('json'), 'orders_per_minute', group as never, columns, 60_000, { processor: 'agg', table: 'orders_per_minute' });
+  const encoder = await ResultEncoder.create(createConverter('json'), 'orders_per_minute', group as never, columns, 60_000, { processor: 'agg', table: 'orders_per_minute' });
   const entry = (seq: number, accumulators: unknown[]) => ({ group: [7, 'eu'], start: 60_000, seq, accumulators, maxTs: 90_500, rows: 2, shown: true });
   const result = (name: string, encoded: { key: Buffer; value: Buffer }): GoldenRecord => ({ name, topic: 'orders_per_minute', key: encoded.key.toString('base64'), value: encoded.value.toString('base64') });
   const distinct = ['a', 'b'];
@@ -181,7 +181,7 @@ function aggregateResults(now: number): GoldenRecord[] {
 }
 
 async function transformOutputs(): Promise<GoldenRecord[]> {
-  const b = sourceBuilder();
+  const b = await sourceBuilder();
   const inputs = [
     ...b.build({ tag: 'insert', relation: MANY, new: { ...MANY_VALUES, id: '1', amount: '10.50' } }, LSN, TX).records,
     ...b.build({ tag: 'delete', relation: ORDERS, key: { id: '4' }, old: null }, LSN + 8, TX).records,
@@ -214,5 +214,5 @@ async function transformOutputs(): Promise<GoldenRecord[]> {
 
 /** Every golden record, in a fixed order. `now` must be what Date.now returns. */
 export async function goldenRecords(now: number): Promise<GoldenRecord[]> {
-  return [...sourceEvents(), ...aggregateResults(now), ...(await transformOutputs())];
+  return [...(await sourceEvents()), ...(await aggregateResults(now)), ...(await transformOutputs())];
 }

@@ -3,11 +3,21 @@
  * topic `<prefix>.<schema>.<table>`, key = the replica-identity key columns,
  * value = `{ before, after, source, op, ts_ms }`, encoded by the connector's
  * converter (the format setting) with one encoder per table schema.
+ *
+ * With a schema registry (format avro) a table's schema is registered when
+ * its Relation message arrives. When the registry refuses it (an ALTER TABLE
+ * the subject's compatibility forbids), the table's events go to the
+ * dead-letter topic instead, as JsonConverter messages naming the error, in
+ * the same Kafka transaction: nothing is lost, and every other table (and
+ * this one after a change the registry accepts) keeps flowing.
  */
 import type { Pgoutput } from 'pg-logical-replication';
 import { unavailablePlaceholder } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, NEW_KEY_HEADER, OLD_KEY_HEADER, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row } from '../../core/events.js';
-import type { Converter, SchemaEncoder } from '../../serde/index.js';
+import type { ConnectSchema } from '../../core/connect-schema.js';
+import { deadLetterMessage } from '../../kafka/dead-letters.js';
+import { IncompatibleSchemaError } from '../../registry/schema-registry.js';
+import { createConverter, type Converter, type SchemaEncoder } from '../../serde/index.js';
 import { POSTGRES_CONNECTOR, postgresSourceBlock, type PostgresSourceBlock } from './source-block.js';
 import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
 
@@ -48,6 +58,25 @@ export interface ChangeEventOptions {
   onUnknownType?: (table: string, column: string, type: ColumnType) => void;
   /** Called when a value cannot be converted (it is emitted as null). */
   onBadValue?: (table: string, column: string, text: string, error: unknown) => void;
+  /**
+   * Where the events of a table whose schema the registry refused go, and the
+   * connector named in their headers. Without it a refusal fails the build.
+   */
+  deadLetters?: { topic: string; connector: string };
+  /** Called (and awaited) when the registry refuses a table's schema, before its events are dead-lettered. */
+  onSchemaRefused?: (table: string, error: SchemaRefusedError) => Promise<void>;
+}
+
+/** The schema registry refused a table's new schema: names the table, the columns that changed, and the registry's reason. */
+export class SchemaRefusedError extends Error {
+  override readonly name = 'SchemaRefusedError';
+  constructor(
+    readonly table: string,
+    readonly columns: string[],
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 interface TableEncoding {
@@ -56,21 +85,30 @@ interface TableEncoding {
   table: string;
   columns: { name: string; mapping: ValueMapping }[];
   keyColumns: string[];
+  /** The Connect schema of each column, to name what changed when a new schema is refused. */
+  columnSchemas: Map<string, ConnectSchema>;
   keyEncoder: SchemaEncoder | null;
   valueEncoder: SchemaEncoder;
+  /** Why the registry refused this schema: its events then go to the dead-letter topic (encoded as JSON). */
+  refused: SchemaRefusedError | null;
 }
 
 export type RowMessage = Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete;
 
 export interface BuiltEvents {
   records: KafkaRecord[];
+  /** Events written to their table topic. */
   events: { table: string; op: Op }[];
+  /** Events written to the dead-letter topic instead (their schema was refused), by table. */
+  deadLettered?: string[];
 }
 
 type Emit = (op: Op, before: Row | null, after: Row | null, headers?: Record<string, Buffer>) => void;
 
 export class ChangeEventBuilder {
   private readonly tables = new Map<number, TableEncoding>();
+  /** Dead letters are JsonConverter messages: readable whatever the connector's format. */
+  private readonly deadLetterConverter = createConverter('json');
 
   constructor(private readonly options: ChangeEventOptions) {}
 
@@ -78,8 +116,12 @@ export class ChangeEventBuilder {
     return `${this.options.topicPrefix}.${schema}.${table}`;
   }
 
-  /** pgoutput sends a Relation message before the first change of a table in a session and after DDL. */
-  onRelation(relation: Pgoutput.MessageRelation): void {
+  /**
+   * pgoutput sends a Relation message before the first change of a table in a
+   * session and after DDL. Makes the table's encoders (registering its schemas
+   * with a registry format); a refusal makes the table's events dead letters.
+   */
+  async onRelation(relation: Pgoutput.MessageRelation): Promise<void> {
     const topic = this.topicFor(relation.schema, relation.name);
     const qualified = `${relation.schema}.${relation.name}`;
     const keyColumns = [...(this.options.primaryKeys?.get(qualified) ?? (relation.replicaIdentity === 'full' ? [] : relation.keyColumns))];
@@ -93,15 +135,44 @@ export class ChangeEventBuilder {
       columns.push({ name: column.name, schema: { ...mapping.schema, optional: !keySet.has(column.name) }, key: keySet.has(column.name) });
       mapped.push({ name: column.name, mapping });
     }
-    this.tables.set(relation.relationOid, {
-      topic,
-      schema: relation.schema,
-      table: relation.name,
-      columns: mapped,
-      keyColumns,
-      keyEncoder: keyColumns.length > 0 ? this.options.converter.encoder(topic, 'key', keySchema(topic, columns)) : null,
-      valueEncoder: this.options.converter.encoder(topic, 'value', envelopeSchema(topic, columns, postgresSourceBlock.schema)),
-    });
+    const columnSchemas = new Map(columns.map((column) => [column.name, column.schema]));
+    const key = keyColumns.length > 0 ? keySchema(topic, columns) : null;
+    const value = envelopeSchema(topic, columns, postgresSourceBlock.schema);
+    let encoders: { keyEncoder: SchemaEncoder | null; valueEncoder: SchemaEncoder };
+    let refused: SchemaRefusedError | null = null;
+    try {
+      const { converter } = this.options;
+      encoders = { keyEncoder: key ? await converter.encoder(topic, 'key', key) : null, valueEncoder: await converter.encoder(topic, 'value', value) };
+    } catch (error) {
+      if (!(error instanceof IncompatibleSchemaError) || !this.options.deadLetters) throw error;
+      refused = this.refusal(qualified, topic, this.tables.get(relation.relationOid)?.columnSchemas, columnSchemas, error);
+      const fallback = this.deadLetterConverter;
+      encoders = { keyEncoder: key ? await fallback.encoder(topic, 'key', key) : null, valueEncoder: await fallback.encoder(topic, 'value', value) };
+      await this.options.onSchemaRefused?.(qualified, refused);
+    }
+    this.tables.set(relation.relationOid, { topic, schema: relation.schema, table: relation.name, columns: mapped, keyColumns, columnSchemas, ...encoders, refused });
+  }
+
+  /** The error of a refused schema, naming the columns that differ from the table's previous schema. */
+  private refusal(table: string, topic: string, before: Map<string, ConnectSchema> | undefined, after: Map<string, ConnectSchema>, error: IncompatibleSchemaError): SchemaRefusedError {
+    const changes: string[] = [];
+    const columns: string[] = [];
+    const describe = (schema: ConnectSchema): string => `${schema.name ?? schema.type}${schema.optional ? '' : ' required'}`;
+    const change = (name: string, what: string): void => {
+      changes.push(`${name} ${what}`);
+      columns.push(name);
+    };
+    for (const [name, schema] of after) {
+      const old = before?.get(name);
+      if (!old) {
+        if (before) change(name, `added (${describe(schema)})`);
+      } else if (JSON.stringify(old) !== JSON.stringify(schema)) {
+        change(name, `changed from ${describe(old)} to ${describe(schema)}`);
+      }
+    }
+    for (const name of before?.keys() ?? []) if (!after.has(name)) change(name, 'dropped');
+    const what = changes.length > 0 ? `column ${changes.join(', column ')}` : 'columns unknown: the previous schema was registered by an earlier run';
+    return new SchemaRefusedError(table, columns, `table ${table}: the schema registry refused the new schema of ${topic} (${what}); its events go to the dead-letter topic until a compatible schema: ${error.message}`);
   }
 
   /** The Kafka records for one row change (a key change yields delete + create). */
@@ -202,11 +273,25 @@ export class ChangeEventBuilder {
       if (skipped?.has(op)) return;
       const event: ChangeEvent<PostgresSourceBlock> = { before, after, source, op, ts_ms: Date.now() };
       const key = this.encodeKey(table, after ?? before);
+      if (table.refused) {
+        built.records.push(this.deadLetter(table, table.refused, key, table.valueEncoder.encode(event), source.lsn));
+        (built.deadLettered ??= []).push(`${table.schema}.${table.table}`);
+        return;
+      }
       built.records.push(headers ? { topic: table.topic, key, value: table.valueEncoder.encode(event), headers } : { topic: table.topic, key, value: table.valueEncoder.encode(event) });
       built.events.push({ table: `${table.schema}.${table.table}`, op });
       if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
     };
     return { built, emit };
+  }
+
+  /** An event of a refused table as a dead letter (the dead-letter contract; offset: the change's LSN, as no partition offset exists yet). */
+  private deadLetter(table: TableEncoding, error: SchemaRefusedError, key: Buffer | null, value: Buffer, lsn: number | null): KafkaRecord {
+    const { topic, connector } = this.options.deadLetters!;
+    const message = deadLetterMessage({ topic: table.topic, partition: -1, offset: `lsn:${lsn ?? ''}`, key, value, error: error.message }, connector);
+    const headers: Record<string, Buffer> = {};
+    for (const [name, text] of Object.entries(message.headers)) headers[name] = Buffer.from(text);
+    return { topic, key, value, headers };
   }
 
   private keyChanged(table: TableEncoding, before: Record<string, unknown>, after: Record<string, unknown>): boolean {
