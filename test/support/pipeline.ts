@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/core/logger.js';
 import { loadConnectorFiles } from '../../src/config/load.js';
-import { Daemon } from '../../src/runtime/daemon.js';
+import { Daemon, type DaemonOptions } from '../../src/runtime/daemon.js';
 import { connectorKinds } from '../../src/runtime/registry.js';
 
 /** A short unique suffix so runs never share slots, topics or tables. */
@@ -22,11 +22,13 @@ export function writeConnectorFiles(files: Record<string, string>): string {
   return dir;
 }
 
-export async function startDaemon(dir: string): Promise<Daemon> {
+/** `options`: the daemon's format and schema registry (a test sharing the registry reads Avro topics with it). */
+export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'format' | 'registry'> = {}): Promise<Daemon> {
   const definitions = loadConnectorFiles([dir], connectorKinds);
   const daemon = new Daemon(definitions, createLogger({ level: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn' }), {
     adminHost: '127.0.0.1',
     adminPort: -1,
+    ...options,
   });
   await daemon.start();
   return daemon;
