@@ -338,6 +338,23 @@ describe('the source with a schema the registry refuses', () => {
     expect(builder.build({ tag: 'insert', relation: orders(23), new: { id: '4', qty: '6' } }, 40, tx).records[0]!.topic).toBe('demo.public.orders');
   });
 
+  it('dead-letters an event whose value Avro cannot hold (the TOAST placeholder in an integer array) instead of failing', async () => {
+    const withArray: Pgoutput.MessageRelation = { ...orders(23), relationOid: 3, name: 'scores', columns: [column('id', 20, 1), column('scores', 1007)] };
+    const builder = new ChangeEventBuilder({
+      converter: new AvroConverter(new MemorySchemaRegistry()),
+      topicPrefix: 'demo',
+      database: 'app',
+      tombstones: true,
+      deadLetters: { topic: 'src.dlq', connector: 'src' },
+      types: new Map([[1007, { oid: 1007, name: '_int4', kind: 'b', elementOid: 23, baseOid: 0, labels: null }]]),
+    });
+    await builder.onRelation(withArray);
+    expect(builder.build({ tag: 'insert', relation: withArray, new: { id: '1', scores: '{1,2}' } }, 10, tx).records[0]!.topic).toBe('demo.public.scores');
+    const unchanged = builder.build({ tag: 'update', relation: withArray, key: null, old: null, new: { id: '1', scores: undefined } }, 20, tx);
+    expect(unchanged.records.map((record) => record.topic)).toEqual(['src.dlq']);
+    expect(unchanged.records[0]!.headers!['tideline.error']!.toString()).toMatch(/^table public.scores: the u event does not fit the avro schema of demo.public.scores: invalid \["null","int"\]: "__debezium_unavailable_value"/);
+  });
+
   it('without a dead-letter topic a refusal fails, as any registry error does', async () => {
     const builder = new ChangeEventBuilder({ converter: new AvroConverter(new MemorySchemaRegistry()), topicPrefix: 'demo', database: 'app', tombstones: true });
     await builder.onRelation(orders(23));

@@ -89,7 +89,10 @@ interface TableEncoding {
   columnSchemas: Map<string, ConnectSchema>;
   keyEncoder: SchemaEncoder | null;
   valueEncoder: SchemaEncoder;
-  /** Why the registry refused this schema: its events then go to the dead-letter topic (encoded as JSON). */
+  /** JsonConverter encoders of the same schemas, for dead letters (readable whatever the format). */
+  deadLetterKeyEncoder: SchemaEncoder | null;
+  deadLetterValueEncoder: SchemaEncoder;
+  /** Why the registry refused this schema: its events then go to the dead-letter topic. */
   refused: SchemaRefusedError | null;
 }
 
@@ -138,7 +141,10 @@ export class ChangeEventBuilder {
     const columnSchemas = new Map(columns.map((column) => [column.name, column.schema]));
     const key = keyColumns.length > 0 ? keySchema(topic, columns) : null;
     const value = envelopeSchema(topic, columns, postgresSourceBlock.schema);
-    let encoders: { keyEncoder: SchemaEncoder | null; valueEncoder: SchemaEncoder };
+    const fallback = this.deadLetterConverter;
+    const deadLetterKeyEncoder = key ? await fallback.encoder(topic, 'key', key) : null;
+    const deadLetterValueEncoder = await fallback.encoder(topic, 'value', value);
+    let encoders = { keyEncoder: deadLetterKeyEncoder, valueEncoder: deadLetterValueEncoder };
     let refused: SchemaRefusedError | null = null;
     try {
       const { converter } = this.options;
@@ -146,11 +152,20 @@ export class ChangeEventBuilder {
     } catch (error) {
       if (!(error instanceof IncompatibleSchemaError) || !this.options.deadLetters) throw error;
       refused = this.refusal(qualified, topic, this.tables.get(relation.relationOid)?.columnSchemas, columnSchemas, error);
-      const fallback = this.deadLetterConverter;
-      encoders = { keyEncoder: key ? await fallback.encoder(topic, 'key', key) : null, valueEncoder: await fallback.encoder(topic, 'value', value) };
       await this.options.onSchemaRefused?.(qualified, refused);
     }
-    this.tables.set(relation.relationOid, { topic, schema: relation.schema, table: relation.name, columns: mapped, keyColumns, columnSchemas, ...encoders, refused });
+    this.tables.set(relation.relationOid, {
+      topic,
+      schema: relation.schema,
+      table: relation.name,
+      columns: mapped,
+      keyColumns,
+      columnSchemas,
+      ...encoders,
+      deadLetterKeyEncoder,
+      deadLetterValueEncoder,
+      refused,
+    });
   }
 
   /** The error of a refused schema, naming the columns that differ from the table's previous schema. */
@@ -272,23 +287,33 @@ export class ChangeEventBuilder {
     const emit: Emit = (op, before, after, headers) => {
       if (skipped?.has(op)) return;
       const event: ChangeEvent<PostgresSourceBlock> = { before, after, source, op, ts_ms: Date.now() };
-      const key = this.encodeKey(table, after ?? before);
-      if (table.refused) {
-        built.records.push(this.deadLetter(table, table.refused, key, table.valueEncoder.encode(event), source.lsn));
-        (built.deadLettered ??= []).push(`${table.schema}.${table.table}`);
-        return;
+      let why = table.refused?.message;
+      if (!why) {
+        try {
+          const key = this.encodeKey(table, after ?? before);
+          const value = table.valueEncoder.encode(event);
+          built.records.push(headers ? { topic: table.topic, key, value, headers } : { topic: table.topic, key, value });
+          built.events.push({ table: `${table.schema}.${table.table}`, op });
+          if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
+          return;
+        } catch (error) {
+          // A value its format cannot hold (Avro: the TOAST placeholder in a non-text array): a dead letter, not a stuck source.
+          if (!this.options.deadLetters) throw error;
+          const reason = error instanceof Error ? error.message : String(error);
+          why = `table ${table.schema}.${table.table}: the ${op} event does not fit the ${this.options.converter.format} schema of ${table.topic}: ${reason.slice(0, 500)}`;
+        }
       }
-      built.records.push(headers ? { topic: table.topic, key, value: table.valueEncoder.encode(event), headers } : { topic: table.topic, key, value: table.valueEncoder.encode(event) });
-      built.events.push({ table: `${table.schema}.${table.table}`, op });
-      if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
+      const key = this.encodeKey(table, after ?? before, table.deadLetterKeyEncoder);
+      built.records.push(this.deadLetter(table, why, key, table.deadLetterValueEncoder.encode(event), source.lsn));
+      (built.deadLettered ??= []).push(`${table.schema}.${table.table}`);
     };
     return { built, emit };
   }
 
-  /** An event of a refused table as a dead letter (the dead-letter contract; offset: the change's LSN, as no partition offset exists yet). */
-  private deadLetter(table: TableEncoding, error: SchemaRefusedError, key: Buffer | null, value: Buffer, lsn: number | null): KafkaRecord {
+  /** An event of a refused table (or one its format cannot hold) as a dead letter (the dead-letter contract; offset: the change's LSN, as no partition offset exists yet). */
+  private deadLetter(table: TableEncoding, error: string, key: Buffer | null, value: Buffer, lsn: number | null): KafkaRecord {
     const { topic, connector } = this.options.deadLetters!;
-    const message = deadLetterMessage({ topic: table.topic, partition: -1, offset: `lsn:${lsn ?? ''}`, key, value, error: error.message }, connector);
+    const message = deadLetterMessage({ topic: table.topic, partition: -1, offset: `lsn:${lsn ?? ''}`, key, value, error }, connector);
     const headers: Record<string, Buffer> = {};
     for (const [name, text] of Object.entries(message.headers)) headers[name] = Buffer.from(text);
     return { topic, key, value, headers };
@@ -298,11 +323,11 @@ export class ChangeEventBuilder {
     return table.keyColumns.some((name) => before[name] !== after[name]);
   }
 
-  private encodeKey(table: TableEncoding, row: Row | null): Buffer | null {
-    if (!table.keyEncoder || !row) return null;
+  private encodeKey(table: TableEncoding, row: Row | null, encoder = table.keyEncoder): Buffer | null {
+    if (!encoder || !row) return null;
     const key: Row = {};
     for (const name of table.keyColumns) key[name] = row[name] ?? null;
-    return table.keyEncoder.encode(key);
+    return encoder.encode(key);
   }
 
   private keyOnlyRow(table: TableEncoding, key: Record<string, unknown>): Row {
