@@ -3,7 +3,8 @@
  * values come out (and go in) in the neutral shape the JSON format gives:
  *
  *  - long: a number while exact, a bigint beyond 2^53 (avsc's own long throws
- *    there); both are accepted when writing.
+ *    there); both are accepted when writing, and so is an integer number
+ *    beyond 2^53 (written as its exact value, as JSON prints it).
  *  - bytes (and Connect's Decimal, bytes underneath): base64 text, as
  *    JsonConverter writes bytes; base64 text or a Buffer when writing.
  *  - float: the shortest decimal that reads back as the same 32-bit float
@@ -66,8 +67,10 @@ function writeBigLong(tap: Tap, value: bigint): void {
   } while (zigzag > 0n);
 }
 
+const TWO_POW_63 = 2 ** 63;
+
 function isInt64(value: unknown): boolean {
-  if (typeof value === 'number') return Number.isSafeInteger(value);
+  if (typeof value === 'number') return Number.isInteger(value) && value >= -TWO_POW_63 && value < TWO_POW_63;
   return typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
 }
 
@@ -87,7 +90,7 @@ Object.assign(ExactLongType.prototype, {
   _read: readExactLong,
   _write(tap: Tap, value: unknown): void {
     if (typeof value === 'number' && Number.isSafeInteger(value)) tap.writeLong(value);
-    else if (typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX) writeBigLong(tap, value);
+    else if (isInt64(value)) writeBigLong(tap, BigInt(value as number | bigint));
     else throw new Error(`invalid "long": ${String(value)}`);
   },
   _update(resolver: Resolver, writer: TypeWithName): void {
