@@ -24,7 +24,7 @@
  * become `_`, as Debezium's `schema.name.adjustment.mode=avro` and
  * `field.name.adjustment.mode=avro` do. `connect.name` keeps the Connect name.
  */
-import type { ConnectSchema, ConnectType } from '../../core/connect-schema.js';
+import { DECIMAL_PRECISION_PARAMETER, SemanticType, type ConnectSchema, type ConnectType } from '../../core/connect-schema.js';
 
 export type AvroSchema = string | AvroSchema[] | { [key: string]: unknown };
 
@@ -35,8 +35,8 @@ const CONNECT_DOC = 'connect.doc';
 const CONNECT_TYPE = 'connect.type';
 const DEFAULT_NAMESPACE = 'io.confluent.connect.avro';
 const DEFAULT_NAME = 'ConnectDefault';
-export const DECIMAL_NAME = 'org.apache.kafka.connect.data.Decimal';
-const DECIMAL_PRECISION = 'connect.decimal.precision';
+const DECIMAL_NAME = SemanticType.Decimal;
+const DECIMAL_PRECISION = DECIMAL_PRECISION_PARAMETER;
 const DEFAULT_DECIMAL_PRECISION = 64;
 
 const PRIMITIVES: Partial<Record<ConnectType, string>> = {

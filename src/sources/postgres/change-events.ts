@@ -19,7 +19,7 @@ import { deadLetterMessage } from '../../kafka/dead-letters.js';
 import { IncompatibleSchemaError } from '../../registry/schema-registry.js';
 import { createConverter, type Converter, type SchemaEncoder } from '../../serde/index.js';
 import { POSTGRES_CONNECTOR, postgresSourceBlock, type PostgresSourceBlock } from './source-block.js';
-import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
+import { mapColumnType, type CatalogType, type ColumnType, type DecimalHandling, type ValueMapping } from './type-mapping.js';
 
 export interface KafkaRecord {
   topic: string;
@@ -54,6 +54,8 @@ export interface ChangeEventOptions {
   primaryKeys?: ReadonlyMap<string, readonly string[]>;
   /** Enums, domains and arrays of the captured columns, from the catalog (loadTypeCatalog). */
   types?: ReadonlyMap<number, CatalogType>;
+  /** numeric(p,s) as exact text (default) or as Connect Decimals (Debezium's decimal.handling.mode). */
+  decimalHandling?: DecimalHandling;
   /** Called once per column whose type has no specific mapping. */
   onUnknownType?: (table: string, column: string, type: ColumnType) => void;
   /** Called when a value cannot be converted (it is emitted as null). */
@@ -133,7 +135,7 @@ export class ChangeEventBuilder {
     const mapped: TableEncoding['columns'] = [];
     for (const column of relation.columns) {
       const type: ColumnType = { oid: column.typeOid, typeMod: column.typeMod, name: column.typeName ?? undefined };
-      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown), this.options.types);
+      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown), this.options.types, this.options.decimalHandling);
       // Key columns are never null in PostgreSQL; everything else may be.
       columns.push({ name: column.name, schema: { ...mapping.schema, optional: !keySet.has(column.name) }, key: keySet.has(column.name) });
       mapped.push({ name: column.name, mapping });

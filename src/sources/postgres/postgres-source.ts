@@ -259,6 +259,7 @@ export class PostgresSource implements Connector {
       skippedOperations: new Set(this.config.skippedOperations),
       primaryKeys: keys,
       types,
+      decimalHandling: this.config.decimalHandling,
       deadLetters: { topic: this.deadLetterTopic, connector: name },
       onSchemaRefused: async (table, error) => {
         metrics.errors.inc({ connector: name, kind: 'schema_refused' });
