@@ -1,15 +1,29 @@
 /**
- * A SchemaRegistry held in memory: ids are global and increase, a schema
- * registered again under a subject gets its id back, and a new version is
- * checked against the subject's latest with avsc's resolver (BACKWARD, the
- * Confluent default: the new schema must read data written with the latest).
- * For unit tests, and the registry of a daemon with format avro that was
- * given none (ids then live as long as the process).
+ * A SchemaRegistry held in memory: ids are global, a schema registered again
+ * under a subject gets its id back, and a new version is checked against the
+ * subject's latest with avsc's resolver (BACKWARD, the Confluent default: the
+ * new schema must read data written with the latest). For unit tests, and
+ * the registry of a daemon with format avro that was given none.
+ *
+ * Ids are `sequential` (1, 2, ...) or derived from the schema text
+ * (`content`: 31 bits of its SHA-256), so that a restarted daemon, or another
+ * one, gives a schema the id it had before and messages written before a
+ * restart still decode. Only the subjects' version lists (what compatibility
+ * is checked against) start empty again.
  */
+import { createHash } from 'node:crypto';
 import { compileType } from '../serde/avro/avsc-types.js';
 import { IncompatibleSchemaError, SchemaNotFoundError, type SchemaRegistry } from './schema-registry.js';
 
 export type Compatibility = 'BACKWARD' | 'NONE';
+export type IdScheme = 'sequential' | 'content';
+
+const MAX_ID = 0x7fffffff;
+
+/** 31 bits of the schema text's SHA-256 (never 0). */
+export function contentId(schema: string): number {
+  return (createHash('sha256').update(schema).digest().readUInt32BE(0) & MAX_ID) || 1;
+}
 
 export class MemorySchemaRegistry implements SchemaRegistry {
   private readonly byId = new Map<number, string>();
@@ -17,15 +31,12 @@ export class MemorySchemaRegistry implements SchemaRegistry {
   /** Per subject, the ids of its versions in order. */
   private readonly subjects = new Map<string, number[]>();
 
-  private nextId: number;
+  private nextId = 1;
 
-  /** `firstId`: the first id handed out (ids then count up from it). */
   constructor(
     private readonly compatibility: Compatibility = 'BACKWARD',
-    firstId = 1,
-  ) {
-    this.nextId = firstId;
-  }
+    private readonly ids: IdScheme = 'sequential',
+  ) {}
 
   register(subject: string, schema: string): Promise<number> {
     try {
@@ -53,12 +64,20 @@ export class MemorySchemaRegistry implements SchemaRegistry {
     if (latest !== undefined && this.compatibility === 'BACKWARD') this.checkBackward(subject, schema, this.byId.get(latest)!);
     let id = known;
     if (id === undefined) {
-      id = this.nextId++;
+      id = this.newId(schema);
       this.byId.set(id, schema);
       this.idBySchema.set(schema, id);
     }
     versions.push(id);
     this.subjects.set(subject, versions);
+    return id;
+  }
+
+  private newId(schema: string): number {
+    if (this.ids === 'sequential') return this.nextId++;
+    let id = contentId(schema);
+    // Two schemas with the same 31 bits (about one in 2^31 per pair): the next free id.
+    while (this.byId.has(id)) id = (id % MAX_ID) + 1;
     return id;
   }
 

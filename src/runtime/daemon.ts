@@ -7,7 +7,6 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConnectorDefinition } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
-import { randomInt } from 'node:crypto';
 import { MemorySchemaRegistry } from '../registry/memory-registry.js';
 import type { SchemaRegistry } from '../registry/schema-registry.js';
 import { formatNeedsRegistry, type FormatName } from '../serde/index.js';
@@ -29,14 +28,14 @@ export interface DaemonOptions {
 }
 
 /**
- * The stopgap registry of a daemon given none: ids in memory, so they do not
- * survive a restart. They start at a random base, so that after a restart a
- * message written before it names an id this process does not know (a
- * dead letter) rather than one that now means another schema.
+ * The stopgap registry of a daemon given none: in memory, with ids derived
+ * from the schema text, so that after a restart a schema gets the id it had
+ * and the messages written before still decode. Compatibility is checked only
+ * against the versions registered since the process started.
  */
 function inMemoryRegistry(logger: Logger): SchemaRegistry {
-  logger.warn('format avro without a schema registry: using an in-memory registry, whose ids do not survive a restart');
-  return new MemorySchemaRegistry('BACKWARD', randomInt(1, 2 ** 30));
+  logger.warn('format avro without a schema registry: using an in-memory registry (ids derived from the schemas; compatibility checked only within this process)');
+  return new MemorySchemaRegistry('BACKWARD', 'content');
 }
 
 export class Daemon {

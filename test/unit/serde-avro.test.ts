@@ -206,6 +206,18 @@ describe('avro wire format and subjects', () => {
     await expect(registry.schemaById(999)).rejects.toThrow(SchemaNotFoundError);
   });
 
+  it('the in-memory registry can derive ids from the schema text: the same in every process, distinct per schema', async () => {
+    const first = new MemorySchemaRegistry('BACKWARD', 'content');
+    const second = new MemorySchemaRegistry('BACKWARD', 'content');
+    const key = JSON.stringify(toAvroSchema(keySchema(TOPIC, COLUMNS)));
+    const value = JSON.stringify(toAvroSchema(envelopeSchema(TOPIC, COLUMNS, postgresSourceBlock.schema)));
+    const id = await first.register(`${TOPIC}-key`, key);
+    expect(await second.register(`${TOPIC}-key`, key)).toBe(id);
+    expect(id).toBeGreaterThan(0);
+    expect(await first.register(`${TOPIC}-value`, value)).not.toBe(id);
+    expect(await first.schemaById(id)).toBe(key);
+  });
+
   it('reads JSON messages too (a topic written before the switch) and tells them apart by the first byte', async () => {
     const avro = new AvroConverter(new MemorySchemaRegistry());
     const json = createConverter('json');
