@@ -9,7 +9,10 @@
  * (`content`: 31 bits of its SHA-256), so that a restarted daemon, or another
  * one, gives a schema the id it had before and messages written before a
  * restart still decode. Only the subjects' version lists (what compatibility
- * is checked against) start empty again.
+ * is checked against) start empty again. In that mode an unknown id is not
+ * SchemaNotFoundError (a dead letter) but a retryable error: after a restart
+ * the id is known again once its writer registers the schema again (the
+ * source, at the table's first change), and a reader waits for that.
  */
 import { createHash } from 'node:crypto';
 import { compileType } from '../serde/avro/avsc-types.js';
@@ -48,7 +51,9 @@ export class MemorySchemaRegistry implements SchemaRegistry {
 
   schemaById(id: number): Promise<string> {
     const schema = this.byId.get(id);
-    return schema === undefined ? Promise.reject(new SchemaNotFoundError(id)) : Promise.resolve(schema);
+    if (schema !== undefined) return Promise.resolve(schema);
+    if (this.ids === 'content') return Promise.reject(new Error(`schema id ${id} is not registered in this process yet (in-memory registry: known again once its writer registers it)`));
+    return Promise.reject(new SchemaNotFoundError(id));
   }
 
   /** The ids of a subject's versions, oldest first. */

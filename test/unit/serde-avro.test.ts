@@ -216,6 +216,9 @@ describe('avro wire format and subjects', () => {
     expect(id).toBeGreaterThan(0);
     expect(await first.register(`${TOPIC}-value`, value)).not.toBe(id);
     expect(await first.schemaById(id)).toBe(key);
+    // Unknown in a process that has not registered it (yet): retryable, not a dead letter.
+    await expect(new MemorySchemaRegistry('BACKWARD', 'content').schemaById(id)).rejects.toThrow('not registered in this process yet');
+    await expect(new MemorySchemaRegistry('BACKWARD', 'content').schemaById(id)).rejects.not.toThrow(SchemaNotFoundError);
   });
 
   it('reads JSON messages too (a topic written before the switch) and tells them apart by the first byte', async () => {
