@@ -202,6 +202,11 @@ describe('avro wire format and subjects', () => {
     expect(() => reader.decodeKey(unknown)).toThrow(DecodeError);
     expect(() => reader.decodeKey(unknown)).toThrow('schema id 999, which the schema registry does not have');
     expect(() => reader.decodeKey(Buffer.from([0, 0]))).toThrow(DecodeError);
+    // A schema of another writer with no Connect mapping (an Avro map): its messages are dead letters, not a retried batch.
+    const mapId = await registry.inner.register('other-value', JSON.stringify({ type: 'map', values: 'long' }));
+    const mapMessage = Buffer.from([0, 0, 0, 0, mapId, 0]);
+    await reader.loadSchemas([mapMessage]);
+    expect(() => reader.decodeValue(mapMessage)).toThrow(/schema id \d+, whose schema cannot be read: Avro type "map" has no Connect mapping/);
     expect(() => reader.decodeKey(Buffer.concat([bytes, Buffer.from([1])]))).toThrow('1 bytes after the value');
     await expect(registry.schemaById(999)).rejects.toThrow(SchemaNotFoundError);
   });

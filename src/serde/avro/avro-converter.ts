@@ -58,8 +58,8 @@ export class AvroConverter implements Converter {
   private readonly json = new JsonConverter(() => this.nextEntryId++);
   /** Schemas by registry id (the writer schemas of messages, and ours). */
   private readonly byId = new Map<number, AvroSchemaEntry>();
-  /** Ids the registry does not know: their messages fail to decode (DecodeError). */
-  private readonly missing = new Set<number>();
+  /** Ids the registry does not know, or whose schema has no Connect mapping, and why: their messages fail to decode (DecodeError). */
+  private readonly unreadable = new Map<number, string>();
   /** Registrations by subject and schema text, so each is sent to the registry once. */
   private readonly registrations = new Map<string, Promise<number>>();
   /** Compiled types by Avro schema text. */
@@ -96,7 +96,7 @@ export class AvroConverter implements Converter {
     for (const bytes of messages) {
       if (!bytes || !isConfluentFramed(bytes)) continue;
       const id = schemaIdOf(bytes);
-      if (id === undefined || this.byId.has(id) || this.missing.has(id)) continue;
+      if (id === undefined || this.byId.has(id) || this.unreadable.has(id)) continue;
       (wanted ??= new Set()).add(id);
     }
     return wanted ? this.fetch([...wanted]) : null;
@@ -119,12 +119,19 @@ export class AvroConverter implements Converter {
   private async fetch(ids: number[]): Promise<void> {
     await Promise.all(
       ids.map(async (id) => {
+        let text: string;
         try {
-          const text = await this.registry.schemaById(id);
+          text = await this.registry.schemaById(id);
+        } catch (error) {
+          if (!(error instanceof SchemaNotFoundError)) throw error; // unreachable registry: the caller retries
+          this.unreadable.set(id, 'which the schema registry does not have');
+          return;
+        }
+        try {
           if (!this.byId.has(id)) this.addEntry(id, JSON.parse(text) as AvroSchema, text, null);
         } catch (error) {
-          if (error instanceof SchemaNotFoundError) this.missing.add(id);
-          else throw error;
+          // A schema of another writer tideline cannot map (an Avro map, a union of several types): its messages are dead letters.
+          this.unreadable.set(id, `whose schema cannot be read: ${error instanceof Error ? error.message : String(error)}`);
         }
       }),
     );
@@ -155,7 +162,8 @@ export class AvroConverter implements Converter {
     if (id === undefined) throw new DecodeError(`Avro message of ${bytes.length} bytes is shorter than the Confluent header (5 bytes)`);
     const writer = this.byId.get(id);
     if (!writer) {
-      if (this.missing.has(id)) throw new DecodeError(`Avro message names schema id ${id}, which the schema registry does not have`);
+      const unreadable = this.unreadable.get(id);
+      if (unreadable) throw new DecodeError(`Avro message names schema id ${id}, ${unreadable}`);
       throw new SchemaNotLoadedError(id);
     }
     const reader = this.readerFor(writer, hint);
