@@ -26,7 +26,10 @@
  *     each timed until its output is committed.
  *
  * Services come from TIDELINE_* variables, or the native stack is started.
- * Prints events/s, percentiles and peak RSS. Options: --rows N, --single-rows N,
+ * Prints events/s, percentiles and peak RSS. Options: --format json,avro (the
+ * formats of the 100-row source drain and the sink drain, each printed with
+ * its bytes/event, events/s and peak RSS; default both; avro with an
+ * in-memory schema registry; the other parts run with json), --rows N, --single-rows N,
  * --source-rate N (single-row transactions/s for the source's latency, default
  * 2000), --compression none|gzip (the source's),
  * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
@@ -40,6 +43,8 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClickHouseServer } from '../src/sinks/clickhouse/server.js';
+import { MemorySchemaRegistry } from '../src/registry/memory-registry.js';
+import { isFormat, type FormatName } from '../src/serde/index.js';
 import { metrics } from '../src/metrics/registry.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
@@ -48,6 +53,7 @@ import { benchProcessors } from './processors.js';
 
 const { values: args } = parseArgs({
   options: {
+    format: { type: 'string', default: 'json,avro' },
     rows: { type: 'string', default: '1000000' },
     'single-rows': { type: 'string', default: '1000000' },
     'source-rate': { type: 'string', default: '2000' },
@@ -62,6 +68,14 @@ const { values: args } = parseArgs({
     only: { type: 'string', default: 'source,sink,latency,recovery,processors' },
   },
 });
+/** Formats of the source and sink drains, in the order they run. */
+const DRAIN_FORMATS: FormatName[] = args.format.split(',').map((name) => {
+  const format = name.trim();
+  if (!isFormat(format)) throw new Error(`--format: unknown format ${JSON.stringify(format)} (json, avro)`);
+  return format;
+});
+/** The schema registry of the avro drains (source and sink run in this process). */
+const REGISTRY = new MemorySchemaRegistry();
 const PARTS = new Set(args.only.split(',').map((part) => part.trim()));
 if (PARTS.has('sink')) PARTS.add('source');
 /** SIGKILLs in the recovery run. */
@@ -142,14 +156,14 @@ function sinkFile(name: string, url: string, brokers: string, database: string, 
 }
 
 /** Creates the table and the slot (through a short source run), then writes the backlog. */
-async function prepareBacklog(client: pg.Client, svc: ReturnType<typeof services>, table: string, rows: number, rowsPerTx: number, suffix: string) {
+async function prepareBacklog(client: pg.Client, svc: ReturnType<typeof services>, table: string, rows: number, rowsPerTx: number, suffix: string, format: FormatName = 'json') {
   await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
   const slot = `bench_${table}`;
   const prefix = `bench${suffix}`;
   const name = `bench-source-${table}`;
   const dir = writeConnectorFiles({ 'source.yaml': sourceFile(name, svc.pgUrl, svc.brokers, slot, table, prefix) });
   // Start once so the publication, slot and topics exist, then stop: the backlog is written while nothing reads.
-  const warmup = await startDaemon(dir);
+  const warmup = await startDaemon(dir, { format, registry: REGISTRY });
   await waitFor('source running', async () => warmup.statuses().every((status) => status.state === 'running'));
   await warmup.stop();
   const started = Date.now();
@@ -160,17 +174,23 @@ async function prepareBacklog(client: pg.Client, svc: ReturnType<typeof services
       COMMIT;
     END LOOP; END $$`);
   console.log(`  backlog: ${rows.toLocaleString()} rows in ${transactions.toLocaleString()} transactions written in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  return { dir, slot, topic: `${prefix}.public.${table}`, transactions };
+  return { dir, slot, topic: `${prefix}.public.${table}`, transactions, format };
 }
 
-async function drainSource(dir: string, transactions: number, events: number): Promise<{ eventsPerSecond: number; seconds: number }> {
+async function drainSource(dir: string, transactions: number, events: number, format: FormatName = 'json'): Promise<{ eventsPerSecond: number; seconds: number; bytesPerEvent: number; peakRssMb: number }> {
   const before = await counterTotal(metrics.sourceTransactions);
+  const bytesBefore = await counterTotal(metrics.sourceBytes);
   const started = Date.now();
-  const daemon = await startDaemon(dir);
-  await waitFor('source to commit every transaction', async () => (await counterTotal(metrics.sourceTransactions)) - before >= transactions);
+  let drainRssMb = 0;
+  const daemon = await startDaemon(dir, { format, registry: REGISTRY });
+  await waitFor('source to commit every transaction', async () => {
+    drainRssMb = Math.max(drainRssMb, process.memoryUsage().rss / 2 ** 20);
+    return (await counterTotal(metrics.sourceTransactions)) - before >= transactions;
+  });
   const seconds = (Date.now() - started) / 1000;
   await daemon.stop();
-  return { eventsPerSecond: events / seconds, seconds };
+  const bytesPerEvent = ((await counterTotal(metrics.sourceBytes)) - bytesBefore) / events;
+  return { eventsPerSecond: events / seconds, seconds, bytesPerEvent, peakRssMb: drainRssMb };
 }
 
 /**
@@ -230,13 +250,20 @@ async function main(): Promise<void> {
   console.log(`tideline bench: ${ROWS.toLocaleString()} rows (100-row transactions), ${SINGLE_ROWS.toLocaleString()} single-row transactions, latency at ${RATES.join(' and ')} events/s for ${SECONDS} s each`);
   try {
     if (PARTS.has('source')) {
-      // 1a. Source, 100-row transactions.
-      const batched = await prepareBacklog(client, svc, `orders_${suffix}`, ROWS, 100, suffix);
-      cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${batched.slot}')`), () => client.query(`DROP TABLE public.orders_${suffix}`));
-      const source100 = await drainSource(batched.dir, batched.transactions, ROWS);
-      console.log(`source, 100-row transactions: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s`);
+      // 1a. Source, 100-row transactions, in each format (then 2., the sink drain of that topic).
+      for (const format of DRAIN_FORMATS) {
+        const table = `orders_${format}_${suffix}`;
+        const batched = await prepareBacklog(client, svc, table, ROWS, 100, `${format}${suffix}`, format);
+        cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${batched.slot}')`), () => client.query(`DROP TABLE public.${table}`));
+        const source100 = await drainSource(batched.dir, batched.transactions, ROWS, format);
+        console.log(
+          `source, 100-row transactions, format ${format}: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s, ` +
+            `${Math.round(source100.bytesPerEvent).toLocaleString()} bytes/event (key + value), peak RSS ${Math.round(source100.peakRssMb)} MB`,
+        );
+        if (PARTS.has('sink')) await drainSink(clickhouse, svc, `${database}_${format}`, batched.topic, `${format}${suffix}`, cleanups, format);
+      }
 
-      // 1b. Source, single-row transactions.
+      // 1b. Source, single-row transactions (json).
       const single = await prepareBacklog(client, svc, `single_${suffix}`, SINGLE_ROWS, 1, suffix);
       cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${single.slot}')`), () => client.query(`DROP TABLE public.single_${suffix}`));
       const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
@@ -244,9 +271,6 @@ async function main(): Promise<void> {
 
       // 1c. Source latency at a fixed offered load.
       await measureSourceLatency(client, svc, suffix, cleanups);
-
-      // 2. Sink drain of the 100-row topic.
-      if (PARTS.has('sink')) await drainSink(clickhouse, svc, database, batched.topic, suffix, cleanups);
     }
 
     // 3. Latency at a fixed offered load, whole pipeline running.
@@ -268,14 +292,14 @@ async function main(): Promise<void> {
 }
 
 /** The clickhouse sink started on a topic whose whole backlog waits in Kafka, timed until every row is in ClickHouse. */
-async function drainSink(clickhouse: ClickHouseServer, svc: ReturnType<typeof services>, database: string, topic: string, suffix: string, cleanups: (() => Promise<unknown>)[]): Promise<void> {
+async function drainSink(clickhouse: ClickHouseServer, svc: ReturnType<typeof services>, database: string, topic: string, suffix: string, cleanups: (() => Promise<unknown>)[], format: FormatName = 'json'): Promise<void> {
     cleanups.push(() => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
     const sinkDir = writeConnectorFiles({ 'sink.yaml': sinkFile(`bench-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, topic) });
     const rowsBefore = await counterTotal(metrics.sinkRowsWritten);
     const sinkStarted = Date.now();
     let firstRowAt = 0;
     let sinkRssMb = 0;
-    const sink = await startDaemon(sinkDir);
+    const sink = await startDaemon(sinkDir, { format, registry: REGISTRY });
     await waitFor('sink to write every row', async () => {
       sinkRssMb = Math.max(sinkRssMb, process.memoryUsage().rss / 2 ** 20);
       const written = (await counterTotal(metrics.sinkRowsWritten)) - rowsBefore;
@@ -288,7 +312,7 @@ async function drainSink(clickhouse: ClickHouseServer, svc: ReturnType<typeof se
     // From the first batch written: without consumer-group join and table creation.
     const steadySeconds = (sinkDone - firstRowAt) / 1000;
     console.log(
-      `sink (Kafka → ClickHouse): ${ROWS.toLocaleString()} rows in ${sinkSeconds.toFixed(1)} s = ${Math.round(ROWS / sinkSeconds).toLocaleString()} rows/s ` +
+      `sink (Kafka → ClickHouse), format ${format}: ${ROWS.toLocaleString()} rows in ${sinkSeconds.toFixed(1)} s = ${Math.round(ROWS / sinkSeconds).toLocaleString()} rows/s ` +
         `(${Math.round(ROWS / steadySeconds).toLocaleString()} rows/s from the first batch written; peak RSS ${Math.round(sinkRssMb)} MB)`,
     );
 

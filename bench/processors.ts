@@ -43,7 +43,7 @@ export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void
   const written = Date.now();
   await createTopic(kafka, input, partitions);
   const producer = await idempotentProducer(kafka);
-  const orders = new OrderStream(ordersTable(input), { customers: 1_000, stepMs: 5, jitterMs: 2_000 });
+  const orders = new OrderStream(await ordersTable(input), { customers: 1_000, stepMs: 5, jitterMs: 2_000 });
   try {
     for (let left = opts.events; left > 0; left -= 250) await orders.produce(producer, Math.min(250, left));
   } finally {

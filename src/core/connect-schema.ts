@@ -40,7 +40,12 @@ export const SemanticType = {
   Json: 'io.debezium.data.Json',
   Uuid: 'io.debezium.data.Uuid',
   Enum: 'io.debezium.data.Enum',
+  /** Kafka Connect's logical Decimal (decimal.handling.mode=precise): bytes of the unscaled value, parameter `scale`. */
+  Decimal: 'org.apache.kafka.connect.data.Decimal',
 } as const;
+
+/** The Decimal parameter AvroData and Debezium carry the precision in. */
+export const DECIMAL_PRECISION_PARAMETER = 'connect.decimal.precision';
 
 /**
  * Parameters Debezium adds with `column.propagate.source.type`: the column's

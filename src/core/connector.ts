@@ -1,6 +1,7 @@
 import type { z } from 'zod';
 import type { Logger } from './logger.js';
 import type { Converter } from '../serde/converter.js';
+import type { SchemaRegistry } from '../registry/schema-registry.js';
 import type { KafkaConnection } from './kafka-connection.js';
 import type { RowVersions, SourceBlockSpec } from './row-versions.js';
 import type { ServiceHealth, ServiceName } from './service-health.js';
@@ -18,6 +19,8 @@ export interface ConnectorContext<Config> {
   kafka: KafkaConnection;
   /** Encodes and decodes event bytes in the connector's format (its `format`, else the daemon's). */
   converter: Converter;
+  /** The daemon's schema registry, when it has one (the converter of a registry format uses it already). */
+  registry?: SchemaRegistry | undefined;
   /** The row version of any known source block (every kind's sourceBlocks); what a sink orders rows by. */
   rowVersions: RowVersions;
   logger: Logger;

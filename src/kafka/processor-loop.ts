@@ -89,6 +89,18 @@ interface OwnedPartition {
   nextOffset: bigint;
 }
 
+/** Every key, value and header value of `messages`: what may name a schema. */
+function* schemaBytes(messages: readonly ConsumedMessage[]): Iterable<Buffer | null> {
+  for (const message of messages) {
+    yield message.key;
+    yield message.value;
+    for (const header of Object.values(message.headers ?? {})) {
+      if (Buffer.isBuffer(header)) yield header;
+      else if (Array.isArray(header)) for (const item of header) if (Buffer.isBuffer(item)) yield item;
+    }
+  }
+}
+
 export class ProcessorLoop {
   private readonly state: LoopStateMachine;
   private readonly owned = new Map<string, OwnedPartition>();
@@ -249,6 +261,9 @@ export class ProcessorLoop {
     const started = Date.now();
     const deadLetters: OutputRecord[] = [];
     const context: BatchContext = { deadLetter: (message, error) => deadLetters.push(this.deadLetterRecord(batch.topic, batch.partition, message, error)) };
+    // Schemas the batch names by registry id (format avro) are fetched once here, so the handler decodes synchronously.
+    const loading = this.options.context.converter.loadSchemas(schemaBytes(messages));
+    if (loading) await loading;
     const records = await this.options.handler.processBatch({ topic: batch.topic, partition: batch.partition, messages }, context);
     const last = BigInt(messages.at(-1)!.offset);
 

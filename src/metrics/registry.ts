@@ -61,6 +61,18 @@ export const metrics = {
     labelNames: ['connector', 'table', 'op'] as const,
     registers: [registry],
   }),
+  sourceBytes: new Counter({
+    name: 'tideline_source_bytes_total',
+    help: 'Key and value bytes of the records the source wrote to Kafka (what the format costs per event).',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  sourceDeadLetters: new Counter({
+    name: 'tideline_source_dead_letters_total',
+    help: 'Change events sent to the dead-letter topic instead of their table topic (their schema was refused by the schema registry).',
+    labelNames: ['connector', 'table'] as const,
+    registers: [registry],
+  }),
   sourceTransactions: new Counter({
     name: 'tideline_source_transactions_total',
     help: 'PostgreSQL transactions committed to Kafka.',

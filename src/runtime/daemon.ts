@@ -7,8 +7,9 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ConnectorDefinition } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
+import { MemorySchemaRegistry } from '../registry/memory-registry.js';
 import type { SchemaRegistry } from '../registry/schema-registry.js';
-import type { FormatName } from '../serde/index.js';
+import { formatNeedsRegistry, type FormatName } from '../serde/index.js';
 import { startAdminServer } from './admin-server.js';
 import { ConnectorSupervisor } from './supervisor.js';
 
@@ -18,8 +19,23 @@ export interface DaemonOptions {
   adminPort: number;
   /** Event format of connectors whose file names none (default json). */
   format?: FormatName;
-  /** The schema registry of formats that register schemas (Avro); see src/registry/create-registry.ts. */
+  /**
+   * Where connectors with a registry format (avro) register and fetch
+   * schemas. Without one, such connectors share an in-memory registry that
+   * lives as long as the process (see inMemoryRegistry).
+   */
   registry?: SchemaRegistry;
+}
+
+/**
+ * The stopgap registry of a daemon given none: in memory, with ids derived
+ * from the schema text, so that after a restart a schema gets the id it had
+ * and the messages written before still decode. Compatibility is checked only
+ * against the versions registered since the process started.
+ */
+function inMemoryRegistry(logger: Logger): SchemaRegistry {
+  logger.warn('format avro without a schema registry: using an in-memory registry (ids derived from the schemas; compatibility checked only within this process)');
+  return new MemorySchemaRegistry('BACKWARD', 'content');
 }
 
 export class Daemon {
@@ -27,10 +43,10 @@ export class Daemon {
   private server: Server | null = null;
 
   constructor(definitions: readonly ConnectorDefinition[], private readonly logger: Logger, private readonly options: DaemonOptions) {
-    this.supervisors = definitions
-      .filter((definition) => definition.enabled)
-      .map((definition) => ({ ...definition, format: definition.format ?? options.format }))
-      .map((definition) => new ConnectorSupervisor(definition, logger.child({ connector: definition.name, kind: definition.kind })));
+    const enabled = definitions.filter((definition) => definition.enabled).map((definition) => ({ ...definition, format: definition.format ?? options.format }));
+    const needsRegistry = enabled.some((definition) => definition.format !== undefined && formatNeedsRegistry(definition.format));
+    const registry = options.registry ?? (needsRegistry ? inMemoryRegistry(logger) : undefined);
+    this.supervisors = enabled.map((definition) => new ConnectorSupervisor(definition, logger.child({ connector: definition.name, kind: definition.kind }), registry));
   }
 
   get adminPort(): number | undefined {

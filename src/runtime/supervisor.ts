@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
 import { isKafkaError, isUnreachable, type ServiceName } from '../core/service-health.js';
 import { metrics } from '../metrics/registry.js';
+import type { SchemaRegistry } from '../registry/schema-registry.js';
 import { createConverter, DEFAULT_FORMAT } from '../serde/index.js';
 import { ConnectorHealth } from './connector-health.js';
 import { rowVersions } from './registry.js';
@@ -44,6 +45,8 @@ export class ConnectorSupervisor {
   constructor(
     private readonly definition: ConnectorDefinition,
     private readonly logger: Logger,
+    /** The daemon's schema registry (formats that register schemas need it). */
+    private readonly registry?: SchemaRegistry,
     private readonly backoff: BackoffPolicy = { initialMs: 1_000, maxMs: 60_000 },
   ) {
     this.health = new ConnectorHealth(definition.name, logger);
@@ -103,7 +106,8 @@ export class ConnectorSupervisor {
           kind: this.definition.kind,
           config: this.definition.config,
           kafka: this.definition.kafka,
-          converter: createConverter(this.definition.format ?? DEFAULT_FORMAT),
+          converter: createConverter(this.definition.format ?? DEFAULT_FORMAT, this.registry),
+          registry: this.registry,
           rowVersions,
           logger: this.logger,
           setState: (state, detail) => this.setState(state, detail),

@@ -7,16 +7,22 @@
  *
  *  - Encoding (Connect's fromConnectData) goes through a SchemaEncoder made
  *    once per schema, so a stream of events of one table pays for its schema
- *    once, not per event.
+ *    once, not per event. Making one is async (a format with a schema
+ *    registry registers the schema then; the registry may refuse it, see
+ *    IncompatibleSchemaError); encoding with it is synchronous.
  *  - Decoding (Connect's toConnectData) goes through the converter's one
  *    schema cache: a message whose schema is already known skips parsing the
  *    schema, and comes back with the cached SchemaEntry, whose identity callers
- *    key their own per-schema state by (plans, table state).
+ *    key their own per-schema state by (plans, table state). Messages that
+ *    name their schema by a registry id need it loaded first: a consumer calls
+ *    loadSchemas() once per batch (null, no Promise, when there is nothing to
+ *    load, which is every batch of the json format and almost every batch of
+ *    avro), then decodes synchronously.
  */
 import type { ConnectSchema } from '../core/connect-schema.js';
 
 /** The formats tideline can write and read. */
-export const FORMATS = ['json'] as const;
+export const FORMATS = ['json', 'avro'] as const;
 export type FormatName = (typeof FORMATS)[number];
 
 /** Which half of a Kafka record: formats with a schema registry name subjects by it. */
@@ -58,17 +64,30 @@ export interface Converter {
   readonly format: FormatName;
   /**
    * The encoder of `part` messages of `topic` with `schema` (null: schemaless
-   * messages). Make it once per schema and keep it.
+   * messages). Make it once per schema and keep it. Rejects with the
+   * registry's IncompatibleSchemaError (src/registry/schema-registry.ts) when
+   * the schema is refused as a new version of the subject `<topic>-<part>`.
    */
-  encoder(topic: string, part: MessagePart, schema: ConnectSchema | null): SchemaEncoder;
+  encoder(topic: string, part: MessagePart, schema: ConnectSchema | null): Promise<SchemaEncoder>;
   /**
    * The key of a record that has neither key schema nor key value (a
    * truncate): compacted topics refuse records without key bytes.
    */
   nullKey(topic: string): Buffer;
   /**
+   * Loads the schemas that `messages` (keys, values, header values) name and
+   * the converter does not hold yet, so that decodeKey/decodeValue of them is
+   * synchronous. Null when there is nothing to load. Rejects when the
+   * registry cannot be reached (retry the batch); an id the registry does not
+   * have is not an error here: decoding its messages throws DecodeError.
+   */
+  loadSchemas(messages: Iterable<Buffer | null | undefined>): Promise<void> | null;
+  /**
    * Decodes a message key. `hint`: the entry a message of this stream had
-   * last; it is tried first. Throws DecodeError on bytes of another format.
+   * last; it is tried first (and with avro, a message of an older schema of
+   * the same record is resolved to it). Throws DecodeError on bytes it cannot
+   * read; a schema not loaded yet (no loadSchemas() call) is a programming
+   * error and throws another Error.
    */
   decodeKey<T = unknown>(bytes: Buffer, hint?: SchemaEntry): ConnectData<T>;
   /** Decodes a message value (not a tombstone: callers handle null bytes). As decodeKey. */

@@ -61,10 +61,12 @@ const ACTUAL_SQL = `
          toString(orders) AS orders, toString(revenue_cents) AS revenue
   FROM ${database}.orders_per_minute_current ORDER BY customer_id, minute`;
 
+const ordersEvents = await ordersTable(input);
+
 describe('aggregate processor through SIGKILL', () => {
   let daemon: DaemonProcess;
   let producer: Producer;
-  const orders = new OrderStream(ordersTable(input), { customers: 12, stepMs: 40, jitterMs: 3_000 });
+  const orders = new OrderStream(ordersEvents, { customers: 12, stepMs: 40, jitterMs: 3_000 });
 
   beforeAll(async () => {
     await createTopic(kafka, input, 3);

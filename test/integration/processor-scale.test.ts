@@ -53,12 +53,14 @@ async function partitionsPerMember(groupId: string): Promise<number[]> {
   }
 }
 
+const ordersEvents = await ordersTable(input);
+
 describe('aggregate processor on two instances', () => {
   const dir = writeConnectorFiles({ 'aggregate.yaml': yaml });
   let first: DaemonProcess;
   let second: DaemonProcess;
   let producer: Producer;
-  const orders = new OrderStream(ordersTable(input), { customers: 16, stepMs: 40, jitterMs: 3_000 });
+  const orders = new OrderStream(ordersEvents, { customers: 16, stepMs: 40, jitterMs: 3_000 });
 
   beforeAll(async () => {
     await createTopic(kafka, input, 4);

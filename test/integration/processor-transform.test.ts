@@ -33,7 +33,7 @@ const input = `pt${suffix}.public.customers`;
 const routed = (region: string) => `pt${suffix}.customers.${region}`;
 const kafka = testKafka(services.kafkaBrokers);
 
-const table = tableEvents(input, [
+const table = await tableEvents(input, [
   { name: 'id', schema: int64(), key: true },
   { name: 'email', schema: text(), key: false },
   { name: 'region', schema: text(false), key: false },

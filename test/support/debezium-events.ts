@@ -20,12 +20,12 @@ export interface TableEvents {
   valueEncoder: SchemaEncoder;
 }
 
-export function tableEvents(topic: string, columns: ColumnSchema[], converter: Converter = testConverter): TableEvents {
+export async function tableEvents(topic: string, columns: ColumnSchema[], converter: Converter = testConverter): Promise<TableEvents> {
   return {
     topic,
     columns,
-    keyEncoder: converter.encoder(topic, 'key', keySchema(topic, columns)),
-    valueEncoder: converter.encoder(topic, 'value', envelopeSchema(topic, columns, postgresSourceBlock.schema)),
+    keyEncoder: await converter.encoder(topic, 'key', keySchema(topic, columns)),
+    valueEncoder: await converter.encoder(topic, 'value', envelopeSchema(topic, columns, postgresSourceBlock.schema)),
   };
 }
 

@@ -11,7 +11,7 @@ import { createAggregator } from '../../src/processors/aggregate/aggregators.js'
 import { ResultEncoder, type ResultColumn } from '../../src/processors/aggregate/results.js';
 import { transformConfigSchema } from '../../src/processors/transform/spec.js';
 import { TransformProcessor } from '../../src/processors/transform/transform-processor.js';
-import { createConverter } from '../../src/serde/index.js';
+import { createConverter, type Converter } from '../../src/serde/index.js';
 import { ChangeEventBuilder, type KafkaRecord } from '../../src/sources/postgres/change-events.js';
 import type { CatalogType } from '../../src/sources/postgres/type-mapping.js';
 
@@ -102,9 +102,13 @@ const MANY_VALUES = {
   unknown: '(1,2)',
 };
 
-function sourceBuilder(): ChangeEventBuilder {
+/** Makes the converter each code path encodes with (json for the fixture; the avro test passes its own). */
+export type ConverterFactory = () => Converter;
+const JSON_CONVERTER: ConverterFactory = () => createConverter('json');
+
+async function sourceBuilder(converter: ConverterFactory): Promise<ChangeEventBuilder> {
   const builder = new ChangeEventBuilder({
-    converter: createConverter('json'),
+    converter: converter(),
     topicPrefix: 'golden',
     database: 'app',
     tombstones: true,
@@ -115,7 +119,7 @@ function sourceBuilder(): ChangeEventBuilder {
     ]),
     types: TYPES,
   });
-  for (const rel of [ORDERS, ORDERS_FULL, MANY]) builder.onRelation(rel);
+  for (const rel of [ORDERS, ORDERS_FULL, MANY]) await builder.onRelation(rel);
   return builder;
 }
 
@@ -132,8 +136,8 @@ function golden(name: string, records: readonly KafkaRecord[]): GoldenRecord[] {
   });
 }
 
-function sourceEvents(): GoldenRecord[] {
-  const b = sourceBuilder();
+async function sourceEvents(converter: ConverterFactory): Promise<GoldenRecord[]> {
+  const b = await sourceBuilder(converter);
   const insert = (rel: Pgoutput.MessageRelation, values: Record<string, unknown>): Pgoutput.MessageInsert => ({ tag: 'insert', relation: rel, new: values });
   const update = (rel: Pgoutput.MessageRelation, values: Record<string, unknown>, key: Record<string, unknown> | null, old: Record<string, unknown> | null): Pgoutput.MessageUpdate => ({
     tag: 'update',
@@ -157,7 +161,7 @@ function sourceEvents(): GoldenRecord[] {
   ];
 }
 
-function aggregateResults(now: number): GoldenRecord[] {
+async function aggregateResults(now: number, converter: ConverterFactory): Promise<GoldenRecord[]> {
   const options = { maxDistinctValues: 10, hasExpression: true };
   const columns: ResultColumn[] = [
     { name: 'orders', fn: 'count', type: 'int64', aggregator: createAggregator('count', 'orders', { ...options, hasExpression: false }) },
@@ -169,7 +173,7 @@ function aggregateResults(now: number): GoldenRecord[] {
     { name: 'customer_id', type: 'int64' },
     { name: 'region', type: 'string' },
   ] as const;
-  const encoder = new ResultEncoder(createConverter('json'), 'orders_per_minute', group as never, columns, 60_000, { processor: 'agg', table: 'orders_per_minute' });
+  const encoder = await ResultEncoder.create(converter(), 'orders_per_minute', group as never, columns, 60_000, { processor: 'agg', table: 'orders_per_minute' });
   const entry = (seq: number, accumulators: unknown[]) => ({ group: [7, 'eu'], start: 60_000, seq, accumulators, maxTs: 90_500, rows: 2, shown: true });
   const result = (name: string, encoded: { key: Buffer; value: Buffer }): GoldenRecord => ({ name, topic: 'orders_per_minute', key: encoded.key.toString('base64'), value: encoded.value.toString('base64') });
   const distinct = ['a', 'b'];
@@ -180,8 +184,8 @@ function aggregateResults(now: number): GoldenRecord[] {
   ];
 }
 
-async function transformOutputs(): Promise<GoldenRecord[]> {
-  const b = sourceBuilder();
+async function transformOutputs(converter: ConverterFactory): Promise<GoldenRecord[]> {
+  const b = await sourceBuilder(converter);
   const inputs = [
     ...b.build({ tag: 'insert', relation: MANY, new: { ...MANY_VALUES, id: '1', amount: '10.50' } }, LSN, TX).records,
     ...b.build({ tag: 'delete', relation: ORDERS, key: { id: '4' }, old: null }, LSN + 8, TX).records,
@@ -200,10 +204,13 @@ async function transformOutputs(): Promise<GoldenRecord[]> {
   };
   for (const [name, steps] of Object.entries(chains)) {
     const config = transformConfigSchema.parse({ topics: ['golden.public.many_types'], outputTopic: '{topic}.out', steps });
-    const processor = new TransformProcessor({ name: 'golden-transform', kind: 'transform', config, kafka: { brokers: ['127.0.0.1:1'] }, converter: createConverter('json'), logger: createLogger({ level: 'silent' }), setState: () => undefined } as never);
+    const processorConverter = converter();
+    const processor = new TransformProcessor({ name: 'golden-transform', kind: 'transform', config, kafka: { brokers: ['127.0.0.1:1'] }, converter: processorConverter, logger: createLogger({ level: 'silent' }), setState: () => undefined } as never);
     const run = (processor as unknown as { transform(topic: string, message: unknown, defaultTopic: string): Promise<{ topic: string; key: Buffer | null; value: Buffer | null } | null> }).transform.bind(processor);
     const records: KafkaRecord[] = [];
     for (const input of [...inputs, schemaless]) {
+      // What the processor loop does before each batch.
+      await processorConverter.loadSchemas([input.key, input.value]);
       const output = await run(input.topic, { key: input.key, value: input.value, headers: {}, offset: '0', timestamp: '0', attributes: 0 }, `${input.topic}.out`);
       if (output) records.push({ topic: output.topic, key: output.key, value: output.value });
     }
@@ -213,6 +220,6 @@ async function transformOutputs(): Promise<GoldenRecord[]> {
 }
 
 /** Every golden record, in a fixed order. `now` must be what Date.now returns. */
-export async function goldenRecords(now: number): Promise<GoldenRecord[]> {
-  return [...sourceEvents(), ...aggregateResults(now), ...(await transformOutputs())];
+export async function goldenRecords(now: number, converter: ConverterFactory = JSON_CONVERTER): Promise<GoldenRecord[]> {
+  return [...(await sourceEvents(converter)), ...(await aggregateResults(now, converter)), ...(await transformOutputs(converter))];
 }

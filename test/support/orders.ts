@@ -9,7 +9,7 @@ import { changeEvent, encodeEvent, int32, int64, tableEvents, type TableEvents }
 
 export const ORDER_BASE_TS = Date.UTC(2026, 0, 1, 12, 0, 0);
 
-export function ordersTable(topic: string): TableEvents {
+export function ordersTable(topic: string): Promise<TableEvents> {
   return tableEvents(topic, [
     { name: 'id', schema: int64(), key: true },
     { name: 'customer_id', schema: int64(), key: false },

@@ -8,8 +8,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createLogger } from '../../src/core/logger.js';
 import { loadConnectorFiles } from '../../src/config/load.js';
-import { Daemon } from '../../src/runtime/daemon.js';
+import { Daemon, type DaemonOptions } from '../../src/runtime/daemon.js';
 import { connectorKinds } from '../../src/runtime/registry.js';
+import { isFormat } from '../../src/serde/index.js';
 
 /** A short unique suffix so runs never share slots, topics or tables. */
 export function uniqueSuffix(): string {
@@ -22,11 +23,21 @@ export function writeConnectorFiles(files: Record<string, string>): string {
   return dir;
 }
 
-export async function startDaemon(dir: string): Promise<Daemon> {
+/**
+ * `options`: the daemon's format and schema registry (a test sharing the
+ * registry reads Avro topics with it). The format defaults to
+ * TIDELINE_FORMAT, as for `tideline run` (and the DaemonProcess children),
+ * so a suite that does not read Kafka itself can run in either format.
+ */
+export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'format' | 'registry'> = {}): Promise<Daemon> {
   const definitions = loadConnectorFiles([dir], connectorKinds);
+  const envFormat = process.env.TIDELINE_FORMAT;
+  const format = options.format ?? (isFormat(envFormat) ? envFormat : undefined);
   const daemon = new Daemon(definitions, createLogger({ level: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn' }), {
     adminHost: '127.0.0.1',
     adminPort: -1,
+    ...options,
+    format,
   });
   await daemon.start();
   return daemon;

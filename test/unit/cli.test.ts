@@ -63,9 +63,9 @@ describe('tideline validate / run', () => {
   }, 60_000);
 
   it('run refuses an unknown --format or TIDELINE_FORMAT', async () => {
-    const flag = await tideline(['run', 'connectors', '--admin-port', '-1', '--format', 'avro']);
+    const flag = await tideline(['run', 'connectors', '--admin-port', '-1', '--format', 'protobuf']);
     expect(flag.code).toBe(2);
-    expect(flag.stderr).toContain('--format (or TIDELINE_FORMAT): unknown format "avro"; known formats: json');
+    expect(flag.stderr).toContain('--format (or TIDELINE_FORMAT): unknown format "protobuf"; known formats: json, avro');
     const env = await tideline(['run', 'connectors', '--admin-port', '-1'], { TIDELINE_FORMAT: 'xml' });
     expect(env.code).toBe(2);
     expect(env.stderr).toContain('unknown format "xml"');

@@ -23,6 +23,19 @@ describe('mapColumn', () => {
     expect(mapColumn(numeric('12', '2', true), MODERN).type).toBe('Nullable(Decimal(12, 2))');
   });
 
+  it('maps Connect Decimal (precise decimals) to Decimal, writing the unscaled bytes as decimal text', () => {
+    const decimal = (precision: string, scale: string): ConnectSchema => ({ type: 'bytes', optional: true, name: SemanticType.Decimal, version: 1, parameters: { scale, 'connect.decimal.precision': precision } });
+    const mapping = mapColumn(decimal('12', '2'), MODERN);
+    expect(mapping.type).toBe('Nullable(Decimal(12, 2))');
+    expect(mapping.format(Buffer.from([0x30, 0x39]).toString('base64'))).toBe('123.45');
+    expect(mapping.format(Buffer.from([0xff]).toString('base64'))).toBe('-0.01');
+    expect(mapping.quoted(Buffer.from([0x00, 0x80]).toString('base64'))).toBe('1.28');
+    expect(mapColumn(decimal('10', '0'), MODERN).format(Buffer.from([0x80]).toString('base64'))).toBe('-128');
+    const wide = mapColumn(decimal('50', '3'), MODERN);
+    expect(wide.type).toBe('Nullable(String)');
+    expect(wide.format(Buffer.from([0x30, 0x39]).toString('base64'))).toBe('12.345');
+  });
+
   it('keeps NUMERIC without a usable precision as String', () => {
     expect(mapColumn(numeric(), MODERN).type).toBe('String');
     expect(mapColumn(numeric('39', '2'), MODERN).type).toBe('String');

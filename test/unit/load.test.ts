@@ -70,6 +70,7 @@ describe('loadConnectorFiles', () => {
       heartbeatIntervalMs: 10_000,
       snapshotMode: 'initial',
       snapshotChunkRows: 10_000,
+      decimalHandling: 'string',
       skippedOperations: [],
     });
   });
@@ -161,8 +162,9 @@ config:
     const [definition] = loadConnectorFiles([write('json.yaml', SOURCE.replace('kafka:', 'format: json\nkafka:'))], connectorKinds, {});
     expect(definition!.format).toBe('json');
     expect(loadConnectorFiles([write('plain.yaml', SOURCE)], connectorKinds, {})[0]!.format).toBeUndefined();
-    const file = write('avro.yaml', SOURCE.replace('kafka:', 'format: avro\nkafka:'));
-    expect(problemsOf([file])).toEqual([{ file, path: 'format', message: expect.stringMatching(/^unknown format "avro"; known formats: json \(avro comes/) }]);
+    expect(loadConnectorFiles([write('avro.yaml', SOURCE.replace('kafka:', 'format: avro\nkafka:'))], connectorKinds, {})[0]!.format).toBe('avro');
+    const file = write('protobuf.yaml', SOURCE.replace('kafka:', 'format: protobuf\nkafka:'));
+    expect(problemsOf([file])).toEqual([{ file, path: 'format', message: expect.stringMatching(/^unknown format "protobuf"; known formats: json, avro$/) }]);
   });
 
   it('refuses the same connector name in two files', () => {

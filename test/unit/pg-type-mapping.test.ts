@@ -69,6 +69,26 @@ describe('mapColumnType', () => {
     expect(map(Oid.numeric, -1).mapping.fromText('NaN')).toBe('NaN');
   });
 
+  it('numeric(p,s) with decimalHandling precise: Connect Decimal, the unscaled value as two\'s-complement bytes (base64)', () => {
+    const precise = (typeMod: number) => mapColumnType({ oid: Oid.numeric, typeMod }, undefined, new Map(), 'precise');
+    const decimal = precise(((12 << 16) | 2) + 4);
+    expect(decimal.schema).toEqual({
+      type: 'bytes',
+      name: 'org.apache.kafka.connect.data.Decimal',
+      version: 1,
+      parameters: { scale: '2', 'connect.decimal.precision': '12', [TYPE]: 'NUMERIC', [LENGTH]: '12', [SCALE]: '2' },
+    });
+    // As Java's BigInteger.toByteArray: 12345 = 0x3039; -1 = 0xff; 128 = 0x0080.
+    expect(decimal.fromText('123.45')).toBe(Buffer.from([0x30, 0x39]).toString('base64'));
+    expect(decimal.fromText('-0.01')).toBe(Buffer.from([0xff]).toString('base64'));
+    expect(decimal.fromText('1.28')).toBe(Buffer.from([0x00, 0x80]).toString('base64'));
+    expect(decimal.fromText('0.00')).toBe(Buffer.from([0]).toString('base64'));
+    expect(() => decimal.fromText('NaN')).toThrow('not a decimal number');
+    // Without a fixed scale (unconstrained, negative scale) it stays exact text.
+    expect(precise(-1).schema).toEqual({ type: 'string', parameters: { [TYPE]: 'NUMERIC' } });
+    expect(precise(((5 << 16) | (-2 & 0x7ff)) + 4).schema.type).toBe('string');
+  });
+
   it('text and name: TEXT strings', () => {
     expect(map(Oid.text).mapping.schema).toEqual({ type: 'string', parameters: { [TYPE]: 'TEXT' } });
     expect(map(Oid.text).mapping.fromText('héllo\tworld')).toBe('héllo\tworld');

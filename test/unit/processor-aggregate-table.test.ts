@@ -131,7 +131,7 @@ describe('repartition records', () => {
   });
 });
 
-describe('signed changes on windows (stage 2)', () => {
+describe('signed changes on windows (stage 2)', async () => {
   const spec: WindowSpec = { sizeMs: minute, advanceMs: minute, allowedLatenessMs: 0 };
   const fns: AggregateFunction[] = ['count', 'sum', 'min', 'max', 'countDistinct'];
   const columns: ResultColumn[] = fns.map((fn) => ({
@@ -141,7 +141,7 @@ describe('signed changes on windows (stage 2)', () => {
     aggregator: createRetractableAggregator(fn, fn, { maxDistinctValues: 100, hasExpression: fn !== 'count' }),
   }));
   const converter = createConverter('json');
-  const encoder = new ResultEncoder(converter, 'out', [{ name: 'customer', type: 'string' }] as never, columns, minute, { processor: 'p', table: 'out' });
+  const encoder = await ResultEncoder.create(converter, 'out', [{ name: 'customer', type: 'string' }] as never, columns, minute, { processor: 'p', table: 'out' });
   const topics = { output: 'out', changelog: 'cl' };
   const contribution = (ts: number, amount: number) => ({ ts, values: [1, amount, amount, amount, String(amount)] });
 

@@ -122,9 +122,9 @@ describe('extraction and results', () => {
     await expect(extractor.extract(envelope('c', { region: 'eu' }), {})).rejects.toThrow('group column customer_id is null');
   });
 
-  it('encodes results as Debezium upserts versioned by the update sequence', () => {
+  it('encodes results as Debezium upserts versioned by the update sequence', async () => {
     const converter = createConverter('json');
-    const encoder = new ResultEncoder(
+    const encoder = await ResultEncoder.create(
       converter,
       'orders_per_minute',
       [{ name: 'customer_id', type: 'int64' }, { name: 'region', type: 'string' }] as never,

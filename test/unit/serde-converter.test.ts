@@ -15,46 +15,46 @@ const ENVELOPE: ConnectSchema = {
 };
 
 describe('json converter encoding', () => {
-  it('writes JsonConverter envelopes, compact, schema first', () => {
+  it('writes JsonConverter envelopes, compact, schema first', async () => {
     const converter = createConverter('json');
-    const bytes = converter.encoder('t', 'value', ENVELOPE).encode({ op: 'c', id: 1 });
+    const bytes = (await converter.encoder('t', 'value', ENVELOPE)).encode({ op: 'c', id: 1 });
     expect(bytes.toString()).toBe(`{"schema":${JSON.stringify(ENVELOPE)},"payload":{"op":"c","id":1}}`);
-    expect(converter.encoder('t', 'key', KEY).encode(null).toString()).toBe(`{"schema":${JSON.stringify(KEY)},"payload":null}`);
-    expect(converter.encoder('t', 'value', ENVELOPE).encode({ op: 'a"b\n\u00e9' }).toString()).toContain('"payload":{"op":"a\\"b\\n\u00e9"}');
+    expect((await converter.encoder('t', 'key', KEY)).encode(null).toString()).toBe(`{"schema":${JSON.stringify(KEY)},"payload":null}`);
+    expect((await converter.encoder('t', 'value', ENVELOPE)).encode({ op: 'a"b\n\u00e9' }).toString()).toContain('"payload":{"op":"a\\"b\\n\u00e9"}');
   });
 
-  it('writes schemaless values bare and the null key as an envelope of nulls', () => {
+  it('writes schemaless values bare and the null key as an envelope of nulls', async () => {
     const converter = createConverter('json');
-    expect(converter.encoder('t', 'value', null).encode({ id: 1 }).toString()).toBe('{"id":1}');
+    expect((await converter.encoder('t', 'value', null)).encode({ id: 1 }).toString()).toBe('{"id":1}');
     expect(converter.nullKey('t').toString()).toBe('{"schema":null,"payload":null}');
   });
 
-  it('writes int64 beyond 2^53 as exact JSON numbers', () => {
-    const bytes = createConverter('json').encoder('t', 'value', ENVELOPE).encode({ op: 'c', id: 9_007_199_254_740_993n });
+  it('writes int64 beyond 2^53 as exact JSON numbers', async () => {
+    const bytes = (await createConverter('json').encoder('t', 'value', ENVELOPE)).encode({ op: 'c', id: 9_007_199_254_740_993n });
     expect(bytes.toString()).toContain('"payload":{"op":"c","id":9007199254740993}');
   });
 });
 
 describe('json converter decoding', () => {
-  it('round-trips keys and values with their schemas', () => {
+  it('round-trips keys and values with their schemas', async () => {
     const converter = createConverter('json');
-    const key = converter.decodeKey(converter.encoder('t', 'key', KEY).encode({ id: 42 }));
+    const key = converter.decodeKey((await converter.encoder('t', 'key', KEY)).encode({ id: 42 }));
     expect(key.schema.schema).toEqual(KEY);
     expect(key.value).toEqual({ id: 42 });
-    const value = converter.decodeValue(converter.encoder('t', 'value', ENVELOPE).encode({ op: 'u', id: -5 }));
+    const value = converter.decodeValue((await converter.encoder('t', 'value', ENVELOPE)).encode({ op: 'u', id: -5 }));
     expect(value.schema.schema).toEqual(ENVELOPE);
     expect(value.value).toEqual({ op: 'u', id: -5 });
   });
 
-  it('gives every message of a known schema the same cached entry', () => {
+  it('gives every message of a known schema the same cached entry', async () => {
     const converter = createConverter('json');
-    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    const encoder = await converter.encoder('t', 'value', ENVELOPE);
     const first = converter.decodeValue(encoder.encode({ op: 'c', id: 1 }));
     const second = converter.decodeValue(encoder.encode({ op: 'u', id: 2 }));
     expect(second.schema).toBe(first.schema);
     // Keys and values share the one cache; the same schema written by another encoder is the same entry.
-    expect(converter.decodeKey(createConverter('json').encoder('x', 'key', ENVELOPE).encode({ op: 'd', id: 3 })).schema).toBe(first.schema);
-    const key = converter.decodeKey(converter.encoder('t', 'key', KEY).encode({ id: 1 }));
+    expect(converter.decodeKey((await createConverter('json').encoder('x', 'key', ENVELOPE)).encode({ op: 'd', id: 3 })).schema).toBe(first.schema);
+    const key = converter.decodeKey((await converter.encoder('t', 'key', KEY)).encode({ id: 1 }));
     expect(key.schema).not.toBe(first.schema);
     expect(key.schema.id).not.toBe(first.schema.id);
     // The hint is tried first and is returned when it matches.
@@ -62,16 +62,16 @@ describe('json converter decoding', () => {
     expect(converter.decodeValue(encoder.encode({ op: 'c', id: 4 }), first.schema).value).toEqual({ op: 'c', id: 4 });
   });
 
-  it('skips parsing the schema of a known message (a different schema text of the same length takes the slow path)', () => {
+  it('skips parsing the schema of a known message (a different schema text of the same length takes the slow path)', async () => {
     const converter = createConverter('json');
-    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    const encoder = await converter.encoder('t', 'value', ENVELOPE);
     const known = converter.decodeValue(encoder.encode({ op: 'c', id: 1 })).schema;
     // Same prefix, garbage where the schema would be parsed: only the payload is read.
     const text = encoder.encode({ op: 'c', id: 7 }).toString();
     expect(converter.decodeValue(Buffer.from(text)).value).toEqual({ op: 'c', id: 7 });
     // Another schema (same length, one letter differs): a new entry, parsed whole.
     const other: ConnectSchema = { ...ENVELOPE, name: 't.Envelopf' };
-    const decoded = converter.decodeValue(converter.encoder('t', 'value', other).encode({ op: 'c', id: 8 }));
+    const decoded = converter.decodeValue((await converter.encoder('t', 'value', other)).encode({ op: 'c', id: 8 }));
     expect(decoded.schema).not.toBe(known);
     expect(decoded.schema.schema).toEqual(other);
     expect(decoded.value).toEqual({ op: 'c', id: 8 });
@@ -84,9 +84,9 @@ describe('json converter decoding', () => {
     expect(converter.decodeValue(Buffer.from(`${text}\n`)).value).toEqual({ op: 'c', id: 7 });
   });
 
-  it('reads integers beyond 2^53 exactly, on the fast and the slow path', () => {
+  it('reads integers beyond 2^53 exactly, on the fast and the slow path', async () => {
     const converter = createConverter('json');
-    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    const encoder = await converter.encoder('t', 'value', ENVELOPE);
     const big = encoder.encode({ op: 'c', id: 9_007_199_254_740_993n });
     expect(converter.decodeValue(big).value).toEqual({ op: 'c', id: 9_007_199_254_740_993n }); // slow (first)
     expect(converter.decodeValue(big).value).toEqual({ op: 'c', id: 9_007_199_254_740_993n }); // fast
@@ -95,7 +95,7 @@ describe('json converter decoding', () => {
     expect(converter.decodeValue(Buffer.from('{"a":0.3333333333333333,"b":-9223372036854775808}')).value).toEqual({ a: 0.3333333333333333, b: -9_223_372_036_854_775_808n });
   });
 
-  it('reads schemaless messages with the schemaless entry', () => {
+  it('reads schemaless messages with the schemaless entry', async () => {
     const converter = createConverter('json');
     const bare = converter.decodeValue(Buffer.from('{"id":1,"note":"x"}'));
     expect(bare.schema.schema).toBeNull();
@@ -106,23 +106,23 @@ describe('json converter decoding', () => {
     expect(converter.decodeValue(Buffer.from('{"schema":null,"payload":{"id":1}}')).value).toEqual({ id: 1 });
   });
 
-  it('refuses bytes that are not JSON with a DecodeError (a SyntaxError)', () => {
+  it('refuses bytes that are not JSON with a DecodeError (a SyntaxError)', async () => {
     const converter = createConverter('json');
     expect(() => converter.decodeValue(Buffer.from('{not json'))).toThrow(DecodeError);
     expect(() => converter.decodeValue(Buffer.from('{not json'))).toThrow(SyntaxError);
     // A known prefix with a broken payload, too.
-    const encoder = converter.encoder('t', 'value', ENVELOPE);
+    const encoder = await converter.encoder('t', 'value', ENVELOPE);
     converter.decodeValue(encoder.encode({ op: 'c' }));
     const broken = Buffer.from(encoder.encode({ op: 'c' }).toString().replace('"payload":{', '"payload":{{'));
     expect(() => converter.decodeValue(broken)).toThrow(DecodeError);
   });
 
-  it('keeps a bounded number of schemas, dropping the oldest; a dropped schema gets a new entry', () => {
+  it('keeps a bounded number of schemas, dropping the oldest; a dropped schema gets a new entry', async () => {
     const converter = createConverter('json');
     const schemaFor = (index: number): ConnectSchema => ({ ...ENVELOPE, name: `t${index}.Envelope` });
-    const first = converter.decodeValue(converter.encoder('t', 'value', schemaFor(0)).encode({ op: 'c' })).schema;
-    for (let index = 1; index <= 64; index += 1) converter.decodeValue(converter.encoder('t', 'value', schemaFor(index)).encode({ op: 'c' }));
-    const again = converter.decodeValue(converter.encoder('t', 'value', schemaFor(0)).encode({ op: 'c' }), first).schema;
+    const first = converter.decodeValue((await converter.encoder('t', 'value', schemaFor(0))).encode({ op: 'c' })).schema;
+    for (let index = 1; index <= 64; index += 1) converter.decodeValue((await converter.encoder('t', 'value', schemaFor(index))).encode({ op: 'c' }));
+    const again = converter.decodeValue((await converter.encoder('t', 'value', schemaFor(0))).encode({ op: 'c' }), first).schema;
     expect(again).not.toBe(first);
     expect(again.id).toBeGreaterThan(first.id);
     expect(again.schema).toEqual(first.schema);
@@ -130,16 +130,18 @@ describe('json converter decoding', () => {
 });
 
 describe('lossless JSON helpers', () => {
-  it('stringify bigint exactly and parse it back exactly', () => {
+  it('stringify bigint exactly and parse it back exactly', async () => {
     expect(stringifyJson({ a: 1n << 62n, b: [2n], c: 'x' })).toBe('{"a":4611686018427387904,"b":[2],"c":"x"}');
     expect(parseJson('{"a":4611686018427387904,"b":[2],"t":1709296496500000}')).toEqual({ a: 4_611_686_018_427_387_904n, b: [2], t: 1_709_296_496_500_000 });
   });
 });
 
 describe('formats', () => {
-  it('knows json only', () => {
+  it('knows json and avro; avro needs a registry', async () => {
     expect(isFormat('json')).toBe(true);
-    expect(isFormat('avro')).toBe(false);
+    expect(isFormat('avro')).toBe(true);
+    expect(isFormat('protobuf')).toBe(false);
     expect(createConverter('json').format).toBe('json');
+    expect(() => createConverter('avro')).toThrow('needs a schema registry');
   });
 });

@@ -27,7 +27,7 @@ export function registerRun(program: Command): void {
     .argument('<paths...>', 'connector files or directories of .yaml/.yml files')
     .option('--admin-port <port>', 'admin HTTP port (-1 disables it)', process.env.TIDELINE_ADMIN_PORT ?? '8089')
     .option('--admin-host <host>', 'admin HTTP address to listen on', process.env.TIDELINE_ADMIN_HOST ?? '0.0.0.0')
-    .option('--format <format>', 'event format of connectors whose file sets no format: json', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
+    .option('--format <format>', 'event format of connectors whose file sets no format: json or avro (avro: Confluent wire format with a schema registry)', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
     .option(
       '--shutdown-timeout <seconds>',
       'on SIGTERM/SIGINT, exit within this many seconds even if a connector is stuck (what was pending is logged)',

@@ -36,6 +36,7 @@ import { AggregateInputError, createAggregator, distinctText, isNull, toNumber, 
 import { additionOf, decodeChange, encodeChange, type GroupChange } from './changes.js';
 import { EventExtractor, groupColumns, type AggregateInput } from './extract.js';
 import { ResultEncoder, type ResultColumn } from './results.js';
+import { IncompatibleSchemaError } from '../../registry/schema-registry.js';
 import { createRetractableAggregator } from './retractable.js';
 import { ImageStore, type RowImage } from './row-images.js';
 import type { AggregateConfig } from './spec.js';
@@ -50,7 +51,9 @@ export class AggregateProcessor implements Connector {
   private readonly config: AggregateConfig;
   private readonly extractor: EventExtractor;
   private readonly columns: ResultColumn[];
-  private readonly encoder: ResultEncoder;
+  /** Made by run(): with a schema registry, making it registers the result schemas. */
+  private encoder: ResultEncoder | null = null;
+  private readonly resultTable: string;
   private readonly spec: WindowSpec;
   private readonly store: StateStore;
   private readonly windows: WindowAggregation;
@@ -78,7 +81,7 @@ export class AggregateProcessor implements Connector {
     });
     this.windows = new WindowAggregation(this.columns, this.spec);
     const table = config.table ?? context.name.replace(/[^A-Za-z0-9_]/g, '_');
-    this.encoder = new ResultEncoder(context.converter, config.outputTopic, groupColumns(config), this.columns, this.spec.sizeMs, { processor: context.name, table });
+    this.resultTable = table;
     this.repartitionTopic = `${context.name}.repartition`;
     this.changelogTopic = `${context.name}.changelog`;
     this.imagesTopic = `${context.name}.images`;
@@ -101,6 +104,12 @@ export class AggregateProcessor implements Connector {
     const deadLetterTopic = this.config.deadLetterTopic ?? `${name}.dlq`;
     await this.prepareTopics(kafka, signal);
     if (signal.aborted) return;
+    try {
+      this.encoder = await ResultEncoder.create(this.context.converter, this.config.outputTopic, groupColumns(this.config), this.columns, this.spec.sizeMs, { processor: name, table: this.resultTable });
+    } catch (error) {
+      if (error instanceof IncompatibleSchemaError) throw new Error(`the schema registry refused the result schema of ${this.config.outputTopic} (the aggregates or group columns changed incompatibly): ${error.message}`);
+      throw error;
+    }
 
     // Either stage failing stops the other: the supervisor restarts both.
     const stop = new AbortController();
@@ -370,7 +379,7 @@ export class AggregateProcessor implements Connector {
         context.deadLetter(message, describeError(error));
       }
     }
-    const out = this.windows.emit(batch.partition, state, touched, watermarkBefore, this.encoder, { output: this.config.outputTopic, changelog: this.changelogTopic });
+    const out = this.windows.emit(batch.partition, state, touched, watermarkBefore, this.encoder!, { output: this.config.outputTopic, changelog: this.changelogTopic });
     const labels = { connector: this.context.name };
     if (late > 0) metrics.processorLateEvents.inc(labels, late);
     if (filtered > 0) metrics.processorEventsFiltered.inc({ ...labels, step: 'filter' }, filtered);

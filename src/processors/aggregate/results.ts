@@ -41,21 +41,33 @@ export function resultColumns(group: readonly GroupColumn[], aggregates: readonl
 }
 
 export class ResultEncoder {
-  private readonly keyEncoder: SchemaEncoder;
-  private readonly valueEncoder: SchemaEncoder;
-
-  constructor(
+  /**
+   * Makes the encoders of the result schemas (a registry format registers them
+   * under `<topic>-key` and `<topic>-value`; a refusal rejects: the result
+   * schema follows the config, so only a config change can make it incompatible).
+   */
+  static async create(
     converter: Converter,
     topic: string,
+    group: readonly GroupColumn[],
+    aggregates: readonly ResultColumn[],
+    sizeMs: number,
+    names: { processor: string; table: string },
+  ): Promise<ResultEncoder> {
+    const columns = resultColumns(group, aggregates);
+    const keyEncoder = await converter.encoder(topic, 'key', keySchema(topic, columns));
+    const valueEncoder = await converter.encoder(topic, 'value', envelopeSchema(topic, columns, resultSourceBlock.schema));
+    return new ResultEncoder(keyEncoder, valueEncoder, group, aggregates, sizeMs, names);
+  }
+
+  private constructor(
+    private readonly keyEncoder: SchemaEncoder,
+    private readonly valueEncoder: SchemaEncoder,
     private readonly group: readonly GroupColumn[],
     private readonly aggregates: readonly ResultColumn[],
     private readonly sizeMs: number,
     private readonly names: { processor: string; table: string },
-  ) {
-    const columns = resultColumns(group, aggregates);
-    this.keyEncoder = converter.encoder(topic, 'key', keySchema(topic, columns));
-    this.valueEncoder = converter.encoder(topic, 'value', envelopeSchema(topic, columns, resultSourceBlock.schema));
-  }
+  ) {}
 
   /** The result of a window as op `op` (default: `c` for its first version, `u` after). */
   encode(entry: WindowEntry, now: number, op: 'c' | 'u' | 'd' = entry.seq === 1 ? 'c' : 'u'): { key: Buffer; value: Buffer } {

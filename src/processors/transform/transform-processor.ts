@@ -12,6 +12,7 @@ import { ProcessorLoop, type BatchContext } from '../../kafka/processor-loop.js'
 import type { ConsumedMessage, OutputRecord, PartitionBatch } from '../../kafka/records.js';
 import { TopicCreator } from '../../kafka/topic-creator.js';
 import { metrics } from '../../metrics/registry.js';
+import { IncompatibleSchemaError } from '../../registry/schema-registry.js';
 import type { Converter, SchemaEntry } from '../../serde/index.js';
 import { TransformChain, type ChainPlan } from './chain.js';
 import type { RecordSchemas, TransformRecord, ValueShape } from './record.js';
@@ -20,6 +21,11 @@ import { createStep } from './steps.js';
 
 interface Plan {
   chain: ChainPlan;
+  /** Encoders of the plan's output schemas, by output topic (formats with a registry register per topic). */
+  encoders: Map<string, Encoders>;
+}
+
+interface Encoders {
   key: Encoder;
   value: Encoder;
 }
@@ -29,8 +35,8 @@ type Encoder = (payload: unknown) => Buffer | null;
 const NO_SCHEMA = {};
 
 /** Null payloads stay null (tombstones); a null schema writes schemaless messages. */
-function encoder(converter: Converter, topic: string, part: 'key' | 'value', schema: ConnectSchema | null): Encoder {
-  const encode = converter.encoder(topic, part, schema);
+async function encoder(converter: Converter, topic: string, part: 'key' | 'value', schema: ConnectSchema | null): Promise<Encoder> {
+  const encode = await converter.encoder(topic, part, schema);
   return (payload) => (payload === null ? null : encode.encode(payload));
 }
 
@@ -105,10 +111,12 @@ export class TransformProcessor implements Connector {
       metrics.processorEventsFiltered.inc({ connector: this.context.name, step: result.droppedBy ?? 'unknown' });
       return null;
     }
+    const outputTopic = result.record.destination ?? defaultTopic;
+    const encoders = plan.encoders.get(outputTopic) ?? (await this.encodersFor(plan, outputTopic));
     const output: OutputRecord = {
-      topic: result.record.destination ?? defaultTopic,
-      key: plan.key(result.record.key),
-      value: plan.value(result.record.value),
+      topic: outputTopic,
+      key: encoders.key(result.record.key),
+      value: encoders.value(result.record.value),
     };
     if (message.headers) output.headers = message.headers as OutputRecord['headers'] & object;
     if (message.timestamp) output.timestamp = message.timestamp;
@@ -127,13 +135,26 @@ export class TransformProcessor implements Connector {
     let plan = plans[shape];
     if (!plan) {
       const input: RecordSchemas = { shape, key: keyEntry?.schema ?? null, value: valueEntry?.schema ?? null };
-      const chain = this.chain.plan(input);
-      // The output topic's name only matters to formats with a schema registry (a route step may pick another).
-      const output = this.config.outputTopic;
-      const { converter } = this.context;
-      plan = plans[shape] = { chain, key: encoder(converter, output, 'key', chain.output.key), value: encoder(converter, output, 'value', chain.output.value) };
+      plan = plans[shape] = { chain: this.chain.plan(input), encoders: new Map() };
     }
     return plan;
+  }
+
+  /**
+   * The encoders of a plan's output schemas for `topic` (made once per topic:
+   * a registry format registers the schemas under the topic's subjects). A
+   * refused schema fails the message, which goes to the dead-letter topic.
+   */
+  private async encodersFor(plan: Plan, topic: string): Promise<Encoders> {
+    const { converter } = this.context;
+    try {
+      const encoders = { key: await encoder(converter, topic, 'key', plan.chain.output.key), value: await encoder(converter, topic, 'value', plan.chain.output.value) };
+      plan.encoders.set(topic, encoders);
+      return encoders;
+    } catch (error) {
+      if (error instanceof IncompatibleSchemaError) throw new Error(`the schema registry refused the result schema for topic ${topic}: ${error.message}`);
+      throw error;
+    }
   }
 
 }

@@ -13,11 +13,21 @@ const SCHEMALESS = new SchemalessJsonEncoder();
 
 export class JsonConverter implements Converter {
   readonly format = 'json';
-  private readonly cache = new JsonSchemaCache();
+  private readonly cache: JsonSchemaCache;
+
+  /** `nextId`: where entry ids come from (a converter that embeds this one shares its ids). */
+  constructor(nextId?: () => number) {
+    this.cache = new JsonSchemaCache(nextId);
+  }
 
   // Topic and part do not change JSON bytes; formats with a schema registry need them.
-  encoder(_topic: string, _part: MessagePart, schema: ConnectSchema | null): SchemaEncoder {
-    return schema ? new JsonEnvelopeEncoder(schema) : SCHEMALESS;
+  encoder(_topic: string, _part: MessagePart, schema: ConnectSchema | null): Promise<SchemaEncoder> {
+    return Promise.resolve(schema ? new JsonEnvelopeEncoder(schema) : SCHEMALESS);
+  }
+
+  /** JSON messages carry their schema: nothing to load. */
+  loadSchemas(): null {
+    return null;
   }
 
   nullKey(): Buffer {

@@ -23,12 +23,18 @@ const MAX_SCHEMAS = 64;
 
 export class JsonSchemaCache {
   private readonly byText = new Map<string, JsonSchemaEntry>();
-  private nextId = 1;
+  private readonly nextId: () => number;
   /** The entry the last key and the last value matched: tried first (streams repeat). */
   private lastKey: JsonSchemaEntry | null = null;
   private lastValue: JsonSchemaEntry | null = null;
   /** Schemaless messages all share one entry, never dropped. */
-  private readonly schemaless: JsonSchemaEntry = { id: 0, schema: null, text: 'null', prefix: null, dropped: false };
+  private readonly schemaless: JsonSchemaEntry;
+
+  constructor(nextId?: () => number) {
+    let counter = 1;
+    this.nextId = nextId ?? (() => counter++);
+    this.schemaless = { id: nextId ? nextId() : 0, schema: null, text: 'null', prefix: null, dropped: false };
+  }
 
   /** Decodes a key (isKey) or value; `hint` (an entry of this cache) is tried first. */
   decode<T>(bytes: Buffer, isKey: boolean, hint?: SchemaEntry): ConnectData<T> {
@@ -60,7 +66,7 @@ export class JsonSchemaCache {
     let entry = this.byText.get(text);
     if (!entry) {
       if (this.byText.size >= MAX_SCHEMAS) this.dropOldest();
-      entry = { id: this.nextId++, schema, text, prefix: schemaPrefix(text), dropped: false };
+      entry = { id: this.nextId(), schema, text, prefix: schemaPrefix(text), dropped: false };
       this.byText.set(text, entry);
     }
     return entry;

@@ -68,6 +68,7 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
 
   private async writeRuns(runs: readonly ClickHouseRun[], owned: (run: ClickHouseRun) => boolean, context: WriteContext): Promise<WriteResult<Prepared>> {
     const { catalog, decoder } = this.tables!;
+    await this.loadSchemas(runs, context);
     const { steps, deadLetters } = await context.retry('prepare tables in ClickHouse', () => toSteps(runs, decoder, catalog, this.config.database));
     let rows = 0;
     const rowsByTable = new Map<string, number>();
@@ -99,6 +100,21 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
   }
 
   /**
+   * Fetches the schemas the batch names by registry id and the converter does
+   * not hold (format avro; rare: a new schema version), retried while the
+   * registry is unreachable. Nothing to do for json.
+   */
+  private async loadSchemas(runs: readonly ClickHouseRun[], context: WriteContext): Promise<void> {
+    let pending = this.converter.loadSchemas(recordBytes(runs));
+    if (!pending) return;
+    await context.retry('fetch schemas from the schema registry', async () => {
+      const loading = pending ?? this.converter.loadSchemas(recordBytes(runs));
+      pending = null;
+      await loading;
+    });
+  }
+
+  /**
    * The failpoint: writes the batch up to the delete half of a key change,
    * stores that offset, and dies before the create half (the next run writes
    * it, with the values from ClickHouse). Dead letters of the cut are not sent.
@@ -119,6 +135,20 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
 
   async close(): Promise<void> {
     await this.server.close();
+  }
+}
+
+/** Keys, values and header values of the runs' records: what may name a schema. */
+function* recordBytes(runs: readonly ClickHouseRun[]): Iterable<Buffer | null> {
+  for (const run of runs) {
+    for (const record of run.records) {
+      yield record.key;
+      yield record.value;
+      for (const header of Object.values(record.headers ?? {})) {
+        if (Buffer.isBuffer(header)) yield header;
+        else if (Array.isArray(header)) for (const item of header) if (Buffer.isBuffer(item)) yield item;
+      }
+    }
   }
 }
 

@@ -2,7 +2,8 @@
  * Connect schemas (from Debezium-shaped events) to ClickHouse column types and
  * to the text each value takes in a TabSeparated row.
  */
-import { SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
+import { DECIMAL_PRECISION_PARAMETER, SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
+import { unscaledBase64ToDecimal } from '../../core/decimal.js';
 import type { ServerFeatures } from './server.js';
 
 export interface ColumnMapping {
@@ -68,6 +69,20 @@ function decimalType(schema: ConnectSchema): string | undefined {
   return `Decimal(${precision}, ${scale})`;
 }
 
+/**
+ * Connect's Decimal (precise decimals): Decimal(P,S) with the value's unscaled
+ * bytes written as decimal text; String (the decimal text) when ClickHouse
+ * cannot hold the precision.
+ */
+function connectDecimal(schema: ConnectSchema, bare: (type: string, format: (value: unknown) => string) => BaseMapping, quoted: (type: string, format: (value: unknown) => string) => BaseMapping): BaseMapping {
+  const parameters = schema.parameters ?? {};
+  const scale = Number(parameters['scale'] ?? 0);
+  const precision = Number(parameters[DECIMAL_PRECISION_PARAMETER] ?? parameters[SourceTypeParameter.length]);
+  const format = (value: unknown) => unscaledBase64ToDecimal(String(value), scale);
+  const fits = Number.isInteger(precision) && precision >= 1 && precision <= MAX_DECIMAL_PRECISION && Number.isInteger(scale) && scale >= 0 && scale <= precision;
+  return fits ? bare(`Decimal(${precision}, ${scale})`, format) : quoted('String', format);
+}
+
 function baseMapping(schema: ConnectSchema, features: ServerFeatures): BaseMapping {
   const text = (value: unknown) => String(value);
   const quoted = (type: string, format: (value: unknown) => string): BaseMapping => ({ type, format, quoting: 'quoted' });
@@ -89,6 +104,8 @@ function baseMapping(schema: ConnectSchema, features: ServerFeatures): BaseMappi
       return bare('Int64');
     case SemanticType.Json:
       return quoted('String', text);
+    case SemanticType.Decimal:
+      return connectDecimal(schema, bare, quoted);
     default:
       break;
   }

@@ -3,13 +3,23 @@
  * topic `<prefix>.<schema>.<table>`, key = the replica-identity key columns,
  * value = `{ before, after, source, op, ts_ms }`, encoded by the connector's
  * converter (the format setting) with one encoder per table schema.
+ *
+ * With a schema registry (format avro) a table's schema is registered when
+ * its Relation message arrives. When the registry refuses it (an ALTER TABLE
+ * the subject's compatibility forbids), the table's events go to the
+ * dead-letter topic instead, as JsonConverter messages naming the error, in
+ * the same Kafka transaction: nothing is lost, and every other table (and
+ * this one after a change the registry accepts) keeps flowing.
  */
 import type { Pgoutput } from 'pg-logical-replication';
 import { unavailablePlaceholder } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, NEW_KEY_HEADER, OLD_KEY_HEADER, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row } from '../../core/events.js';
-import type { Converter, SchemaEncoder } from '../../serde/index.js';
+import type { ConnectSchema } from '../../core/connect-schema.js';
+import { deadLetterMessage } from '../../kafka/dead-letters.js';
+import { IncompatibleSchemaError } from '../../registry/schema-registry.js';
+import { createConverter, type Converter, type SchemaEncoder } from '../../serde/index.js';
 import { POSTGRES_CONNECTOR, postgresSourceBlock, type PostgresSourceBlock } from './source-block.js';
-import { mapColumnType, type CatalogType, type ColumnType, type ValueMapping } from './type-mapping.js';
+import { mapColumnType, type CatalogType, type ColumnType, type DecimalHandling, type ValueMapping } from './type-mapping.js';
 
 export interface KafkaRecord {
   topic: string;
@@ -44,10 +54,31 @@ export interface ChangeEventOptions {
   primaryKeys?: ReadonlyMap<string, readonly string[]>;
   /** Enums, domains and arrays of the captured columns, from the catalog (loadTypeCatalog). */
   types?: ReadonlyMap<number, CatalogType>;
+  /** numeric(p,s) as exact text (default) or as Connect Decimals (Debezium's decimal.handling.mode). */
+  decimalHandling?: DecimalHandling;
   /** Called once per column whose type has no specific mapping. */
   onUnknownType?: (table: string, column: string, type: ColumnType) => void;
   /** Called when a value cannot be converted (it is emitted as null). */
   onBadValue?: (table: string, column: string, text: string, error: unknown) => void;
+  /**
+   * Where the events of a table whose schema the registry refused go, and the
+   * connector named in their headers. Without it a refusal fails the build.
+   */
+  deadLetters?: { topic: string; connector: string };
+  /** Called (and awaited) when the registry refuses a table's schema, before its events are dead-lettered. */
+  onSchemaRefused?: (table: string, error: SchemaRefusedError) => Promise<void>;
+}
+
+/** The schema registry refused a table's new schema: names the table, the columns that changed, and the registry's reason. */
+export class SchemaRefusedError extends Error {
+  override readonly name = 'SchemaRefusedError';
+  constructor(
+    readonly table: string,
+    readonly columns: string[],
+    message: string,
+  ) {
+    super(message);
+  }
 }
 
 interface TableEncoding {
@@ -56,21 +87,33 @@ interface TableEncoding {
   table: string;
   columns: { name: string; mapping: ValueMapping }[];
   keyColumns: string[];
+  /** The Connect schema of each column, to name what changed when a new schema is refused. */
+  columnSchemas: Map<string, ConnectSchema>;
   keyEncoder: SchemaEncoder | null;
   valueEncoder: SchemaEncoder;
+  /** JsonConverter encoders of the same schemas, for dead letters (readable whatever the format). */
+  deadLetterKeyEncoder: SchemaEncoder | null;
+  deadLetterValueEncoder: SchemaEncoder;
+  /** Why the registry refused this schema: its events then go to the dead-letter topic. */
+  refused: SchemaRefusedError | null;
 }
 
 export type RowMessage = Pgoutput.MessageInsert | Pgoutput.MessageUpdate | Pgoutput.MessageDelete;
 
 export interface BuiltEvents {
   records: KafkaRecord[];
+  /** Events written to their table topic. */
   events: { table: string; op: Op }[];
+  /** Events written to the dead-letter topic instead (their schema was refused), by table. */
+  deadLettered?: string[];
 }
 
 type Emit = (op: Op, before: Row | null, after: Row | null, headers?: Record<string, Buffer>) => void;
 
 export class ChangeEventBuilder {
   private readonly tables = new Map<number, TableEncoding>();
+  /** Dead letters are JsonConverter messages: readable whatever the connector's format. */
+  private readonly deadLetterConverter = createConverter('json');
 
   constructor(private readonly options: ChangeEventOptions) {}
 
@@ -78,8 +121,12 @@ export class ChangeEventBuilder {
     return `${this.options.topicPrefix}.${schema}.${table}`;
   }
 
-  /** pgoutput sends a Relation message before the first change of a table in a session and after DDL. */
-  onRelation(relation: Pgoutput.MessageRelation): void {
+  /**
+   * pgoutput sends a Relation message before the first change of a table in a
+   * session and after DDL. Makes the table's encoders (registering its schemas
+   * with a registry format); a refusal makes the table's events dead letters.
+   */
+  async onRelation(relation: Pgoutput.MessageRelation): Promise<void> {
     const topic = this.topicFor(relation.schema, relation.name);
     const qualified = `${relation.schema}.${relation.name}`;
     const keyColumns = [...(this.options.primaryKeys?.get(qualified) ?? (relation.replicaIdentity === 'full' ? [] : relation.keyColumns))];
@@ -88,10 +135,26 @@ export class ChangeEventBuilder {
     const mapped: TableEncoding['columns'] = [];
     for (const column of relation.columns) {
       const type: ColumnType = { oid: column.typeOid, typeMod: column.typeMod, name: column.typeName ?? undefined };
-      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown), this.options.types);
+      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown), this.options.types, this.options.decimalHandling);
       // Key columns are never null in PostgreSQL; everything else may be.
       columns.push({ name: column.name, schema: { ...mapping.schema, optional: !keySet.has(column.name) }, key: keySet.has(column.name) });
       mapped.push({ name: column.name, mapping });
+    }
+    const columnSchemas = new Map(columns.map((column) => [column.name, column.schema]));
+    const key = keyColumns.length > 0 ? keySchema(topic, columns) : null;
+    const value = envelopeSchema(topic, columns, postgresSourceBlock.schema);
+    const fallback = this.deadLetterConverter;
+    const deadLetterKeyEncoder = key ? await fallback.encoder(topic, 'key', key) : null;
+    const deadLetterValueEncoder = await fallback.encoder(topic, 'value', value);
+    let encoders = { keyEncoder: deadLetterKeyEncoder, valueEncoder: deadLetterValueEncoder };
+    let refused: SchemaRefusedError | null = null;
+    try {
+      const { converter } = this.options;
+      encoders = { keyEncoder: key ? await converter.encoder(topic, 'key', key) : null, valueEncoder: await converter.encoder(topic, 'value', value) };
+    } catch (error) {
+      if (!(error instanceof IncompatibleSchemaError) || !this.options.deadLetters) throw error;
+      refused = this.refusal(qualified, topic, this.tables.get(relation.relationOid)?.columnSchemas, columnSchemas, error);
+      await this.options.onSchemaRefused?.(qualified, refused);
     }
     this.tables.set(relation.relationOid, {
       topic,
@@ -99,9 +162,34 @@ export class ChangeEventBuilder {
       table: relation.name,
       columns: mapped,
       keyColumns,
-      keyEncoder: keyColumns.length > 0 ? this.options.converter.encoder(topic, 'key', keySchema(topic, columns)) : null,
-      valueEncoder: this.options.converter.encoder(topic, 'value', envelopeSchema(topic, columns, postgresSourceBlock.schema)),
+      columnSchemas,
+      ...encoders,
+      deadLetterKeyEncoder,
+      deadLetterValueEncoder,
+      refused,
     });
+  }
+
+  /** The error of a refused schema, naming the columns that differ from the table's previous schema. */
+  private refusal(table: string, topic: string, before: Map<string, ConnectSchema> | undefined, after: Map<string, ConnectSchema>, error: IncompatibleSchemaError): SchemaRefusedError {
+    const changes: string[] = [];
+    const columns: string[] = [];
+    const describe = (schema: ConnectSchema): string => `${schema.name ?? schema.type}${schema.optional ? '' : ' required'}`;
+    const change = (name: string, what: string): void => {
+      changes.push(`${name} ${what}`);
+      columns.push(name);
+    };
+    for (const [name, schema] of after) {
+      const old = before?.get(name);
+      if (!old) {
+        if (before) change(name, `added (${describe(schema)})`);
+      } else if (JSON.stringify(old) !== JSON.stringify(schema)) {
+        change(name, `changed from ${describe(old)} to ${describe(schema)}`);
+      }
+    }
+    for (const name of before?.keys() ?? []) if (!after.has(name)) change(name, 'dropped');
+    const what = changes.length > 0 ? `column ${changes.join(', column ')}` : 'columns unknown: the previous schema was registered by an earlier run';
+    return new SchemaRefusedError(table, columns, `table ${table}: the schema registry refused the new schema of ${topic} (${what}); its events go to the dead-letter topic until a compatible schema: ${error.message}`);
   }
 
   /** The Kafka records for one row change (a key change yields delete + create). */
@@ -201,23 +289,47 @@ export class ChangeEventBuilder {
     const emit: Emit = (op, before, after, headers) => {
       if (skipped?.has(op)) return;
       const event: ChangeEvent<PostgresSourceBlock> = { before, after, source, op, ts_ms: Date.now() };
-      const key = this.encodeKey(table, after ?? before);
-      built.records.push(headers ? { topic: table.topic, key, value: table.valueEncoder.encode(event), headers } : { topic: table.topic, key, value: table.valueEncoder.encode(event) });
-      built.events.push({ table: `${table.schema}.${table.table}`, op });
-      if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
+      let why = table.refused?.message;
+      if (!why) {
+        try {
+          const key = this.encodeKey(table, after ?? before);
+          const value = table.valueEncoder.encode(event);
+          built.records.push(headers ? { topic: table.topic, key, value, headers } : { topic: table.topic, key, value });
+          built.events.push({ table: `${table.schema}.${table.table}`, op });
+          if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
+          return;
+        } catch (error) {
+          // A value its format cannot hold (Avro: the TOAST placeholder in a non-text array): a dead letter, not a stuck source.
+          if (!this.options.deadLetters) throw error;
+          const reason = error instanceof Error ? error.message : String(error);
+          why = `table ${table.schema}.${table.table}: the ${op} event does not fit the ${this.options.converter.format} schema of ${table.topic}: ${reason.slice(0, 500)}`;
+        }
+      }
+      const key = this.encodeKey(table, after ?? before, table.deadLetterKeyEncoder);
+      built.records.push(this.deadLetter(table, why, key, table.deadLetterValueEncoder.encode(event), source.lsn));
+      (built.deadLettered ??= []).push(`${table.schema}.${table.table}`);
     };
     return { built, emit };
+  }
+
+  /** An event of a refused table (or one its format cannot hold) as a dead letter (the dead-letter contract; offset: the change's LSN, as no partition offset exists yet). */
+  private deadLetter(table: TableEncoding, error: string, key: Buffer | null, value: Buffer, lsn: number | null): KafkaRecord {
+    const { topic, connector } = this.options.deadLetters!;
+    const message = deadLetterMessage({ topic: table.topic, partition: -1, offset: `lsn:${lsn ?? ''}`, key, value, error }, connector);
+    const headers: Record<string, Buffer> = {};
+    for (const [name, text] of Object.entries(message.headers)) headers[name] = Buffer.from(text);
+    return { topic, key, value, headers };
   }
 
   private keyChanged(table: TableEncoding, before: Record<string, unknown>, after: Record<string, unknown>): boolean {
     return table.keyColumns.some((name) => before[name] !== after[name]);
   }
 
-  private encodeKey(table: TableEncoding, row: Row | null): Buffer | null {
-    if (!table.keyEncoder || !row) return null;
+  private encodeKey(table: TableEncoding, row: Row | null, encoder = table.keyEncoder): Buffer | null {
+    if (!encoder || !row) return null;
     const key: Row = {};
     for (const name of table.keyColumns) key[name] = row[name] ?? null;
-    return table.keyEncoder.encode(key);
+    return encoder.encode(key);
   }
 
   private keyOnlyRow(table: TableEncoding, key: Record<string, unknown>): Row {

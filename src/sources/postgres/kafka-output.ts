@@ -31,9 +31,13 @@ export class KafkaOutput {
   }
 
   /** Adds the records of one change to the open Kafka transaction (sent once enough bytes are buffered). */
-  async write({ records, events }: BuiltEvents): Promise<void> {
+  async write({ records, events, deadLettered }: BuiltEvents): Promise<void> {
     for (const event of events) metrics.sourceEvents.inc({ connector: this.connector, table: event.table, op: event.op });
+    for (const table of deadLettered ?? []) metrics.sourceDeadLetters.inc({ connector: this.connector, table });
     this.events += events.length;
+    let bytes = 0;
+    for (const record of records) bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
+    metrics.sourceBytes.inc({ connector: this.connector }, bytes);
     await this.writer.write(records);
   }
 

@@ -58,6 +58,8 @@ export class PostgresSource implements Connector {
   private readonly slot: string;
   private readonly publication: string;
   private readonly topicPrefix: string;
+  private readonly deadLetterTopic: string;
+  private kafka: KafkaClient | null = null;
 
   /** The connector's transactional producer, and the events and positions written through it. */
   private writer: TransactionalWriter | null = null;
@@ -78,6 +80,7 @@ export class PostgresSource implements Connector {
     this.slot = this.config.slot ?? defaultSlotName(context.name);
     this.publication = this.config.publication ?? this.slot;
     this.topicPrefix = this.config.topicPrefix ?? context.name;
+    this.deadLetterTopic = this.config.deadLetterTopic ?? `${context.name}.dlq`;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -87,6 +90,7 @@ export class PostgresSource implements Connector {
     if (runs > 1) metrics.sourceReconnects.inc({ connector: name });
     const admin = new pg.Client({ connectionString: this.config.url, application_name: `tideline:${name}:admin` });
     const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger, this.context.health);
+    this.kafka = kafka;
     const failedPromise = new Promise<never>((_, reject) => (this.failed = reject));
     failedPromise.catch(() => undefined);
     admin.on('error', (error) => this.fail(error));
@@ -256,6 +260,13 @@ export class PostgresSource implements Connector {
       skippedOperations: new Set(this.config.skippedOperations),
       primaryKeys: keys,
       types,
+      decimalHandling: this.config.decimalHandling,
+      deadLetters: { topic: this.deadLetterTopic, connector: name },
+      onSchemaRefused: async (table, error) => {
+        metrics.errors.inc({ connector: name, kind: 'schema_refused' });
+        logger.error({ table, columns: error.columns, deadLetterTopic: this.deadLetterTopic, err: error }, error.message);
+        await withAdmin(this.kafka!, (admin) => ensureTopics(admin, [{ topic: this.deadLetterTopic, partitions: 1 }]));
+      },
       onUnknownType: (table, column, type) => {
         const key = `${table}.${column}`;
         if (this.warnedTypes.has(key)) return;

@@ -84,7 +84,7 @@ export class SnapshotRunner {
       let lastKey = plan.resume?.lastKey ?? null;
       let loggedAt = startedAt;
       for (const table of tables) {
-        this.options.builder.onRelation(table.relation);
+        await this.options.builder.onRelation(table.relation);
         let rowsOfTable = 0;
         if (lastKey) logger.info({ table: table.qualified, after: lastKey }, 'snapshot resuming after the last committed key');
         for await (const chunk of readTable(reader, table, lastKey, this.options.chunkRows)) {

@@ -50,6 +50,15 @@ export const postgresSourceConfigSchema = z
       .default('initial')
       .describe('initial: read every table once before streaming (first start, and tables added later); never: stream only; when_needed: as initial, and read a new snapshot when the slot was lost.'),
     snapshotChunkRows: z.number().int().min(1).max(1_000_000).default(10_000).describe('Rows per snapshot chunk: each chunk is one Kafka transaction with the snapshot position, where a crash resumes.'),
+    decimalHandling: z
+      .enum(['string', 'precise'])
+      .default('string')
+      .describe("Debezium's decimal.handling.mode. string: numeric values as exact decimal text. precise: numeric(p,s) columns as Kafka Connect Decimals (bytes of the unscaled value; in Avro the decimal logical type with precision and scale); unconstrained numeric and negative scales stay text, NaN and infinity become null."),
+    deadLetterTopic: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-" (Kafka topic characters)')
+      .optional()
+      .describe('Where the events of a table go while the schema registry refuses its schema (format avro; an incompatible ALTER TABLE), as JSON with the error in headers. Default: <connector name>.dlq.'),
     skippedOperations: z
       .array(z.enum(['c', 'u', 'd', 't']))
       .default([])

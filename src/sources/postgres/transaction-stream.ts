@@ -130,7 +130,8 @@ export class TransactionStream {
         return;
       }
       case 'relation':
-        builder.onRelation(message);
+        // With a schema registry this registers the table's schema (a refusal dead-letters its events).
+        await builder.onRelation(message);
         return;
       case 'insert':
       case 'update':

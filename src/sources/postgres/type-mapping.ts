@@ -5,11 +5,14 @@
  * IntervalStyle=iso_8601, and pgoutput sends every value as text; each mapping
  * turns that text into the value Debezium would emit. Numeric values are kept
  * as exact decimal strings (Debezium's decimal.handling.mode=string) so that no
- * digit is lost; the column's precision and scale travel in the schema's
- * parameters (Debezium's column.propagate.source.type).
+ * digit is lost, or with decimalHandling 'precise' as Connect Decimals (when
+ * the column has a precision and a scale of 0 or more); the column's
+ * precision and scale travel in the schema's parameters (Debezium's
+ * column.propagate.source.type).
  */
 import { parse as parseArrayLiteral } from 'postgres-array';
-import { SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
+import { DECIMAL_PRECISION_PARAMETER, SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
+import { decimalToUnscaledBase64 } from '../../core/decimal.js';
 
 export interface ColumnType {
   /** OID of the column's type. */
@@ -33,6 +36,9 @@ export interface CatalogType {
   /** Labels of an enum, in order. */
   labels: string[] | null;
 }
+
+/** Debezium's decimal.handling.mode: exact text, or Connect's Decimal (bytes of the unscaled value). */
+export type DecimalHandling = 'string' | 'precise';
 
 export interface ValueMapping {
   schema: Omit<ConnectSchema, 'optional'>;
@@ -167,6 +173,7 @@ export function mapColumnType(
   type: ColumnType,
   onFallback?: (type: ColumnType) => void,
   catalog: ReadonlyMap<number, CatalogType> = new Map(),
+  decimalHandling: DecimalHandling = 'string',
 ): ValueMapping {
   switch (type.oid) {
     case Oid.bool:
@@ -184,6 +191,19 @@ export function mapColumnType(
       return { schema: { type: 'double' }, fromText: Number };
     case Oid.numeric: {
       const { precision, scale } = numericPrecision(type.typeMod);
+      // Precise needs a fixed scale: unconstrained numeric (Debezium: VariableScaleDecimal) and negative scales stay text.
+      if (decimalHandling === 'precise' && precision !== undefined && scale !== undefined && scale >= 0) {
+        return {
+          schema: {
+            type: 'bytes',
+            name: SemanticType.Decimal,
+            version: 1,
+            parameters: { scale: String(scale), [DECIMAL_PRECISION_PARAMETER]: String(precision), ...sourceType('NUMERIC', precision, scale) },
+          },
+          // NaN and ±Infinity have no Decimal: they throw, and the value is emitted as null (onBadValue).
+          fromText: (text) => decimalToUnscaledBase64(text, scale),
+        };
+      }
       return { schema: { type: 'string', parameters: sourceType('NUMERIC', precision, scale) }, fromText: identity };
     }
     case Oid.text:
@@ -225,10 +245,10 @@ export function mapColumnType(
   }
   if (known?.kind === 'd' && known.baseOid) {
     // A domain is its base type, with the base type's typmod unknown (-1).
-    return mapColumnType({ oid: known.baseOid, typeMod: -1, name: known.name }, onFallback, catalog);
+    return mapColumnType({ oid: known.baseOid, typeMod: -1, name: known.name }, onFallback, catalog, decimalHandling);
   }
   if (known?.elementOid) {
-    const element = mapColumnType({ oid: known.elementOid, typeMod: type.typeMod }, onFallback, catalog);
+    const element = mapColumnType({ oid: known.elementOid, typeMod: type.typeMod }, onFallback, catalog, decimalHandling);
     return {
       schema: { type: 'array', items: { ...element.schema, optional: true } },
       fromText: (text) => parseArrayLiteral(text, (item) => element.fromText(item)),
