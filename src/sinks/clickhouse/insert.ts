@@ -1,13 +1,16 @@
 /**
  * Rows into their tables: TOAST placeholders resolved first, one insert per
- * table, and when ClickHouse refuses a value the insert is split until the
- * refused rows are found (dead letters) and the rest is written.
+ * table in RowBinary (floats as their exact bytes, see row-binary.ts;
+ * TabSeparated for a table with a column type RowBinary is not written for),
+ * a row whose value its column cannot hold refused before sending, and when
+ * ClickHouse refuses the data the insert is split until the refused rows are
+ * found (dead letters) and the rest is written.
  */
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { metrics } from '../../metrics/registry.js';
 import type { PendingRow, RefusedRow } from './batch-steps.js';
-import { keysToLookUp, resolveUnavailable, rowToTsvLine } from './rows.js';
+import { keysToLookUp, resolveUnavailable, rowToBinary, rowToTsvLine, UnwritableEventError, writesRowBinary } from './rows.js';
 import { isDataError, type ClickHouseServer } from './server.js';
 import { qualified } from './sql.js';
 import { insertColumns, type TablePlan } from './table-plan.js';
@@ -46,8 +49,29 @@ export class RowInserter {
   }
 
   private async insert(plan: TablePlan, rows: readonly PendingRow[]): Promise<RefusedRow[]> {
+    if (!writesRowBinary(plan)) return this.send(plan, rows, (list) => ({ tsv: `${list.map((row) => rowToTsvLine(row.row)).join('\n')}\n` }));
+    const refused: RefusedRow[] = [];
+    const bytes = new Map<PendingRow, Buffer>();
+    for (const row of rows) {
+      try {
+        bytes.set(row, rowToBinary(row.row));
+      } catch (error) {
+        if (!(error instanceof UnwritableEventError)) throw error;
+        refused.push({ run: row.run, record: row.record, error: `${plan.database}.${plan.table}: ${error.message}` });
+      }
+    }
+    const encoded = refused.length === 0 ? rows : rows.filter((row) => bytes.has(row));
+    return [...refused, ...(await this.send(plan, encoded, (list) => ({ rowBinary: Buffer.concat(list.map((row) => bytes.get(row)!)) })))];
+  }
+
+  /** Sends rows; when ClickHouse refuses the data, halves until the refused rows are found. */
+  private async send(plan: TablePlan, rows: readonly PendingRow[], body: (rows: readonly PendingRow[]) => { tsv: string } | { rowBinary: Buffer }): Promise<RefusedRow[]> {
+    if (rows.length === 0) return [];
     try {
-      await this.server.insertTabSeparated(qualified(plan.database, plan.table), insertColumns(plan), `${rows.map((row) => rowToTsvLine(row.row)).join('\n')}\n`);
+      const data = body(rows);
+      const table = qualified(plan.database, plan.table);
+      if ('tsv' in data) await this.server.insertTabSeparated(table, insertColumns(plan), data.tsv);
+      else await this.server.insertRowBinary(table, insertColumns(plan), data.rowBinary);
       return [];
     } catch (error) {
       if (!isDataError(error)) throw error;
@@ -56,7 +80,7 @@ export class RowInserter {
         return [{ run: row.run, record: row.record, error: `ClickHouse refused the row for ${plan.database}.${plan.table}: ${errorMessage(error).split('\n')[0]}` }];
       }
       const middle = Math.ceil(rows.length / 2);
-      return [...(await this.insert(plan, rows.slice(0, middle))), ...(await this.insert(plan, rows.slice(middle)))];
+      return [...(await this.send(plan, rows.slice(0, middle), body)), ...(await this.send(plan, rows.slice(middle), body))];
     }
   }
 }

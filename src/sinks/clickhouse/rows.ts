@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { isUnavailablePlaceholder } from '../../core/connect-schema.js';
 import type { ChangeEvent, Row } from '../../core/events.js';
+import { ByteWriter, fieldEncoder, RowBinaryValueError, type FieldEncoder } from './row-binary.js';
 import type { TablePlan } from './table-plan.js';
 
 export class UnwritableEventError extends Error {}
@@ -30,6 +31,8 @@ export interface RowImage {
   deleted: boolean;
   /** The TabSeparated line, once built (rowToTsvLine). */
   line?: string;
+  /** The RowBinary bytes of the row, once built (rowToBinary). */
+  bytes?: Buffer;
   /**
    * The create of a primary-key change (header __debezium.oldkey): the old
    * key, whose row supplies the unchanged TOASTed values of this one.
@@ -249,4 +252,52 @@ export function keysToLookUp(rows: readonly RowImage[]): Set<string> {
     any.add(row.key);
   }
   return needed;
+}
+
+/** Per plan: the RowBinary encoder of each column, or null when a column has a type without one. */
+const encodersByPlan = new WeakMap<TablePlan, FieldEncoder[] | null>();
+/** One scratch buffer: a row is encoded into it and copied out (encoding is synchronous). */
+const scratch = new ByteWriter();
+const versionEncoder = fieldEncoder('UInt64')!;
+const stringEncoder = fieldEncoder('String')!;
+
+function encodersOf(plan: TablePlan): FieldEncoder[] | null {
+  let encoders = encodersByPlan.get(plan);
+  if (encoders === undefined) {
+    const list = plan.columns.map((column, index) => fieldEncoder(plan.storedTypes?.[index] ?? column.mapping.type));
+    encoders = list.every((encoder) => encoder !== undefined) ? (list as FieldEncoder[]) : null;
+    encodersByPlan.set(plan, encoders);
+  }
+  return encoders;
+}
+
+/** Whether the plan's rows are written in RowBinary (every column type has an encoder); else TabSeparated. */
+export function writesRowBinary(plan: TablePlan): boolean {
+  return encodersOf(plan) !== null;
+}
+
+/**
+ * The RowBinary bytes of a row, in insertColumns order (unresolved
+ * placeholders must have been filled). A value the column's type cannot hold
+ * throws UnwritableEventError naming the column.
+ */
+export function rowToBinary(row: RowImage): Buffer {
+  if (row.bytes !== undefined) return row.bytes;
+  const encoders = encodersOf(row.plan);
+  if (!encoders) throw new Error(`table ${row.plan.table} has a column type without a RowBinary encoder`);
+  scratch.reset();
+  for (let index = 0; index < encoders.length; index++) {
+    try {
+      encoders[index]!(row.fields[index]!, scratch);
+    } catch (error) {
+      if (error instanceof RowBinaryValueError) throw new UnwritableEventError(`column ${row.plan.columns[index]!.name}: ${error.message}`);
+      throw error;
+    }
+  }
+  if (row.plan.rowKey) stringEncoder(rowKeyOf(row), scratch);
+  versionEncoder(row.version, scratch);
+  scratch.u8(row.deleted ? 1 : 0);
+  const bytes = scratch.slice();
+  if (!row.unavailable) row.bytes = bytes;
+  return bytes;
 }
