@@ -12,7 +12,8 @@
 import { parseArgs } from 'node:util';
 import type { ChangeEvent, ColumnSchema } from '../src/core/events.js';
 import { SemanticType, SourceTypeParameter } from '../src/core/connect-schema.js';
-import { eventToRows, rowToBinary, rowToTsvLine } from '../src/sinks/clickhouse/rows.js';
+import { ByteWriter } from '../src/sinks/clickhouse/row-binary.js';
+import { eventToRows, rowToTsvLine, writeRowBinary } from '../src/sinks/clickhouse/rows.js';
 import { ClickHouseServer } from '../src/sinks/clickhouse/server.js';
 import { createTableSql, insertColumns, planTable } from '../src/sinks/clickhouse/table-plan.js';
 import { qualified } from '../src/sinks/clickhouse/sql.js';
@@ -66,6 +67,7 @@ async function main(): Promise<void> {
   const features = await server.features();
   const database = 'bench_insert_formats';
   await server.command(`CREATE DATABASE IF NOT EXISTS ${database}`);
+  const bytes = new ByteWriter(1024 * 1024);
   const results: Record<'TabSeparated' | 'RowBinary', { encode: number[]; insert: number[] }> = { TabSeparated: { encode: [], insert: [] }, RowBinary: { encode: [], insert: [] } };
   try {
     for (let round = 0; round < ROUNDS; round++) {
@@ -81,7 +83,15 @@ async function main(): Promise<void> {
           const images = [];
           for (let g = from + 1; g <= Math.min(ROWS, from + BATCH); g++) images.push(...eventToRows(plan, event(g), g));
           let started = performance.now();
-          const body = format === 'TabSeparated' ? `${images.map(rowToTsvLine).join('\n')}\n` : Buffer.concat(images.map(rowToBinary));
+          let body: string | Buffer;
+          if (format === 'TabSeparated') {
+            body = `${images.map(rowToTsvLine).join('\n')}\n`;
+          } else {
+            // As the sink does: every row into the insert's one buffer.
+            bytes.reset();
+            for (const image of images) writeRowBinary(image, bytes);
+            body = bytes.view(0, bytes.length);
+          }
           encodeMs += performance.now() - started;
           started = performance.now();
           if (typeof body === 'string') await server.insertTabSeparated(qualified(database, table), insertColumns(plan), body);

@@ -65,6 +65,32 @@ describe('RowBinary field encoders', () => {
     expect(() => encode('Decimal(4, 2)', 'NaN')).toThrow(/not a decimal number/);
   });
 
+  it('gives the same Decimal bytes on the fast (double) and the exact (bigint) path', () => {
+    const bigint = (value: bigint, bytes: number) => {
+      const out = Buffer.alloc(bytes);
+      if (bytes === 4) out.writeInt32LE(Number(value));
+      else out.writeBigInt64LE(value);
+      return out.toString('hex');
+    };
+    expect(encode('Decimal(12, 2)', '-0.50')).toBe(bigint(-50n, 8));
+    expect(encode('Decimal(12, 2)', '-0.5')).toBe(bigint(-50n, 8));
+    expect(encode('Decimal(12, 2)', '0')).toBe(bigint(0n, 8));
+    expect(encode('Decimal(12, 2)', '9999999999.99')).toBe(bigint(999_999_999_999n, 8));
+    expect(() => encode('Decimal(12, 2)', '10000000000.00')).toThrow(/does not fit/);
+    expect(encode('Decimal(18, 4)', '-12345678901234.5678')).toBe(bigint(-123_456_789_012_345_678n, 8));
+    expect(encode('Decimal(9, 3)', '-999999.999')).toBe(bigint(-999_999_999n, 4));
+    expect(encode('Decimal(15, 0)', '999999999999999')).toBe(bigint(999_999_999_999_999n, 8));
+  });
+
+  it('gives the same DateTime seconds for rows of one day (the cached day) and of others', () => {
+    const seconds = (text: string) => Buffer.from(encode("DateTime('UTC')", text), 'hex').readUInt32LE();
+    expect(seconds('2024-02-29 12:34:56')).toBe(Date.UTC(2024, 1, 29, 12, 34, 56) / 1000);
+    expect(seconds('2024-02-29 00:00:01')).toBe(Date.UTC(2024, 1, 29, 0, 0, 1) / 1000);
+    expect(seconds('2024-03-01 23:59:59')).toBe(Date.UTC(2024, 2, 1, 23, 59, 59) / 1000);
+    expect(seconds('2024-03-01 23:59:59.999')).toBe(Date.UTC(2024, 2, 1, 23, 59, 59) / 1000);
+    expect(() => encode("DateTime('UTC')", '2024-03-01 24:00:00x')).toThrow(/not a date and time/);
+  });
+
   it('writes dates, times and UUIDs as ClickHouse stores them', () => {
     expect(encode('Date', '1970-01-02')).toBe('0100');
     expect(encode("DateTime('UTC')", '1970-01-01 00:01:00')).toBe('3c000000');

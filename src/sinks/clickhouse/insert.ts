@@ -10,13 +10,17 @@ import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { metrics } from '../../metrics/registry.js';
 import type { PendingRow, RefusedRow } from './batch-steps.js';
-import { keysToLookUp, resolveUnavailable, rowToBinary, rowToTsvLine, UnwritableEventError, writesRowBinary } from './rows.js';
+import { ByteWriter } from './row-binary.js';
+import { keysToLookUp, resolveUnavailable, rowToTsvLine, UnwritableEventError, writeRowBinary, writesRowBinary } from './rows.js';
 import { isDataError, type ClickHouseServer } from './server.js';
 import { qualified } from './sql.js';
 import { insertColumns, type TablePlan } from './table-plan.js';
 import { lookUpStored } from './toast-lookup.js';
 
 export class RowInserter {
+  /** The RowBinary bytes of the insert in progress (inserts run one at a time); it keeps the size of the largest. */
+  private readonly bytes = new ByteWriter(1024 * 1024);
+
   constructor(
     private readonly server: ClickHouseServer,
     private readonly logger: Logger,
@@ -49,38 +53,52 @@ export class RowInserter {
   }
 
   private async insert(plan: TablePlan, rows: readonly PendingRow[]): Promise<RefusedRow[]> {
-    if (!writesRowBinary(plan)) return this.send(plan, rows, (list) => ({ tsv: `${list.map((row) => rowToTsvLine(row.row)).join('\n')}\n` }));
+    if (!writesRowBinary(plan)) {
+      return this.send(plan, rows, (from, to) => ({ tsv: `${rows.slice(from, to).map((row) => rowToTsvLine(row.row)).join('\n')}\n` }));
+    }
+    // One buffer for the insert; each row's end offset, so that a refused insert can be halved.
+    const out = this.bytes;
+    out.reset();
     const refused: RefusedRow[] = [];
-    const bytes = new Map<PendingRow, Buffer>();
+    const encoded: PendingRow[] = [];
+    const ends: number[] = [];
     for (const row of rows) {
       try {
-        bytes.set(row, rowToBinary(row.row));
+        writeRowBinary(row.row, out);
+        encoded.push(row);
+        ends.push(out.length);
       } catch (error) {
         if (!(error instanceof UnwritableEventError)) throw error;
         refused.push({ run: row.run, record: row.record, error: `${plan.database}.${plan.table}: ${error.message}` });
       }
     }
-    const encoded = refused.length === 0 ? rows : rows.filter((row) => bytes.has(row));
-    return [...refused, ...(await this.send(plan, encoded, (list) => ({ rowBinary: Buffer.concat(list.map((row) => bytes.get(row)!)) })))];
+    const sent = await this.send(plan, encoded, (from, to) => ({ rowBinary: out.view(from === 0 ? 0 : ends[from - 1]!, ends[to - 1]!) }));
+    return [...refused, ...sent];
   }
 
-  /** Sends rows; when ClickHouse refuses the data, halves until the refused rows are found. */
-  private async send(plan: TablePlan, rows: readonly PendingRow[], body: (rows: readonly PendingRow[]) => { tsv: string } | { rowBinary: Buffer }): Promise<RefusedRow[]> {
-    if (rows.length === 0) return [];
+  /** Sends rows[from, to); when ClickHouse refuses the data, halves until the refused rows are found. */
+  private async send(
+    plan: TablePlan,
+    rows: readonly PendingRow[],
+    body: (from: number, to: number) => { tsv: string } | { rowBinary: Buffer },
+    from = 0,
+    to = rows.length,
+  ): Promise<RefusedRow[]> {
+    if (to <= from) return [];
     try {
-      const data = body(rows);
+      const data = body(from, to);
       const table = qualified(plan.database, plan.table);
       if ('tsv' in data) await this.server.insertTabSeparated(table, insertColumns(plan), data.tsv);
       else await this.server.insertRowBinary(table, insertColumns(plan), data.rowBinary);
       return [];
     } catch (error) {
       if (!isDataError(error)) throw error;
-      if (rows.length === 1) {
-        const row = rows[0]!;
+      if (to - from === 1) {
+        const row = rows[from]!;
         return [{ run: row.run, record: row.record, error: `ClickHouse refused the row for ${plan.database}.${plan.table}: ${errorMessage(error).split('\n')[0]}` }];
       }
-      const middle = Math.ceil(rows.length / 2);
-      return [...(await this.send(plan, rows.slice(0, middle), body)), ...(await this.send(plan, rows.slice(middle), body))];
+      const middle = from + Math.ceil((to - from) / 2);
+      return [...(await this.send(plan, rows, body, from, middle)), ...(await this.send(plan, rows, body, middle, to))];
     }
   }
 }

@@ -50,7 +50,10 @@ export class ByteWriter {
 
   int(value: number, bytes: 1 | 2 | 4, signed: boolean): void {
     this.ensure(bytes);
-    this.length = signed ? this.buffer.writeIntLE(value, this.length, bytes) : this.buffer.writeUIntLE(value, this.length, bytes);
+    const buffer = this.buffer;
+    if (bytes === 1) this.length = signed ? buffer.writeInt8(value, this.length) : buffer.writeUInt8(value, this.length);
+    else if (bytes === 2) this.length = signed ? buffer.writeInt16LE(value, this.length) : buffer.writeUInt16LE(value, this.length);
+    else this.length = signed ? buffer.writeInt32LE(value, this.length) : buffer.writeUInt32LE(value, this.length);
   }
 
   /** A 64-bit integer; `value` a safe integer or a bigint. */
@@ -99,6 +102,11 @@ export class ByteWriter {
     return Buffer.from(this.buffer.subarray(from, this.length));
   }
 
+  /** The bytes from `from` to `to`, not copied: valid until the writer is reset and written again. */
+  view(from: number, to: number): Buffer {
+    return this.buffer.subarray(from, to);
+  }
+
   reset(): void {
     this.length = 0;
   }
@@ -114,6 +122,7 @@ type ValueEncoder = (text: string | null, out: ByteWriter) => void;
 export type FieldEncoder = (field: string, out: ByteWriter) => void;
 
 const INTEGER = /^-?\d+$/;
+const DECIMAL = /^-?\d+(?:\.\d+)?$/;
 
 function notNull(type: string, text: string | null): string {
   if (text === null) throw new RowBinaryValueError(`NULL for the non-Nullable ${type} column`);
@@ -125,8 +134,10 @@ function integerEncoder(type: string, bits: 8 | 16 | 32 | 64, signed: boolean): 
   const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
   return (text, out) => {
     const value = notNull(type, text);
-    if (!INTEGER.test(value)) throw new RowBinaryValueError(`"${value}" is not an integer (${type})`);
     const number = Number(value);
+    // Fast path: the text is a safe integer in range (the regex only when it may not be).
+    if (bits !== 64 && Number.isInteger(number) && number >= min && number <= max && value !== '' && INTEGER.test(value)) return out.int(number, (bits / 8) as 1 | 2 | 4, signed);
+    if (!INTEGER.test(value)) throw new RowBinaryValueError(`"${value}" is not an integer (${type})`);
     if (bits === 64) {
       if (Number.isSafeInteger(number) && (signed || number >= 0)) return out.int64(number, signed);
       const big = BigInt(value);
@@ -167,8 +178,22 @@ export function parseFloatText(text: string): number {
 function decimalEncoder(type: string, precision: number, scale: number): ValueEncoder {
   const limit = 10n ** BigInt(precision);
   const bytes = precision <= 9 ? 4 : precision <= 18 ? 8 : 16;
+  const numberLimit = precision <= 15 ? 10 ** precision : 0;
+  const factor = 10 ** scale;
   return (text, out) => {
     const value = notNull(type, text);
+    if (numberLimit > 0 && value.length <= 16) {
+      // Fast path, exact in doubles: at most 15 digits, and no more decimals than the scale.
+      const dot = value.indexOf('.');
+      const decimals = dot < 0 ? 0 : value.length - dot - 1;
+      if (decimals <= scale && DECIMAL.test(value)) {
+        const scaled = dot < 0 ? Number(value) * factor : Number(value.slice(0, dot) + value.slice(dot + 1)) * 10 ** (scale - decimals);
+        if (Math.abs(scaled) >= numberLimit) throw new RowBinaryValueError(`${value} does not fit ${type}`);
+        if (bytes === 4) out.int(scaled, 4, true);
+        else out.int64(scaled === 0 ? 0 : scaled, true);
+        return;
+      }
+    }
     const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(value);
     if (!match) throw new RowBinaryValueError(`"${value}" is not a decimal number (${type})`);
     const fraction = match[3] ?? '';
@@ -194,11 +219,28 @@ function utcMillis(year: number, month: number, day: number, hour = 0, minute = 
   return date.getTime();
 }
 
+/** The last date part parsed and its seconds since the epoch: rows of a batch mostly share a day. */
+let lastDay = '';
+let lastDaySeconds = 0;
+
+const digit = (text: string, at: number): number => text.charCodeAt(at) - 48;
+const twoDigits = (text: string, at: number): number => digit(text, at) * 10 + digit(text, at + 1);
+
 /** Seconds since the epoch (UTC) of 'YYYY-MM-DD hh:mm:ss[.f]', and the fraction digits. */
 function dateTimeParts(type: string, text: string): { seconds: number; fraction: string } {
+  if ((text.length === 19 || (text.length > 20 && text[19] === '.')) && text.slice(0, 10) === lastDay && text[10] === ' ' && text[13] === ':' && text[16] === ':') {
+    const hours = twoDigits(text, 11);
+    const minutes = twoDigits(text, 14);
+    const seconds = twoDigits(text, 17);
+    if (hours < 24 && minutes < 60 && seconds < 60 && hours >= 0 && minutes >= 0 && seconds >= 0 && DATE_TIME.test(text)) {
+      return { seconds: lastDaySeconds + hours * 3600 + minutes * 60 + seconds, fraction: text.length === 19 ? '' : text.slice(20) };
+    }
+  }
   const match = DATE_TIME.exec(text);
   if (!match) throw new RowBinaryValueError(`"${text}" is not a date and time (${type})`);
   const [, year, month, day, hour, minute, second, fraction] = match;
+  lastDay = text.slice(0, 10);
+  lastDaySeconds = utcMillis(Number(year), Number(month), Number(day)) / 1000;
   return { seconds: utcMillis(Number(year), Number(month), Number(day), Number(hour), Number(minute), Number(second)) / 1000, fraction: fraction ?? '' };
 }
 
@@ -408,5 +450,8 @@ export function fieldEncoder(type: string): FieldEncoder | undefined {
   const value = valueEncoder(type);
   if (!value) return undefined;
   const array = /^Array\(/.test(type.trim());
-  return (field, out) => value(array ? field : field === '\\N' ? null : unescapeTsv(field), out);
+  if (array) return value;
+  // Only string values can hold what TabSeparated escapes; numbers, dates and UUIDs never do.
+  if (!/String/.test(type)) return (field, out) => value(field === '\\N' ? null : field, out);
+  return (field, out) => value(field === '\\N' ? null : unescapeTsv(field), out);
 }

@@ -31,8 +31,6 @@ export interface RowImage {
   deleted: boolean;
   /** The TabSeparated line, once built (rowToTsvLine). */
   line?: string;
-  /** The RowBinary bytes of the row, once built (rowToBinary). */
-  bytes?: Buffer;
   /**
    * The create of a primary-key change (header __debezium.oldkey): the old
    * key, whose row supplies the unchanged TOASTed values of this one.
@@ -256,8 +254,6 @@ export function keysToLookUp(rows: readonly RowImage[]): Set<string> {
 
 /** Per plan: the RowBinary encoder of each column, or null when a column has a type without one. */
 const encodersByPlan = new WeakMap<TablePlan, FieldEncoder[] | null>();
-/** One scratch buffer: a row is encoded into it and copied out (encoding is synchronous). */
-const scratch = new ByteWriter();
 const versionEncoder = fieldEncoder('UInt64')!;
 const stringEncoder = fieldEncoder('String')!;
 
@@ -277,27 +273,32 @@ export function writesRowBinary(plan: TablePlan): boolean {
 }
 
 /**
- * The RowBinary bytes of a row, in insertColumns order (unresolved
- * placeholders must have been filled). A value the column's type cannot hold
- * throws UnwritableEventError naming the column.
+ * Appends the RowBinary bytes of a row to `out`, in insertColumns order
+ * (unresolved placeholders must have been filled). A value the column's type
+ * cannot hold throws UnwritableEventError naming the column, and `out` is
+ * left as it was. Rows are encoded into one buffer per insert: a Buffer per
+ * row would cost more in allocation and garbage collection than the encoding.
  */
-export function rowToBinary(row: RowImage): Buffer {
-  if (row.bytes !== undefined) return row.bytes;
+export function writeRowBinary(row: RowImage, out: ByteWriter): void {
   const encoders = encodersOf(row.plan);
   if (!encoders) throw new Error(`table ${row.plan.table} has a column type without a RowBinary encoder`);
-  scratch.reset();
-  for (let index = 0; index < encoders.length; index++) {
-    try {
-      encoders[index]!(row.fields[index]!, scratch);
-    } catch (error) {
-      if (error instanceof RowBinaryValueError) throw new UnwritableEventError(`column ${row.plan.columns[index]!.name}: ${error.message}`);
-      throw error;
-    }
+  const start = out.length;
+  let index = 0;
+  try {
+    for (; index < encoders.length; index++) encoders[index]!(row.fields[index]!, out);
+  } catch (error) {
+    out.length = start;
+    if (error instanceof RowBinaryValueError) throw new UnwritableEventError(`column ${row.plan.columns[index]!.name}: ${error.message}`);
+    throw error;
   }
-  if (row.plan.rowKey) stringEncoder(rowKeyOf(row), scratch);
-  versionEncoder(row.version, scratch);
-  scratch.u8(row.deleted ? 1 : 0);
-  const bytes = scratch.slice();
-  if (!row.unavailable) row.bytes = bytes;
-  return bytes;
+  if (row.plan.rowKey) stringEncoder(rowKeyOf(row), out);
+  versionEncoder(row.version, out);
+  out.u8(row.deleted ? 1 : 0);
+}
+
+/** The RowBinary bytes of one row (writeRowBinary into a buffer of its own). */
+export function rowToBinary(row: RowImage): Buffer {
+  const out = new ByteWriter(256);
+  writeRowBinary(row, out);
+  return out.slice();
 }
