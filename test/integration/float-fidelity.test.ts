@@ -4,8 +4,9 @@
  * some values): 100,000 generated values (g/7, g/3, random finite bit
  * patterns, subnormals, ±0, ±max) plus NaN and ±Infinity go through the
  * source, Kafka and the sink, and their bits are compared with
- * reinterpretAsUInt64/UInt32, not as printed text. numeric 'NaN' is refused
- * into the dead-letter topic with an error naming its column.
+ * reinterpretAsUInt64/UInt32, not as printed text. A column whose type was
+ * altered by hand is written in its new type. numeric 'NaN' is refused into
+ * the dead-letter topic with an error naming its column.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Kafka, logLevel } from 'kafkajs';
@@ -158,6 +159,21 @@ describe('float fidelity', () => {
     // The special values as ClickHouse prints them.
     const special = await clickhouse.text(`SELECT x, r FROM ${database}.${table}_current WHERE id > ${VALUES} ORDER BY id`);
     expect(special).toBe('nan\tinf\ninf\t-inf\n-inf\tnan\n');
+  });
+
+  it('re-reads the column types when a column was altered by hand (RowBinary carries no types)', async () => {
+    // Float32 -> Float64: the 4 bytes the plan would write no longer fit the column; ClickHouse refuses the insert,
+    // the sink reads the types again and writes the row in the new ones.
+    await clickhouse.command(`ALTER TABLE ${database}.${table} MODIFY COLUMN r Nullable(Float64)`);
+    await client.query(`INSERT INTO public.${table} (id, x, r) VALUES (-3, 1.5, 0.1)`);
+    const row = await eventually('the row written after the ALTER', async () => {
+      const [found] = await clickhouse.rows<{ x: number; r: string }>(
+        `SELECT x, toString(reinterpretAsUInt64(reinterpretAsString(assumeNotNull(r)))) AS r FROM ${database}.${table}_current WHERE id = -3`,
+      );
+      return found;
+    });
+    // The event carries the real as its shortest text, 0.1, which a Float64 column takes as the double 0.1.
+    expect(row).toEqual({ x: 1.5, r: doubleBits(0.1) });
   });
 
   it("refuses numeric 'NaN' into the dead-letter topic naming the column, and writes the rows around it", async () => {

@@ -14,6 +14,7 @@ import { ByteWriter } from './row-binary.js';
 import { keysToLookUp, resolveUnavailable, rowToTsvLine, UnwritableEventError, writeRowBinary, writesRowBinary } from './rows.js';
 import { isDataError, type ClickHouseServer } from './server.js';
 import { qualified } from './sql.js';
+import { existingColumns } from './table-catalog.js';
 import { insertColumns, type TablePlan } from './table-plan.js';
 import { lookUpStored } from './toast-lookup.js';
 
@@ -52,7 +53,7 @@ export class RowInserter {
     return refused;
   }
 
-  private async insert(plan: TablePlan, rows: readonly PendingRow[]): Promise<RefusedRow[]> {
+  private async insert(plan: TablePlan, rows: readonly PendingRow[], typesChecked = false): Promise<RefusedRow[]> {
     if (!writesRowBinary(plan)) {
       return this.send(plan, rows, (from, to) => ({ tsv: `${rows.slice(from, to).map((row) => rowToTsvLine(row.row)).join('\n')}\n` }));
     }
@@ -72,8 +73,28 @@ export class RowInserter {
         refused.push({ run: row.run, record: row.record, error: `${plan.database}.${plan.table}: ${error.message}` });
       }
     }
-    const sent = await this.send(plan, encoded, (from, to) => ({ rowBinary: out.view(from === 0 ? 0 : ends[from - 1]!, ends[to - 1]!) }));
-    return [...refused, ...sent];
+    const body = (from: number, to: number) => ({ rowBinary: out.view(from === 0 ? 0 : ends[from - 1]!, ends[to - 1]!) });
+    if (!typesChecked && encoded.length > 0) {
+      try {
+        await this.server.insertRowBinary(qualified(plan.database, plan.table), insertColumns(plan), body(0, encoded.length).rowBinary);
+        return refused;
+      } catch (error) {
+        if (!isDataError(error)) throw error;
+        // RowBinary carries no types: a column altered by hand since the plan read them makes every row unreadable.
+        if (await this.storedTypesChanged(plan)) return this.insert(plan, rows, true);
+      }
+    }
+    return [...refused, ...(await this.send(plan, encoded, body))];
+  }
+
+  /** Reads the table's column types again; true (and the plan updated) when they are not those the rows were encoded for. */
+  private async storedTypesChanged(plan: TablePlan): Promise<boolean> {
+    const existing = await existingColumns(this.server, plan.database, plan.table);
+    const types = plan.columns.map((column, index) => existing.get(column.name) ?? plan.storedTypes?.[index] ?? column.mapping.type);
+    if (plan.storedTypes && types.every((type, index) => type === plan.storedTypes![index])) return false;
+    this.logger.warn({ table: plan.table, types }, 'column types changed in ClickHouse: rows are encoded for the new types');
+    plan.storedTypes = types;
+    return true;
   }
 
   /** Sends rows[from, to); when ClickHouse refuses the data, halves until the refused rows are found. */

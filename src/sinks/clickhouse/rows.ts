@@ -252,18 +252,17 @@ export function keysToLookUp(rows: readonly RowImage[]): Set<string> {
   return needed;
 }
 
-/** Per plan: the RowBinary encoder of each column, or null when a column has a type without one. */
-const encodersByPlan = new WeakMap<TablePlan, FieldEncoder[] | null>();
+/** Per plan: the RowBinary encoder of each column (null when a column has a type without one), for its storedTypes. */
+const encodersByPlan = new WeakMap<TablePlan, { types: readonly string[] | undefined; encoders: FieldEncoder[] | null }>();
 const versionEncoder = fieldEncoder('UInt64')!;
 const stringEncoder = fieldEncoder('String')!;
 
 function encodersOf(plan: TablePlan): FieldEncoder[] | null {
-  let encoders = encodersByPlan.get(plan);
-  if (encoders === undefined) {
-    const list = plan.columns.map((column, index) => fieldEncoder(plan.storedTypes?.[index] ?? column.mapping.type));
-    encoders = list.every((encoder) => encoder !== undefined) ? (list as FieldEncoder[]) : null;
-    encodersByPlan.set(plan, encoders);
-  }
+  const cached = encodersByPlan.get(plan);
+  if (cached && cached.types === plan.storedTypes) return cached.encoders;
+  const list = plan.columns.map((column, index) => fieldEncoder(plan.storedTypes?.[index] ?? column.mapping.type));
+  const encoders = list.every((encoder) => encoder !== undefined) ? (list as FieldEncoder[]) : null;
+  encodersByPlan.set(plan, { types: plan.storedTypes, encoders });
   return encoders;
 }
 
