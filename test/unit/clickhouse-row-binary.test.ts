@@ -53,6 +53,11 @@ describe('RowBinary field encoders', () => {
     expect(encode('String', 'a\\tb\\\\')).toBe(`04${Buffer.from('a\tb\\').toString('hex')}`);
     expect(encode('String', 'x'.repeat(200)).slice(0, 4)).toBe('c801');
     expect(encode('String', 'é')).toBe('02c3a9');
+    for (const text of ['€'.repeat(42), 'x'.repeat(42), 'x'.repeat(127), 'x'.repeat(128), 'é'.repeat(64), '']) {
+      const bytes = Buffer.from(text);
+      const length = bytes.length < 128 ? bytes.length.toString(16).padStart(2, '0') : `${((bytes.length % 128) | 128).toString(16)}${Math.floor(bytes.length / 128).toString(16).padStart(2, '0')}`;
+      expect(encode('Nullable(String)', text), `${text.length} chars`).toBe(`00${length}${bytes.toString('hex')}`);
+    }
   });
 
   it('writes Decimal as the scaled integer in 4, 8 or 16 bytes', () => {
