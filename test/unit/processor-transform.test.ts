@@ -165,4 +165,15 @@ describe('float special values through transform steps', () => {
       expect(Object.is(value.ratio, ratio), String(ratio)).toBe(true);
     }
   });
+
+  it('compares them in filters as JavaScript does (NaN is not greater than anything)', async () => {
+    const transform = chain({ type: 'filter', expression: 'after.ratio > 1' });
+    const plan = transform.plan(floatSchemas);
+    const kept = async (ratio: number) =>
+      (await transform.apply({ topic: floatTopic, key: { id: 1 }, value: { before: null, after: { id: 1, ratio }, op: 'c', source: { ts_ms: 1, lsn: 42, table: 'ratios' }, ts_ms: 2 } }, plan)).record !== null;
+    expect(await kept(Number.POSITIVE_INFINITY)).toBe(true);
+    expect(await kept(Number.NEGATIVE_INFINITY)).toBe(false);
+    expect(await kept(Number.NaN)).toBe(false);
+    expect(await kept(-0)).toBe(false);
+  });
 });
