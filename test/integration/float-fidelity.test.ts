@@ -200,3 +200,32 @@ describe('float fidelity', () => {
     expect(errors[0]).toContain("column n: numeric NaN has no value in ClickHouse's Decimal(10, 2)");
   });
 });
+
+describe("numeric NaN with nonFiniteNumeric: 'null'", () => {
+  const nulls = new TableFixture('nannull');
+  let daemon: Daemon | undefined;
+
+  beforeAll(async () => {
+    await nulls.create('id integer PRIMARY KEY, n numeric(10, 2)');
+    daemon = await startDaemon(nulls.connectorFiles({ sink: { nonFiniteNumeric: "'null'" } }));
+    await eventually('both connectors running', async () => (daemon!.statuses().every((s) => s.state === 'running') ? true : undefined));
+  });
+
+  afterAll(async () => {
+    await daemon?.stop();
+    await nulls.cleanup();
+  });
+
+  // (A numeric with a precision holds NaN but not ±Infinity: PostgreSQL refuses those as an overflow.)
+  it('writes NULL for numeric NaN into the Nullable Decimal column', async () => {
+    await nulls.client.query(`INSERT INTO public.${nulls.table} (id, n) VALUES (1, 'NaN'), (2, 1.5)`);
+    const rows = await eventually('both rows in ClickHouse', async () => {
+      const found = await nulls.clickhouse.rows<{ id: number; n: string | null }>(`SELECT id, toString(n) AS n FROM ${nulls.database}.${nulls.table}_current ORDER BY id`).catch(() => []);
+      return found.length === 2 ? found : undefined;
+    });
+    expect(rows).toEqual([
+      { id: 1, n: null },
+      { id: 2, n: '1.50' },
+    ]);
+  });
+});
