@@ -257,12 +257,18 @@ function dateTimeParts(type: string, text: string): { seconds: number; fraction:
 }
 
 function dateEncoder(type: string): ValueEncoder {
+  // Rows of a batch often share a date: the last one is remembered.
+  let lastText = '';
+  let lastDays = 0;
   return (text, out) => {
     const value = notNull(type, text);
+    if (value === lastText) return out.int(lastDays, 2, false);
     const match = DATE.exec(value);
     if (!match) throw new RowBinaryValueError(`"${value}" is not a date (${type})`);
     const days = utcMillis(Number(match[1]), Number(match[2]), Number(match[3])) / 86_400_000;
     if (days < 0 || days > 0xffff) throw new RowBinaryValueError(`${value} is outside the range of ${type} (1970-01-01 to 2149-06-06)`);
+    lastText = value;
+    lastDays = days;
     out.int(days, 2, false);
   };
 }
