@@ -134,6 +134,12 @@ export const metrics = {
     labelNames: ['connector'] as const,
     registers: [registry],
   }),
+  sinkPartitionsAssigned: new Gauge({
+    name: 'tideline_sink_partitions_assigned',
+    help: 'Partitions of its topics the consumer group gave this sink instance (its latest assignment).',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
   sinkRowsWritten: new Counter({
     name: 'tideline_sink_rows_written_total',
     help: 'Rows written to ClickHouse by table.',

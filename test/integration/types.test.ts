@@ -142,6 +142,17 @@ describe.each(['json', 'avro'] as const)('PostgreSQL types into Kafka and ClickH
       return text.split('\n').filter(Boolean).length === 2 ? text : undefined;
     });
     expect(rows).toBe('1\t1234567890123456789012345678.0123456789\t[1,NULL,3]\n2\t\\N\t[]\n');
+    // Every column as ClickHouse has it (the sink writes RowBinary: each type's binary form checked here).
+    const all = await clickhouse.text(`SELECT * FROM ${database}.${table}_current WHERE id = 1`);
+    const clickhouseHasDateTime64 = (await clickhouse.features()).dateTime64;
+    expect(all.split('\t')).toEqual([
+      '1', '1234567890123456789012345678.0123456789', '3.14159265358979323846264338327950288419716939937510',
+      '-32768', '2147483647', '9223372036854775807', '1.5', '2.718281828459045', '1', 'text with\\ttab', 'varchar', 'ab   ', 'AQL/',
+      'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '{"a": [1, 2]}', '{"a": [1, 2], "b": 1}', '2024-02-29', '86399999999', '10:00:00.500000Z',
+      // DateTime('UTC') on 18.16 (whole seconds); DateTime64(6) keeps the fraction on newer servers.
+      ...(clickhouseHasDateTime64 ? ['2024-02-29 12:34:56.789012', '2024-02-29 12:34:56.789012'] : ['2024-02-29 12:34:56', '2024-02-29 12:34:56']),
+      'P1Y2M3DT4H5M6.789S', '[1,NULL,3]', `['a','b c',NULL,'"q"']`, 'happy', "['sad','happy']", '7\n',
+    ]);
     if (format === 'avro') {
       expect(events.every((event) => event.payload.op === 'c')).toBe(true);
       expect(registry.versions(`${topic}-value`)).toHaveLength(1);

@@ -158,6 +158,10 @@ async function sourceEvents(converter: ConverterFactory): Promise<GoldenRecord[]
     ...golden('unchanged toast', b.build(update(MANY, { ...MANY_VALUES, blob: undefined, tags: undefined, docb: undefined, doc: undefined }, null, null), LSN + 56, TX).records),
     ...golden('many types', b.build(insert(MANY, MANY_VALUES), LSN + 64, TX).records),
     ...golden('many types, nulls', b.build(insert(MANY, { ...Object.fromEntries(Object.keys(MANY_VALUES).map((name) => [name, null])), id: '5' }), LSN + 72, TX).records),
+    // double precision NaN, ±Infinity and -0, as Kafka's JsonConverter (Jackson) writes them: "NaN", "Infinity", "-Infinity", -0.0.
+    ...['NaN', 'Infinity', '-Infinity', '-0'].flatMap((share, index) =>
+      golden(`many types, share ${share}`, b.build(insert(MANY, { ...MANY_VALUES, id: String(10 + index), share }), LSN + 80 + index * 8, TX).records),
+    ),
   ];
 }
 

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { SemanticType, SourceTypeParameter, UNAVAILABLE_VALUE, unavailablePlaceholder } from '../../src/core/connect-schema.js';
 import type { ChangeEvent, ColumnSchema, Op, Row } from '../../src/core/events.js';
-import { eventToRows as eventToRowsAt, eventToTsvLine as eventToTsvLineAt, keysToLookUp, resolveUnavailable, rowKeyOf, rowToTsvLine, type KeyChange } from '../../src/sinks/clickhouse/rows.js';
+import { eventToRows as eventToRowsAt, eventToTsvLine as eventToTsvLineAt, keysToLookUp, resolveUnavailable, rowKeyOf, rowToBinary, rowToTsvLine, UnwritableEventError, writesRowBinary, type KeyChange } from '../../src/sinks/clickhouse/rows.js';
 import { isDataError, serverErrorCode, type ServerFeatures } from '../../src/sinks/clickhouse/server.js';
 import { sqlLiteral } from '../../src/sinks/clickhouse/sql.js';
 import { planTable, type TablePlan } from '../../src/sinks/clickhouse/table-plan.js';
@@ -176,6 +176,42 @@ describe('tables without a primary key', () => {
     expect(rowKeyOf(rows[0]!)).toBe(rowKeyOf(eventToRows(keyless, event('c', null, { id: 1, body: 'x', n: 1 }))[0]!));
     expect(eventToRows(keyless, event('u', { id: 1, body: 'x' }, { id: 1, body: 'x' }))).toHaveLength(1);
     expect(eventToTsvLine(keyless, event('d', { id: 1, body: 'x', n: 1 }, null))).toMatch(/\t1$/);
+  });
+});
+
+describe('RowBinary rows', () => {
+  const columns: ColumnSchema[] = [
+    { name: 'id', schema: { type: 'int32', optional: false }, key: true },
+    { name: 'x', schema: { type: 'double', optional: false }, key: false },
+    { name: 'n', schema: { type: 'string', optional: true, parameters: { [SourceTypeParameter.type]: 'NUMERIC', [SourceTypeParameter.length]: '4', [SourceTypeParameter.scale]: '2' } }, key: false },
+  ];
+
+  it('writes the columns, then _version and _deleted, in the types the table has', () => {
+    const floats = planTable('db', 'f', '_current', columns, ['id'], OLD);
+    expect(writesRowBinary(floats)).toBe(true);
+    const [row] = eventToRows(floats, event('c', null, { id: 1, x: Number.NaN, n: '1.5' }, 0x102));
+    const nan = Buffer.alloc(8);
+    nan.writeDoubleLE(Number.NaN);
+    expect(rowToBinary(row!).toString('hex')).toBe(`01000000${nan.toString('hex')}00${'96000000'}${'0201000000000000'}00`);
+    // The table has x as Nullable(Float64) (the event's schema says NOT NULL): the NULL flag byte is written.
+    const stored = planTable('db', 'f', '_current', columns, ['id'], OLD);
+    stored.storedTypes = ['Int32', 'Nullable(Float64)', 'Nullable(Decimal(4, 2))'];
+    const [again] = eventToRows(stored, event('d', { id: 1, x: -0, n: null }, null, 0x102));
+    expect(rowToBinary(again!).toString('hex')).toBe(`01000000000000000000000080010201000000000000${'01'}`);
+  });
+
+  it('refuses a value its column cannot hold, naming the column', () => {
+    const floats = planTable('db', 'f', '_current', columns, ['id'], OLD);
+    const [row] = eventToRows(floats, event('c', null, { id: 1, x: 1, n: '123.45' }));
+    expect(() => rowToBinary(row!)).toThrow(UnwritableEventError);
+    expect(() => rowToBinary(row!)).toThrow('column n: 123.45 does not fit Decimal(4, 2)');
+    expect(() => eventToRows(floats, event('c', null, { id: 1, x: 1, n: 'NaN' }))).toThrow("column n: numeric NaN has no value in ClickHouse's Decimal(4, 2)");
+  });
+
+  it('stays TabSeparated for a table with a column type it has no encoder for', () => {
+    const enums = planTable('db', 'e', '_current', columns, ['id'], OLD);
+    enums.storedTypes = ['Int32', "Enum8('a' = 1)", 'Nullable(Decimal(4, 2))'];
+    expect(writesRowBinary(enums)).toBe(false);
   });
 });
 

@@ -109,6 +109,31 @@ describe('mapColumn', () => {
   });
 });
 
+describe('float and numeric special values', () => {
+  it('writes NaN, the infinities and -0 of floats as ClickHouse spells them, from numbers or JsonConverter strings', () => {
+    const double = mapColumn({ type: 'double', optional: true }, OLD);
+    expect([Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 5e-324, 20 / 7].map(double.tsv)).toEqual(['nan', 'inf', '-inf', '-0', '5e-324', '2.857142857142857']);
+    expect(['NaN', 'Infinity', '-Infinity'].map(double.tsv)).toEqual(['nan', 'inf', '-inf']);
+    expect(() => double.tsv('abc')).toThrow('not a floating-point number: "abc"');
+    const reals = mapColumn({ type: 'array', optional: true, items: { type: 'float', optional: true } }, OLD);
+    expect(reals.tsv([Number.NaN, null, -0])).toBe('[nan,NULL,-0]');
+  });
+
+  it("refuses numeric NaN and ±Infinity for Decimal columns, or writes NULL when nonFiniteNumeric is 'null' and the column is Nullable", () => {
+    expect(() => mapColumn(numeric('12', '2', true), OLD).tsv('NaN')).toThrow(
+      "numeric NaN has no value in ClickHouse's Decimal(12, 2) (the sink's nonFiniteNumeric setting can write NULL instead)",
+    );
+    expect(() => mapColumn(numeric('12', '2'), OLD).tsv('-Infinity')).toThrow('numeric -Infinity has no value');
+    const nulls = mapColumn(numeric('12', '2', true), OLD, { nonFiniteNumeric: 'null' });
+    expect(['NaN', 'Infinity', '1.50'].map(nulls.tsv)).toEqual(['\\N', '\\N', '1.50']);
+    expect(() => mapColumn(numeric('12', '2'), OLD, { nonFiniteNumeric: 'null' }).tsv('NaN')).toThrow('and the column is not Nullable');
+    const array = mapColumn({ type: 'array', optional: true, items: numeric('12', '2', true) }, OLD, { nonFiniteNumeric: 'null' });
+    expect(array.tsv(['NaN', '1.00'])).toBe('[NULL,1.00]');
+    // Unconstrained numeric is a String column: the text is kept.
+    expect(mapColumn(numeric(undefined, undefined, true), OLD).tsv('NaN')).toBe('NaN');
+  });
+});
+
 describe('formatDate', () => {
   it('writes days since the epoch as YYYY-MM-DD', () => {
     expect(formatDate(0)).toBe('1970-01-01');

@@ -102,6 +102,7 @@ config:
       viewSuffix: '_current',
       orderBy: {},
       engineSettings: {},
+      nonFiniteNumeric: 'dead-letter',
       maxBatchRows: 100_000,
       maxBatchBytes: 16 * 1024 * 1024,
       maxBatchDelayMs: 100,

@@ -51,6 +51,14 @@ describe('aggregators', () => {
     expect(() => fold('sum', ['abc'])).toThrow(AggregateInputError);
   });
 
+  it('refuse NaN and ±Infinity (double columns may hold them) rather than carry them into a window', () => {
+    for (const fn of ['sum', 'avg', 'min', 'max'] as const) {
+      expect(() => fold(fn, [1, Number.NaN]), fn).toThrow('c: NaN is not a number');
+      expect(() => fold(fn, [Number.POSITIVE_INFINITY]), fn).toThrow(AggregateInputError);
+    }
+    expect(fold('sum', [-0, 1.5])).toBe(1.5);
+  });
+
   it('bound countDistinct by maxDistinctValues', () => {
     expect(fold('countDistinct', [1, 2, 3, 3, 1])).toBe(3);
     expect(() => fold('countDistinct', [1, 2, 3, 4])).toThrow(/more than 3 distinct values/);

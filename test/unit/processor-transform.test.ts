@@ -133,3 +133,47 @@ describe('transform steps', () => {
     expect((await run(transform, envelope('c', null, row(2)))).droppedBy).toBe('filter');
   });
 });
+
+describe('float special values through transform steps', () => {
+  const floatColumns: ColumnSchema[] = [
+    { name: 'id', schema: { type: 'int64', optional: false }, key: true },
+    { name: 'ratio', schema: { type: 'double', optional: true }, key: false },
+  ];
+  const floatTopic = 'shop.public.ratios';
+  const floatSchemas: RecordSchemas = {
+    shape: 'envelope',
+    key: keySchema(floatTopic, floatColumns),
+    value: envelopeSchema(floatTopic, floatColumns, postgresSourceBlock.schema),
+  };
+
+  it('filters, computes and unwraps beside NaN, ±Infinity and -0, keeping them as they are', async () => {
+    const transform = chain(
+      { type: 'filter', expression: 'after.id > 0' },
+      { type: 'compute', fields: { twice: { expression: 'id * 2', type: 'int64' } } },
+      { type: 'unwrap' },
+    );
+    const plan = transform.plan(floatSchemas);
+    for (const ratio of [Number.NaN, Number.POSITIVE_INFINITY, Number.NEGATIVE_INFINITY, -0, 5e-324]) {
+      const record: TransformRecord = {
+        topic: floatTopic,
+        key: { id: 1 },
+        value: { before: null, after: { id: 1, ratio }, op: 'c', source: { ts_ms: 1_700_000_000_000, lsn: 42, table: 'ratios' }, ts_ms: 1_700_000_000_500 },
+      };
+      const result = await transform.apply(record, plan);
+      const value = result.record?.value as Row;
+      expect(value.twice, String(ratio)).toBe(2);
+      expect(Object.is(value.ratio, ratio), String(ratio)).toBe(true);
+    }
+  });
+
+  it('compares them in filters as JavaScript does (NaN is not greater than anything)', async () => {
+    const transform = chain({ type: 'filter', expression: 'after.ratio > 1' });
+    const plan = transform.plan(floatSchemas);
+    const kept = async (ratio: number) =>
+      (await transform.apply({ topic: floatTopic, key: { id: 1 }, value: { before: null, after: { id: 1, ratio }, op: 'c', source: { ts_ms: 1, lsn: 42, table: 'ratios' }, ts_ms: 2 } }, plan)).record !== null;
+    expect(await kept(Number.POSITIVE_INFINITY)).toBe(true);
+    expect(await kept(Number.NEGATIVE_INFINITY)).toBe(false);
+    expect(await kept(Number.NaN)).toBe(false);
+    expect(await kept(-0)).toBe(false);
+  });
+});

@@ -145,3 +145,61 @@ describe('formats', () => {
     expect(() => createConverter('avro')).toThrow('needs a schema registry');
   });
 });
+
+describe('json converter: float special values (as JsonConverter, Jackson, writes them)', () => {
+  const ROW: ConnectSchema = {
+    type: 'struct',
+    optional: false,
+    name: 't.Envelope',
+    fields: [
+      { type: 'int64', optional: false, field: 'id' },
+      { type: 'double', optional: true, field: 'x' },
+      { type: 'float', optional: true, field: 'r' },
+      { type: 'array', optional: true, field: 'xs', items: { type: 'double', optional: true } },
+      { type: 'string', optional: true, field: 'note' },
+    ],
+  };
+
+  it('writes NaN and the infinities as JSON strings and -0 as -0.0; other payloads as before', async () => {
+    const encoder = await createConverter('json').encoder('t', 'value', ROW);
+    const payload = (value: object) => encoder.encode(value).toString().replace(`{"schema":${JSON.stringify(ROW)},"payload":`, '').slice(0, -1);
+    expect(payload({ id: 1, x: Number.NaN, r: Number.POSITIVE_INFINITY, xs: [Number.NEGATIVE_INFINITY, -0, null, 1.5], note: 'NaN' })).toBe(
+      '{"id":1,"x":"NaN","r":"Infinity","xs":["-Infinity",-0.0,null,1.5],"note":"NaN"}',
+    );
+    expect(payload({ id: 2, x: -0, r: 5e-324, xs: null, note: null })).toBe('{"id":2,"x":-0.0,"r":5e-324,"xs":null,"note":null}');
+    expect(payload({ id: 9_007_199_254_740_993n, x: Number.NaN })).toBe('{"id":9007199254740993,"x":"NaN"}');
+    expect(payload({ id: 3, x: 0.1, r: 0, xs: [1e308], note: 'x' })).toBe('{"id":3,"x":0.1,"r":0,"xs":[1e+308],"note":"x"}');
+  });
+
+  it('reads them back as numbers in float fields only, on the fast and the slow path', async () => {
+    const writer = createConverter('json');
+    const bytes = (await writer.encoder('t', 'value', ROW)).encode({ id: 1, x: Number.NaN, r: Number.NEGATIVE_INFINITY, xs: [Number.POSITIVE_INFINITY, -0], note: 'NaN' });
+    const reader = createConverter('json');
+    for (let pass = 0; pass < 2; pass++) {
+      const value = reader.decodeValue<Record<string, unknown>>(bytes).value;
+      expect(value.x).toBeNaN();
+      expect(value.r).toBe(Number.NEGATIVE_INFINITY);
+      expect(value.xs).toEqual([Number.POSITIVE_INFINITY, -0]);
+      expect(Object.is((value.xs as number[])[1], -0)).toBe(true);
+      expect(value.note).toBe('NaN');
+    }
+  });
+});
+
+describe('json converter: doubles written without exponent beyond 2^53', () => {
+  it('reads them as the double again, not as a bigint (float fields only)', async () => {
+    const schema: ConnectSchema = {
+      type: 'struct',
+      optional: false,
+      fields: [
+        { type: 'double', optional: true, field: 'x' },
+        { type: 'float', optional: true, field: 'r' },
+        { type: 'int64', optional: true, field: 'big' },
+      ],
+    };
+    const converter = createConverter('json');
+    const bytes = (await converter.encoder('t', 'value', schema)).encode({ x: 69_398_487_000_000_000_000, r: 2 ** 60, big: 9_007_199_254_740_993n });
+    expect(bytes.toString()).toContain('"payload":{"x":69398487000000000000,"r":1152921504606847000,"big":9007199254740993}');
+    expect(converter.decodeValue(bytes).value).toEqual({ x: 69_398_487_000_000_000_000, r: 2 ** 60, big: 9_007_199_254_740_993n });
+  });
+});

@@ -41,7 +41,8 @@ export function toNumber(value: unknown, what: string): number {
   if (typeof value === 'bigint') return Number(value);
   if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) return Number(value);
   if (typeof value === 'boolean') return value ? 1 : 0;
-  throw new AggregateInputError(`${what}: ${JSON.stringify(typeof value === 'bigint' ? String(value) : value)} is not a number`);
+  // String() for numbers: JSON.stringify would print NaN and ±Infinity (double columns may hold them) as null.
+  throw new AggregateInputError(`${what}: ${typeof value === 'number' ? String(value) : JSON.stringify(typeof value === 'bigint' ? String(value) : value)} is not a number`);
 }
 
 export const isNull = (value: unknown) => value === null || value === undefined;

@@ -8,17 +8,22 @@
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import type { SchemaEncoder } from '../converter.js';
 import { parseJson, stringifyJson } from './lossless.js';
+import { floatFieldsOf, stringifyWithFloats } from './special-floats.js';
 
 export class JsonEnvelopeEncoder implements SchemaEncoder {
   /** The schema as JSON text, as it appears in every message. */
   readonly schemaText: string;
+  /** Its float fields, where NaN, ±Infinity and -0 are written as JsonConverter writes them (special-floats.ts). */
+  private readonly floats: ReturnType<typeof floatFieldsOf>;
 
   constructor(readonly schema: ConnectSchema) {
     this.schemaText = JSON.stringify(schema);
+    this.floats = floatFieldsOf(schema);
   }
 
   encode(payload: unknown): Buffer {
-    return Buffer.from(`{"schema":${this.schemaText},"payload":${stringifyJson(payload)}}`);
+    const text = this.floats ? stringifyWithFloats(this.floats, payload) : stringifyJson(payload);
+    return Buffer.from(`{"schema":${this.schemaText},"payload":${text}}`);
   }
 }
 

@@ -8,6 +8,7 @@ import type { ConnectSchema } from '../../core/connect-schema.js';
 import { DecodeError, type ConnectData, type SchemaEntry } from '../converter.js';
 import { hasPrefix, parseEnvelope, schemaPrefix } from './envelope.js';
 import { parseJson } from './lossless.js';
+import { floatFieldsOf, reviveFloats } from './special-floats.js';
 
 interface JsonSchemaEntry extends SchemaEntry {
   /** The schema as JSON text ('null' for schemaless messages). */
@@ -16,6 +17,8 @@ interface JsonSchemaEntry extends SchemaEntry {
   readonly prefix: Buffer | null;
   /** Out of the cache: no longer handed out (a hint holding it is ignored). */
   dropped: boolean;
+  /** Its float fields, whose "NaN", "Infinity" and "-Infinity" are read back as numbers; null when none. */
+  readonly floats: ReturnType<typeof floatFieldsOf>;
 }
 
 /** How many distinct schemas are kept; past that the oldest is dropped (schema changes are rare). */
@@ -33,7 +36,7 @@ export class JsonSchemaCache {
   constructor(nextId?: () => number) {
     let counter = 1;
     this.nextId = nextId ?? (() => counter++);
-    this.schemaless = { id: nextId ? nextId() : 0, schema: null, text: 'null', prefix: null, dropped: false };
+    this.schemaless = { id: nextId ? nextId() : 0, schema: null, text: 'null', prefix: null, dropped: false, floats: null };
   }
 
   /** Decodes a key (isKey) or value; `hint` (an entry of this cache) is tried first. */
@@ -54,6 +57,7 @@ export class JsonSchemaCache {
       if (error instanceof SyntaxError && !(error instanceof DecodeError)) throw new DecodeError(error.message);
       throw error;
     }
+    if (entry.floats) value = reviveFloats(entry.floats, value);
     if (isKey) this.lastKey = entry;
     else this.lastValue = entry;
     return { schema: entry, value: value as T };
@@ -66,7 +70,7 @@ export class JsonSchemaCache {
     let entry = this.byText.get(text);
     if (!entry) {
       if (this.byText.size >= MAX_SCHEMAS) this.dropOldest();
-      entry = { id: this.nextId(), schema, text, prefix: schemaPrefix(text), dropped: false };
+      entry = { id: this.nextId(), schema, text, prefix: schemaPrefix(text), dropped: false, floats: floatFieldsOf(schema) };
       this.byText.set(text, entry);
     }
     return entry;

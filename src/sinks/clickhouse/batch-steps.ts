@@ -7,12 +7,12 @@ import { errorMessage } from '../../core/errors.js';
 import type { ConsumedRecord, PartitionRun, RefusedRecord } from '../runtime/writer.js';
 import type { EventDecoder } from './event-decoder.js';
 import type { TableCatalog } from './table-catalog.js';
-import { eventToRows, rowToTsvLine, UnwritableEventError, type RowImage } from './rows.js';
+import { eventToRows, rowToTsvLine, UnwritableEventError, writesRowBinary, type RowImage } from './rows.js';
 import type { TablePlan } from './table-plan.js';
 
 /**
  * A record converted when it arrived (its table known, its schema current):
- * the rows it writes with their TabSeparated lines, or why it cannot be
+ * the rows it writes (with their TabSeparated fields), or why it cannot be
  * written. Conversion then overlaps the write in progress.
  */
 export type Prepared = { rows: RowImage[]; commitMs: number } | { error: string };
@@ -39,7 +39,8 @@ export function prepareRecord(decoder: EventDecoder, topic: string, record: Cons
     const decoded = decoder.fast(topic, record);
     if (!decoded || decoded.event.op === 't') return undefined;
     const rows = eventToRows(decoded.state.plan, decoded.event, decoder.rowVersion(decoded.event), decoder.keyChange(record));
-    for (const row of rows) rowToTsvLine(row);
+    // Lines of TabSeparated tables built now, overlapping the write in progress (RowBinary is encoded at the insert).
+    for (const row of rows) if (!row.unavailable && !writesRowBinary(row.plan)) rowToTsvLine(row);
     return { rows, commitMs: decoded.event.source.ts_ms };
   } catch (error) {
     if (error instanceof UnwritableEventError || error instanceof SyntaxError) return { error: errorMessage(error) };

@@ -14,6 +14,7 @@
 import { createHash } from 'node:crypto';
 import { isUnavailablePlaceholder } from '../../core/connect-schema.js';
 import type { ChangeEvent, Row } from '../../core/events.js';
+import { ByteWriter, fieldEncoder, RowBinaryValueError, type FieldEncoder } from './row-binary.js';
 import type { TablePlan } from './table-plan.js';
 
 export class UnwritableEventError extends Error {}
@@ -249,4 +250,54 @@ export function keysToLookUp(rows: readonly RowImage[]): Set<string> {
     any.add(row.key);
   }
   return needed;
+}
+
+/** Per plan: the RowBinary encoder of each column (null when a column has a type without one), for its storedTypes. */
+const encodersByPlan = new WeakMap<TablePlan, { types: readonly string[] | undefined; encoders: FieldEncoder[] | null }>();
+const versionEncoder = fieldEncoder('UInt64')!;
+const stringEncoder = fieldEncoder('String')!;
+
+function encodersOf(plan: TablePlan): FieldEncoder[] | null {
+  const cached = encodersByPlan.get(plan);
+  if (cached && cached.types === plan.storedTypes) return cached.encoders;
+  const list = plan.columns.map((column, index) => fieldEncoder(plan.storedTypes?.[index] ?? column.mapping.type));
+  const encoders = list.every((encoder) => encoder !== undefined) ? (list as FieldEncoder[]) : null;
+  encodersByPlan.set(plan, { types: plan.storedTypes, encoders });
+  return encoders;
+}
+
+/** Whether the plan's rows are written in RowBinary (every column type has an encoder); else TabSeparated. */
+export function writesRowBinary(plan: TablePlan): boolean {
+  return encodersOf(plan) !== null;
+}
+
+/**
+ * Appends the RowBinary bytes of a row to `out`, in insertColumns order
+ * (unresolved placeholders must have been filled). A value the column's type
+ * cannot hold throws UnwritableEventError naming the column, and `out` is
+ * left as it was. Rows are encoded into one buffer per insert: a Buffer per
+ * row would cost more in allocation and garbage collection than the encoding.
+ */
+export function writeRowBinary(row: RowImage, out: ByteWriter): void {
+  const encoders = encodersOf(row.plan);
+  if (!encoders) throw new Error(`table ${row.plan.table} has a column type without a RowBinary encoder`);
+  const start = out.length;
+  let index = 0;
+  try {
+    for (; index < encoders.length; index++) encoders[index]!(row.fields[index]!, out);
+  } catch (error) {
+    out.length = start;
+    if (error instanceof RowBinaryValueError) throw new UnwritableEventError(`column ${row.plan.columns[index]!.name}: ${error.message}`);
+    throw error;
+  }
+  if (row.plan.rowKey) stringEncoder(rowKeyOf(row), out);
+  versionEncoder(row.version, out);
+  out.u8(row.deleted ? 1 : 0);
+}
+
+/** The RowBinary bytes of one row (writeRowBinary into a buffer of its own). */
+export function rowToBinary(row: RowImage): Buffer {
+  const out = new ByteWriter(256);
+  writeRowBinary(row, out);
+  return out.slice();
 }

@@ -5,6 +5,7 @@
  */
 import { Readable } from 'node:stream';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
+import { quoteIdent } from './sql.js';
 
 export interface ServerFeatures {
   version: string;
@@ -51,6 +52,20 @@ export class ClickHouseServer {
       format: 'TabSeparated',
       values: Readable.from([Buffer.from(tsv)], { objectMode: false }),
     });
+  }
+
+  /**
+   * Inserts rows given as RowBinary bytes (in `columns` order and types).
+   * @clickhouse/client's insert() takes text and JSON formats only; exec
+   * sends the bytes as the request body and the statement in the URL.
+   */
+  async insertRowBinary(table: string, columns: readonly string[], bytes: Buffer): Promise<void> {
+    const result = await this.client.exec({
+      query: `INSERT INTO ${table} (${columns.map(quoteIdent).join(', ')}) FORMAT RowBinary`,
+      values: Readable.from([bytes], { objectMode: false }),
+    });
+    // The answer of an insert is empty; reading it to the end frees the connection.
+    for await (const _chunk of result.stream) void _chunk;
   }
 
   /** A query's result as TabSeparated text. */

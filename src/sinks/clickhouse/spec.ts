@@ -28,6 +28,12 @@ export const clickhouseSinkConfigSchema = z
       .record(z.string(), z.array(z.string().min(1)).min(1))
       .default({})
       .describe('ORDER BY override per ClickHouse table name; must hold every primary-key column. Default: the primary key.'),
+    nonFiniteNumeric: z
+      .enum(['dead-letter', 'null'])
+      .default('dead-letter')
+      .describe(
+        "numeric 'NaN', 'Infinity' and '-Infinity' have no ClickHouse Decimal value: dead-letter refuses the event naming the column; null writes NULL into a Nullable column (a NOT NULL column still dead-letters). Unconstrained numeric columns are String and keep the text.",
+      ),
     engineSettings: z
       .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a ClickHouse setting name'), z.union([z.number(), z.string()]))
       .default({})

@@ -19,7 +19,7 @@ export interface TableState {
   plan: TablePlan;
 }
 
-type TableSettings = Pick<ClickHouseSinkConfig, 'database' | 'tableName' | 'viewSuffix' | 'orderBy' | 'engineSettings'>;
+type TableSettings = Pick<ClickHouseSinkConfig, 'database' | 'tableName' | 'viewSuffix' | 'orderBy' | 'engineSettings'> & Partial<Pick<ClickHouseSinkConfig, 'nonFiniteNumeric'>>;
 
 export class TableCatalog {
   /** Table state (or the reason its events cannot be written) per schema and key. */
@@ -44,6 +44,7 @@ export class TableCatalog {
       const plan = planTable(this.settings.database, tableName, this.settings.viewSuffix, columnsFromEnvelope(envelope, keyFields), [...keyFields], this.features, {
         orderBy: this.settings.orderBy[tableName],
         settings: this.settings.engineSettings,
+        mapping: { nonFiniteNumeric: this.settings.nonFiniteNumeric },
       });
       await this.applyTablePlan(plan);
       const state = { plan };
@@ -83,6 +84,7 @@ export class TableCatalog {
           if (!(await existingColumns(this.server, plan.database, plan.table)).has(column.name)) throw error;
         });
       }
+      plan.storedTypes = plan.columns.map((column) => existing.get(column.name) ?? column.mapping.type);
       if (added.length > 0 && existing.size > 0) {
         await this.server.command(`DROP TABLE IF EXISTS ${qualified(plan.database, plan.view)}`);
         this.logger.info({ table: plan.table, added: added.map((column) => column.name) }, 'added columns');

@@ -9,7 +9,7 @@
  */
 import type { ColumnSchema } from '../../core/events.js';
 import { qualified, quoteIdent, quoteString } from './sql.js';
-import { mapColumn, type ColumnMapping } from './type-mapping.js';
+import { mapColumn, type ColumnMapping, type MappingOptions } from './type-mapping.js';
 import type { ServerFeatures } from './server.js';
 
 export const VERSION_COLUMN = '_version';
@@ -37,12 +37,20 @@ export interface TablePlan {
   orderBy: string[];
   /** Engine settings, the SETTINGS clause of CREATE TABLE. */
   settings: Readonly<Record<string, string | number>>;
+  /**
+   * The ClickHouse type of each column as the table has it, once known (the
+   * catalog sets it): a RowBinary insert must match it exactly, and a column
+   * may be Nullable(T) in the table while the event's schema says T.
+   */
+  storedTypes?: string[];
 }
 
 export interface PlanOptions {
   /** ORDER BY override; must hold every key column. */
   orderBy?: readonly string[];
   settings?: Readonly<Record<string, string | number>>;
+  /** How values are written (numeric NaN). */
+  mapping?: MappingOptions;
 }
 
 export class PlanError extends Error {}
@@ -71,7 +79,7 @@ export function planTable(
   // Sorting-key columns are never Nullable: ClickHouse refuses Nullable in ORDER BY.
   const planned = columns.map((column) => ({
     name: column.name,
-    mapping: mapColumn({ ...column.schema, optional: column.schema.optional && !orderBy.includes(column.name) }, features),
+    mapping: mapColumn({ ...column.schema, optional: column.schema.optional && !orderBy.includes(column.name) }, features, options.mapping),
   }));
   return {
     database,

@@ -1,6 +1,7 @@
 /**
  * Connect schemas (from Debezium-shaped events) to ClickHouse column types and
- * to the text each value takes in a TabSeparated row.
+ * to the text each value takes in a row's fields (TabSeparated text, which
+ * row-binary.ts turns into the RowBinary bytes the insert sends).
  */
 import { DECIMAL_PRECISION_PARAMETER, SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
 import { unscaledBase64ToDecimal } from '../../core/decimal.js';
@@ -26,6 +27,46 @@ interface BaseMapping {
   type: string;
   format(value: unknown): string;
   quoting: Quoting;
+  /** Values written as NULL when the column is Nullable (numeric NaN under `nonFiniteNumeric: null`). */
+  nullFor?(value: unknown): boolean;
+}
+
+/** How a column's values are written, per connector (the sink's config). */
+export interface MappingOptions {
+  /**
+   * numeric 'NaN', 'Infinity' and '-Infinity' (PostgreSQL has them, a
+   * ClickHouse Decimal has not): `dead-letter` (the default) refuses the
+   * event naming the column; `null` writes NULL into a Nullable column (a
+   * NOT NULL one still dead-letters).
+   */
+  nonFiniteNumeric?: 'dead-letter' | 'null';
+}
+
+const NON_FINITE_NUMERIC: ReadonlySet<unknown> = new Set(['NaN', 'Infinity', '-Infinity']);
+
+/** numeric NaN or ±Infinity, as the source carries them (Debezium's decimal.handling.mode=string). */
+export function isNonFiniteNumeric(value: unknown): boolean {
+  return NON_FINITE_NUMERIC.has(value);
+}
+
+/**
+ * A float as the sink writes it: JavaScript's shortest round-trip text, with
+ * ClickHouse's spellings `nan`, `inf`, `-inf` and `-0` keeping its sign.
+ * JsonConverter (Jackson) writes NaN and the infinities as the JSON strings
+ * "NaN", "Infinity", "-Infinity"; they are taken too.
+ */
+export function formatFloat(value: unknown): string {
+  let number = typeof value === 'bigint' ? Number(value) : value;
+  if (typeof value === 'string') {
+    number = value === 'NaN' ? Number.NaN : value === 'Infinity' ? Number.POSITIVE_INFINITY : value === '-Infinity' ? Number.NEGATIVE_INFINITY : Number(value);
+    if (value.trim() === '' || (Number.isNaN(number) && value !== 'NaN')) throw new Error(`not a floating-point number: ${JSON.stringify(value)}`);
+  }
+  if (typeof number !== 'number') throw new Error(`not a floating-point number: ${typeof value === 'object' ? JSON.stringify(value) : String(value)}`);
+  if (Number.isNaN(number)) return 'nan';
+  if (number === Number.POSITIVE_INFINITY) return 'inf';
+  if (number === Number.NEGATIVE_INFINITY) return '-inf';
+  if (Object.is(number, -0)) return '-0';
+  return String(number);
 }
 
 const MAX_DECIMAL_PRECISION = 38;
@@ -83,7 +124,24 @@ function connectDecimal(schema: ConnectSchema, bare: (type: string, format: (val
   return fits ? bare(`Decimal(${precision}, ${scale})`, format) : quoted('String', format);
 }
 
-function baseMapping(schema: ConnectSchema, features: ServerFeatures): BaseMapping {
+function decimalMapping(type: string, options: MappingOptions): BaseMapping {
+  return {
+    type,
+    quoting: 'bare',
+    format: (value) => {
+      if (isNonFiniteNumeric(value)) {
+        throw new Error(
+          `numeric ${String(value)} has no value in ClickHouse's ${type}` +
+            (options.nonFiniteNumeric === 'null' ? ' and the column is not Nullable' : " (the sink's nonFiniteNumeric setting can write NULL instead)"),
+        );
+      }
+      return String(value);
+    },
+    nullFor: options.nonFiniteNumeric === 'null' ? isNonFiniteNumeric : undefined,
+  };
+}
+
+function baseMapping(schema: ConnectSchema, features: ServerFeatures, options: MappingOptions): BaseMapping {
   const text = (value: unknown) => String(value);
   const quoted = (type: string, format: (value: unknown) => string): BaseMapping => ({ type, format, quoting: 'quoted' });
   const bare = (type: string, format: (value: unknown) => string = text): BaseMapping => ({ type, format, quoting: 'bare' });
@@ -119,14 +177,14 @@ function baseMapping(schema: ConnectSchema, features: ServerFeatures): BaseMappi
     case 'int64':
       return bare('Int64');
     case 'float':
-      return bare('Float32');
+      return bare('Float32', formatFloat);
     case 'double':
-      return bare('Float64');
+      return bare('Float64', formatFloat);
     case 'boolean':
       return bare('UInt8', (value) => (value ? '1' : '0'));
     case 'string': {
       const decimal = decimalType(schema);
-      return decimal ? bare(decimal) : quoted('String', text);
+      return decimal ? decimalMapping(decimal, options) : quoted('String', text);
     }
     case 'bytes':
       // Kept as the base64 text JsonConverter carries.
@@ -148,8 +206,8 @@ export function quoteArrayString(text: string): string {
  * written as `[]`. The literal is TabSeparated-safe as is: strings inside are
  * quoted and escaped (tab, newline, backslash) by the quoted-text rules.
  */
-function arrayMapping(schema: ConnectSchema, features: ServerFeatures): ColumnMapping {
-  const element = mapColumn(schema.items ?? { type: 'string', optional: true }, features);
+function arrayMapping(schema: ConnectSchema, features: ServerFeatures, options: MappingOptions): ColumnMapping {
+  const element = mapColumn(schema.items ?? { type: 'string', optional: true }, features, options);
   const format = (value: unknown): string => {
     if (!Array.isArray(value)) throw new Error(`not an array: ${JSON.stringify(value)}`);
     return `[${value.map((item) => (item === null || item === undefined ? 'NULL' : element.quoted(item))).join(',')}]`;
@@ -157,16 +215,19 @@ function arrayMapping(schema: ConnectSchema, features: ServerFeatures): ColumnMa
   return { type: `Array(${element.type})`, format, tsv: format, nullTsv: '[]', quoted: format };
 }
 
-export function mapColumn(schema: ConnectSchema, features: ServerFeatures): ColumnMapping {
-  if (schema.type === 'array') return arrayMapping(schema, features);
-  const base = baseMapping(schema, features);
+export function mapColumn(schema: ConnectSchema, features: ServerFeatures, options: MappingOptions = {}): ColumnMapping {
+  if (schema.type === 'array') return arrayMapping(schema, features, options);
+  const base = baseMapping(schema, features, options);
   const format = base.format;
+  const tsv = (value: unknown): string => escapeTsv(format(value));
+  const quoted = base.quoting === 'bare' ? format : (value: unknown) => quoteArrayString(format(value));
+  const nullFor = schema.optional ? base.nullFor : undefined;
   return {
     type: schema.optional ? `Nullable(${base.type})` : base.type,
     format,
-    tsv: (value) => escapeTsv(format(value)),
+    tsv: nullFor ? (value) => (nullFor(value) ? '\\N' : tsv(value)) : tsv,
     nullTsv: '\\N',
-    quoted: base.quoting === 'bare' ? format : (value) => quoteArrayString(format(value)),
+    quoted: nullFor ? (value) => (nullFor(value) ? 'NULL' : quoted(value)) : quoted,
   };
 }
 

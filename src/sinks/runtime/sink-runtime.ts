@@ -123,6 +123,8 @@ export class SinkRuntime<Prepared = unknown> {
   /** A new generation of the group: drop what was revoked, seek what is ours. Runs before the consumer fetches again. */
   private assign(partitions: readonly TopicPartition[], signal: AbortSignal): void {
     const { generation, resume, fromStore } = this.ownership.assign(partitions);
+    metrics.sinkPartitionsAssigned.set(this.labels, partitions.length);
+    this.context.logger.info({ generation, partitions: partitions.map((partition) => partitionKey(partition.topic, partition.partition)) }, 'partitions assigned');
     const dropped = this.buffer.retain((key) => this.ownership.has(key));
     // The consumer restarts a retained partition from the group's committed
     // offset; continue after what this member already buffered instead.
