@@ -25,13 +25,13 @@ export default tseslint.config(
   },
   {
     // kafkajs's runtime values only through src/kafka/kafkajs.ts, which loads
-    // kafkajs after its read_committed fix (src/kafka/read-committed-fix.ts).
+    // kafkajs after its patches (src/kafka/kafkajs-patches.ts).
     files: ['src/**/*.ts'],
     ignores: ['src/kafka/kafkajs.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
-        { paths: [{ name: 'kafkajs', allowTypeImports: true, message: 'Import kafkajs values from src/kafka/kafkajs.ts (it installs the read_committed fix first).' }] },
+        { paths: [{ name: 'kafkajs', allowTypeImports: true, message: 'Import kafkajs values from src/kafka/kafkajs.ts (it installs the kafkajs patches first).' }] },
       ],
     },
   },

@@ -12,7 +12,7 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           environment: 'node',
-          // Before any test imports kafkajs (src/kafka/read-committed-fix.ts).
+          // Before any test imports kafkajs (src/kafka/kafkajs-patches.ts).
           setupFiles: ['test/support/kafkajs-fix.ts'],
         },
       },
@@ -22,7 +22,7 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           // Before any test imports kafkajs: test readers check exactly-once
-          // results read_committed (src/kafka/read-committed-fix.ts).
+          // results read_committed (src/kafka/kafkajs-patches.ts).
           setupFiles: ['test/support/kafkajs-fix.ts'],
           // One stack for the whole run: services are found or started once.
           globalSetup: ['test/support/global-setup.ts'],

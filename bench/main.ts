@@ -36,8 +36,8 @@
  * source's maxBatchDelayMs), --kills N, --only source,sink,latency,recovery,processors
  * (run only these parts; the sink drain needs the source part's topic).
  */
-// First: kafkajs's read_committed filter corrected before kafkajs loads (src/kafka/read-committed-fix.ts).
-import '../src/kafka/read-committed-fix.js';
+// First: kafkajs's internals patched before kafkajs loads (src/kafka/kafkajs-patches.ts).
+import '../src/kafka/kafkajs-patches.js';
 import { execFileSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import pg from 'pg';

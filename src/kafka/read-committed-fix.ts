@@ -1,6 +1,6 @@
 /**
- * A correct read_committed filter for kafkajs 2.2.4, installed before kafkajs
- * loads (kafkajs.ts, and the test setup).
+ * A correct read_committed filter for kafkajs 2.2.4, put in place of
+ * kafkajs's own before kafkajs loads (kafkajs-patches.ts).
  *
  * With isolation read_committed the broker returns records up to the last
  * stable offset and, with them, the aborted transactions that overlap the
@@ -22,8 +22,6 @@
  * transactions ordered by first offset, every one whose first offset a record
  * reached is active for its producer until that producer's abort marker.
  */
-import { createRequire } from 'node:module';
-
 export interface FetchedMessage {
   offset: string;
   key?: Buffer | null;
@@ -62,31 +60,3 @@ export function filterAbortedMessages<M extends FetchedMessage>({ messages, abor
     return !(message.batchContext.inTransaction && aborted.has(producerId));
   });
 }
-
-const require = createRequire(import.meta.url);
-const INSTALLED = Symbol.for('tideline.kafkajs.readCommittedFix');
-
-/**
- * Puts the filter above in place of kafkajs's, in the module cache, so that
- * kafkajs's consumer takes it when it loads. Throws if kafkajs's consumer was
- * loaded before with its own filter (the fix would silently not apply).
- */
-export function installReadCommittedFix(): void {
-  const filterPath = require.resolve('kafkajs/src/consumer/filterAbortedMessages.js');
-  const batchPath = require.resolve('kafkajs/src/consumer/batch.js');
-  // Marked, not compared: a test runner may evaluate this module more than once per process.
-  if ((require.cache[filterPath]?.exports as Record<symbol, unknown> | undefined)?.[INSTALLED] === true) return;
-  if (require.cache[batchPath]) {
-    throw new Error('kafkajs was loaded before src/kafka/read-committed-fix.ts: import kafkajs values only through src/kafka/kafkajs.ts');
-  }
-  const version = (require('kafkajs/package.json') as { version: string }).version;
-  if (!version.startsWith('2.')) throw new Error(`read-committed-fix.ts patches kafkajs 2.x; found ${version}: check whether the fix is still needed`);
-  const Module = require('node:module') as { new (id: string): NodeJS.Module };
-  const module = new Module(filterPath);
-  module.filename = filterPath;
-  module.loaded = true;
-  module.exports = Object.assign((...args: Parameters<typeof filterAbortedMessages>) => filterAbortedMessages(...args), { [INSTALLED]: true });
-  require.cache[filterPath] = module;
-}
-
-installReadCommittedFix();

@@ -1,2 +1,2 @@
-/** kafkajs's read_committed filter corrected before any test loads kafkajs (see src/kafka/read-committed-fix.ts). */
-import '../../src/kafka/read-committed-fix.js';
+/** kafkajs's internals patched before any test loads kafkajs (see src/kafka/kafkajs-patches.ts). */
+import '../../src/kafka/kafkajs-patches.js';

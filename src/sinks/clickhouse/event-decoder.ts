@@ -60,6 +60,10 @@ export class EventDecoder {
     const event = decoded.value;
     if (!event || typeof event !== 'object' || !event.source) throw new UnwritableEventError('message is not a Debezium change event (no source block)');
     if (event.op === 't') return { event, state: null };
+    // A batch fetched before its table was planned comes here message by
+    // message: once one has planned it, the rest of that schema are known.
+    const known = this.latest.get(topic);
+    if (known && known.entry === decoded.schema) return { event, state: known.state };
     const state = await this.catalog.tableFor(topic, event, envelope, this.keyFieldNames(record));
     this.latest.set(topic, { entry: decoded.schema, state });
     return { event, state };

@@ -1,0 +1,52 @@
+/**
+ * Fixes to kafkajs 2.2.4 internals, put in its module cache before kafkajs
+ * loads, so that its own modules take them when they require the originals:
+ *  - consumer/filterAbortedMessages.js: a correct read_committed filter
+ *    (read-committed-fix.ts);
+ *  - producer/groupMessagesPerPartition.js: linear instead of quadratic
+ *    (group-per-partition.ts).
+ * Importing this module installs them. kafkajs.ts imports it before kafkajs;
+ * the test setup (test/support/kafkajs-fix.ts) and the bench import it first.
+ */
+import { createRequire } from 'node:module';
+import { groupMessagesPerPartition } from './group-per-partition.js';
+import { filterAbortedMessages } from './read-committed-fix.js';
+
+const require = createRequire(import.meta.url);
+const INSTALLED = Symbol.for('tideline.kafkajs.patched');
+
+interface Patch {
+  /** The kafkajs module replaced. */
+  module: string;
+  /** A kafkajs module that requires it: loaded already means the patch came too late. */
+  requiredBy: string;
+  exports: (...args: never[]) => unknown;
+}
+
+const PATCHES: readonly Patch[] = [
+  { module: 'kafkajs/src/consumer/filterAbortedMessages.js', requiredBy: 'kafkajs/src/consumer/batch.js', exports: filterAbortedMessages },
+  { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', requiredBy: 'kafkajs/src/producer/sendMessages.js', exports: groupMessagesPerPartition },
+];
+
+/** Installs every patch; throws if kafkajs was loaded first (a patch would silently not apply). */
+export function installKafkajsPatches(): void {
+  const version = (require('kafkajs/package.json') as { version: string }).version;
+  if (!version.startsWith('2.')) throw new Error(`kafkajs-patches.ts patches kafkajs 2.x; found ${version}: check whether the patches are still needed`);
+  const Module = require('node:module') as { new (id: string): NodeJS.Module };
+  for (const patch of PATCHES) {
+    const path = require.resolve(patch.module);
+    // Marked, not compared: a test runner may evaluate this module more than once per process.
+    if ((require.cache[path]?.exports as Record<symbol, unknown> | undefined)?.[INSTALLED] === true) continue;
+    if (require.cache[require.resolve(patch.requiredBy)]) {
+      throw new Error(`kafkajs was loaded before src/kafka/kafkajs-patches.ts: import kafkajs values only through src/kafka/kafkajs.ts`);
+    }
+    const module = new Module(path);
+    module.filename = path;
+    module.loaded = true;
+    const replacement = patch.exports;
+    module.exports = Object.assign((...args: never[]) => replacement(...args), { [INSTALLED]: true });
+    require.cache[path] = module;
+  }
+}
+
+installKafkajsPatches();
