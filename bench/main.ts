@@ -10,13 +10,15 @@
  *     transactions/s (default 2,000), measured by a read_committed consumer.
  *  2. Sink drain: the clickhouse sink, started on the 100-row topic (the
  *     whole backlog waiting in Kafka), timed until every row is in ClickHouse;
- *     also the rate from the first batch written, and the peak RSS.
+ *     also when its first batch landed, the rate after it, and the peak RSS.
  *  3. Latency at fixed offered loads: source and sink running in a daemon
  *     process of their own, --writers connections commit --rate events/s as
  *     transactions of --tx-rows rows (default one run at 5,000/s and one at
  *     10,000/s, as transactions of 10); the achieved rate is printed. Commit-to-Kafka is measured by a read_committed consumer
  *     (now - source.ts_ms), end-to-end by polling ClickHouse for the ids not
- *     yet seen against each transaction's commit time.
+ *     yet seen against each transaction's commit time. Once per format of
+ *     --format (the daemon process uses its embedded registry, which the
+ *     consumer reads too).
  *  4. Recovery after SIGKILL: the daemon (source and sink, in a process of its
  *     own) runs under a steady writer and is killed --kills times (default 3);
  *     each time, the time from starting it again to the first new row written
@@ -27,9 +29,10 @@
  *
  * Services come from TIDELINE_* variables, or the native stack is started.
  * Prints events/s, percentiles and peak RSS. Options: --format json,avro (the
- * formats of the 100-row source drain and the sink drain, each printed with
- * its bytes/event, events/s and peak RSS; default both; avro with an
- * in-memory schema registry; the other parts run with json), --rows N, --single-rows N,
+ * formats of the 100-row source drain, the sink drain and the latency runs,
+ * each printed with its bytes/event, events/s and peak RSS; default both; the
+ * in-process drains use an in-memory schema registry; the other parts run
+ * with json), --rows N, --single-rows N,
  * --source-rate N (single-row transactions/s for the source's latency, default
  * 2000), --compression none|gzip (the source's),
  * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
@@ -44,7 +47,11 @@ import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClickHouseServer } from '../src/sinks/clickhouse/server.js';
 import { MemorySchemaRegistry } from '../src/registry/memory-registry.js';
-import { isFormat, type FormatName } from '../src/serde/index.js';
+import { createConverter, isFormat, type Converter, type FormatName } from '../src/serde/index.js';
+import { EmbeddedRegistry } from '../src/registry/embedded-registry.js';
+import { createKafka } from '../src/kafka/client.js';
+import { ConnectorHealth } from '../src/runtime/connector-health.js';
+import { createLogger } from '../src/core/logger.js';
 import { metrics } from '../src/metrics/registry.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
@@ -120,7 +127,29 @@ const TABLE_COLUMNS = `
 const ROW_VALUES = (from: string): string =>
   `SELECT g, g % 1000, g * 7, 'customer-' || (g % 977), (g % 100000) / 100.0, now(), g % 2 = 0, g / 3.0, 'status-' || (g % 5), DATE '2024-01-01' + (g % 365)::int FROM ${from}`;
 
-/** source.ts_ms (the PostgreSQL commit time) of an event, without parsing its kilobytes of schema. */
+/**
+ * source.ts_ms (the PostgreSQL commit time) of an event of the latency run's
+ * topic: json read by text, avro decoded with the schemas the daemon
+ * registered in its embedded registry (the topic _schemas).
+ */
+async function latencyReader(svc: ReturnType<typeof services>, format: FormatName): Promise<{ commitTime(value: Buffer): Promise<number>; close(): Promise<void> }> {
+  if (format === 'json') return { commitTime: async (value) => sourceTimestamp(value), close: async () => undefined };
+  const logger = createLogger({ level: 'warn' });
+  const registry = new EmbeddedRegistry(createKafka({ brokers: svc.brokers.split(','), ssl: false }, 'bench-latency-registry', logger, new ConnectorHealth('bench', logger)), {
+    topic: '_schemas',
+    logger,
+  });
+  const converter: Converter = createConverter(format, registry);
+  return {
+    commitTime: async (value) => {
+      await converter.loadSchemas([value]);
+      return Number(converter.decodeValue<{ source: { ts_ms: number } }>(value).value.source.ts_ms);
+    },
+    close: () => registry.close(),
+  };
+}
+
+/** source.ts_ms (the PostgreSQL commit time) of a json event, without parsing its kilobytes of schema. */
 function sourceTimestamp(value: Buffer): number {
   const text = value.toString('latin1', Math.max(0, value.length - 2048));
   return Number(/"source":\{[^}]*"ts_ms":(\d+)/.exec(text)?.[1]);
@@ -274,7 +303,9 @@ async function main(): Promise<void> {
     }
 
     // 3. Latency at a fixed offered load, whole pipeline running.
-    if (PARTS.has('latency')) for (const rate of RATES) await measureLatency(client, clickhouse, svc, `${suffix}r${rate}`, rate, cleanups);
+    if (PARTS.has('latency')) {
+      for (const format of DRAIN_FORMATS) for (const rate of RATES) await measureLatency(client, clickhouse, svc, `${suffix}${format}r${rate}`, rate, cleanups, format);
+    }
 
     // 4. Recovery after SIGKILL.
     if (PARTS.has('recovery')) await measureRecovery(client, clickhouse, svc, suffix, cleanups);
@@ -386,6 +417,7 @@ async function measureLatency(
   suffix: string,
   rate: number,
   cleanups: (() => Promise<unknown>)[],
+  format: FormatName,
 ): Promise<void> {
   const table = `live_${suffix}`;
   const database = `bench_live_${suffix}`;
@@ -400,9 +432,12 @@ async function measureLatency(
   });
   // The daemon runs as its own process, as in production: the writers and the
   // measuring consumer must not share its event loop.
-  const daemon = new DaemonProcess(dir, await freePort());
+  // Its embedded schema registry (the default) keeps schemas in the topic _schemas.
+  const daemon = new DaemonProcess(dir, await freePort(), { TIDELINE_FORMAT: format });
   cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
   await daemon.start();
+  const reader = await latencyReader(svc, format);
+  cleanups.push(() => reader.close());
 
   // commit-to-Kafka, seen from outside: a read_committed consumer.
   const kafka = new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING });
@@ -413,7 +448,8 @@ async function measureLatency(
   await consumer.run({
     eachMessage: async ({ message }) => {
       if (!message.value) return;
-      kafkaLatencies.push(Date.now() - sourceTimestamp(message.value));
+      const arrived = Date.now();
+      kafkaLatencies.push(arrived - (await reader.commitTime(message.value)));
     },
   });
   await new Promise((resolve) => setTimeout(resolve, 3000)); // let the consumer join
@@ -472,7 +508,7 @@ async function measureLatency(
   kafkaLatencies.sort((a, b) => a - b);
   endToEnd.sort((a, b) => a - b);
   console.log(
-    `offered load: ${total.toLocaleString()} events as ${transactions.toLocaleString()} transactions of ${TX_ROWS} rows at ${rate.toLocaleString()} events/s ` +
+    `format ${format}, offered load: ${total.toLocaleString()} events as ${transactions.toLocaleString()} transactions of ${TX_ROWS} rows at ${rate.toLocaleString()} events/s ` +
       `(achieved ${Math.round(total / writerSeconds).toLocaleString()} events/s from ${WRITERS} connections)`,
   );
   console.log(`commit-to-Kafka latency (read_committed consumer): p50 ${percentile(kafkaLatencies, 50)} ms, p99 ${percentile(kafkaLatencies, 99)} ms (${kafkaLatencies.length} events)`);
