@@ -141,7 +141,7 @@ describe('Confluent Python client against tideline (Avro, embedded registry over
       ops: { c: 3, u: 2, d: 1 },
       tombstones: 1,
       versions: { [`${topic}-key`]: [1], [`${topic}-value`]: [1, 2] },
-      envelope: 'Envelope',
+      records: [`${topic}.Envelope`, 'io.debezium.connector.postgresql.Source'],
       problems: [],
     });
     expect(summary.columns).toEqual(['id', ...COLUMNS, ...ADDED].sort());

@@ -186,7 +186,8 @@ def compare(args):
         problems.append(f"{left} messages of {args.json_topic} have no counterpart in {args.avro_topic}")
 
     subject = f"{args.avro_topic}-value"
-    latest = registry.get_latest_version(subject)
+    envelope = json.loads(registry.get_latest_version(subject).schema.schema_str)
+    source = next(field["type"] for field in envelope["fields"] if field["name"] == "source")
     summary = {
         "compared": len(messages[args.avro_topic]),
         "ops": ops,
@@ -194,7 +195,7 @@ def compare(args):
         "columns": sorted(columns),
         "valueSchemaIds": value_ids,
         "versions": {s: registry.get_versions(s) for s in (f"{args.avro_topic}-key", subject)},
-        "envelope": json.loads(latest.schema.schema_str)["name"],
+        "records": [f"{record['namespace']}.{record['name']}" for record in (envelope, source)],
         "problems": problems,
     }
     print(json.dumps(summary))
