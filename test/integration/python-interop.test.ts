@@ -43,11 +43,11 @@ function venvPython(): string {
   }
 }
 
-/** Runs the script; its last stdout line is its JSON summary. Fails with its stderr. */
-async function runClient(python: string, args: string[]): Promise<Record<string, unknown>> {
+/** Runs one command of the script; its last stdout line is its JSON summary. Fails with its stderr. */
+async function runClient(python: string, common: string[], command: 'compare' | 'produce', args: string[]): Promise<Record<string, unknown>> {
   return new Promise((done, fail) => {
-    execFile(python, [SCRIPT, ...args], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error) fail(new Error(`confluent_client.py ${args.find((arg) => !arg.startsWith('-') && /^[a-z]+$/.test(arg))} failed (${error.message}):\n${stderr}\n${stdout}`));
+    execFile(python, [SCRIPT, ...common, command, ...args], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error) fail(new Error(`confluent_client.py ${command} failed (${error.message}):\n${stderr}\n${stdout}`));
       else done(JSON.parse(stdout.trim().split('\n').at(-1)!) as Record<string, unknown>);
     });
   });
@@ -135,7 +135,7 @@ describe('Confluent Python client against tideline (Avro, embedded registry over
     // c 1, c 2, u 1, d 2, tombstone 2, c 3, u 3
     const expected = 7;
 
-    const summary = await runClient(python, ['--brokers', brokers, '--registry', registry!.servedAt!, 'compare', '--avro-topic', topic, '--json-topic', jsonTopic, '--expect', String(expected)]);
+    const summary = await runClient(python, ['--brokers', brokers, '--registry', registry!.servedAt!], 'compare', ['--avro-topic', topic, '--json-topic', jsonTopic, '--expect', String(expected)]);
     expect(summary).toMatchObject({
       compared: expected,
       ops: { c: 3, u: 2, d: 1 },
@@ -149,7 +149,7 @@ describe('Confluent Python client against tideline (Avro, embedded registry over
   });
 
   it('AvroSerializer writes Debezium-shaped events that the ClickHouse sink loads', async () => {
-    const summary = await runClient(python, ['--brokers', brokers, '--registry', registry!.servedAt!, 'produce', '--topic', pyTopic, '--prefix', pyPrefix, '--table', pyTable]);
+    const summary = await runClient(python, ['--brokers', brokers, '--registry', registry!.servedAt!], 'produce', ['--topic', pyTopic, '--prefix', pyPrefix, '--table', pyTable]);
     expect(summary).toEqual({ produced: 6, versions: { [`${pyTopic}-key`]: [1], [`${pyTopic}-value`]: [1] } });
 
     // Id 3 was created and deleted: its delete is the newest row version (the view hides it).
