@@ -203,6 +203,8 @@ source "$STACK_LIB_DIR/postgres.sh"
 source "$STACK_LIB_DIR/kafka.sh"
 # shellcheck source=clickhouse.sh
 source "$STACK_LIB_DIR/clickhouse.sh"
+# shellcheck source=python.sh
+source "$STACK_LIB_DIR/python.sh"
 
 # Each service module defines <svc>_pid (prints our pid if it is running, else
 # nothing), <svc>_ports, <svc>_addr, <svc>_launch, <svc>_wait, <svc>_stop, <svc>_logs.
