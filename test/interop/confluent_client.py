@@ -277,7 +277,7 @@ ROWS = {
     2: {"id": 2, "name": "second", "qty": None, "price": None, "active": None,
         "amount": None, "created": None, "day": None, "status": None},
     3: {"id": 3, "name": "third", "qty": 3, "price": -0.125, "active": False,
-        "amount": Decimal("-0.01"), "created": 0, "day": -1, "status": "paid"},
+        "amount": Decimal("-0.01"), "created": 0, "day": 0, "status": "paid"},
 }
 UPDATED_2 = {**ROWS[2], "name": "second, updated", "qty": -42, "amount": Decimal("0.50"), "status": "paid"}
 
