@@ -11,7 +11,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
-import { keyOf, valueOf } from '../support/debezium-events.js';
+import { keyOf, loadSchemas, valueOf } from '../support/debezium-events.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 10);
 const fixture = new TableFixture('crash');
@@ -110,6 +110,7 @@ describe('crash recovery (SIGKILL)', () => {
     await consumer.run({
       eachMessage: async ({ message }) => {
         if (!message.value) return; // tombstone
+        await loadSchemas(message.key, message.value);
         const id = Number(keyOf<{ id: number }>(message.key)!.id);
         const op = valueOf(message.value)!.op as Op;
         const list = seen.get(id) ?? [];

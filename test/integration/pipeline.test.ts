@@ -10,7 +10,7 @@ import { SOURCE_OFFSETS_TOPIC } from '../../src/kafka/source-offsets.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import type { ChangeEvent } from '../../src/core/events.js';
 import type { PostgresSourceBlock } from '../../src/sources/postgres/source-block.js';
-import { keyOf, testConverter, valueOf } from '../support/debezium-events.js';
+import { keyOf, loadSchemas, testConverter, valueOf } from '../support/debezium-events.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually, startDaemon } from '../support/pipeline.js';
 
@@ -115,6 +115,7 @@ describe('postgres → kafka → clickhouse', () => {
     await consumer.subscribe({ topics: [topic, SOURCE_OFFSETS_TOPIC], fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ topic: from, message }) => {
+        if (from === topic) await loadSchemas(message.key, message.value);
         seen.push({ topic: from, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, keyBytes: message.key, valueBytes: message.value });
       },
     });
