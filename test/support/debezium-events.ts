@@ -8,7 +8,7 @@ import type { ConnectSchema } from '../../src/core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Op, type Row } from '../../src/core/events.js';
 import { keyPartitioner } from '../../src/kafka/client.js';
 import { postgresSourceBlock, type PostgresSourceBlock } from '../../src/sources/postgres/source-block.js';
-import type { Converter, SchemaEncoder } from '../../src/serde/index.js';
+import { createConverter, type Converter, type SchemaEncoder } from '../../src/serde/index.js';
 import { testRegistryConverter } from './test-registry.js';
 
 /**
@@ -20,6 +20,9 @@ import { testRegistryConverter } from './test-registry.js';
  * loadSchemas(message.key, message.value) before keyOf/valueOf.
  */
 export const testConverter: Converter = testRegistryConverter();
+
+/** The converter tests produce events with: the daemons' format (TIDELINE_FORMAT=json: json; else avro, as testConverter). */
+export const producerConverter: Converter = process.env.TIDELINE_FORMAT === 'json' ? createConverter('json') : testConverter;
 
 /** Fetches the schemas these messages name that testConverter does not hold yet (Avro), so that keyOf/valueOf can decode them. */
 export async function loadSchemas(...messages: (Buffer | null | undefined)[]): Promise<void> {
@@ -33,7 +36,7 @@ export interface TableEvents {
   valueEncoder: SchemaEncoder;
 }
 
-export async function tableEvents(topic: string, columns: ColumnSchema[], converter: Converter = testConverter): Promise<TableEvents> {
+export async function tableEvents(topic: string, columns: ColumnSchema[], converter: Converter = producerConverter): Promise<TableEvents> {
   return {
     topic,
     columns,
