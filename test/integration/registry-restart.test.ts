@@ -2,8 +2,10 @@
  * A schema registry restart never stops a running pipeline: a daemon (format
  * avro, the default) uses the embedded registry served by another process
  * (`tideline registry`, by URL) while rows keep being written. The registry
- * is killed (SIGKILL): rows written while it is down still reach ClickHouse,
- * since the daemon's client holds the ids it uses. Restarted on its topic, it
+ * is killed (SIGKILL) for 5 s, and the source's replication connection cut
+ * meanwhile (it reconnects and makes its encoders again): every row written
+ * meanwhile reaches ClickHouse while the registry is still down, since the
+ * daemon's client caches the ids it has. Restarted on its topic, it
  * serves the same ids, and an ALTER TABLE then registers version 2 through
  * it. At the end ClickHouse equals PostgreSQL row for row, and every event on
  * the topic is Avro.
@@ -19,7 +21,7 @@ import { testRegistryTopic } from '../support/test-registry.js';
 
 const MAIN = resolve('src/cli/main.ts');
 const fixture = new TableFixture('regrestart');
-const { services, table, topic, database, client, clickhouse } = fixture;
+const { services, table, topic, database, slot, client, clickhouse } = fixture;
 
 /** `tideline registry` in its own process, on a fixed port so that a restart answers at the same URL. */
 class RegistryProcess {
@@ -105,12 +107,21 @@ describe('schema registry restarted mid-stream', () => {
       const before = await registry.json<{ id: number; version: number }>(`/subjects/${subject}/versions/latest`);
       expect(before.version).toBe(1);
 
-      // Down: the daemon keeps its ids; what is written now must still arrive.
+      // Down for 5 s of writes: the daemon keeps its ids, so every row
+      // committed meanwhile reaches ClickHouse before the registry is back.
       await registry.kill();
       const firstWhileDown = nextId;
       await expect(fetch(`${registry.url}/subjects`)).rejects.toThrow();
-      await eventually('rows written while the registry is down to reach ClickHouse', async () =>
-        ((await clickhouseCount(`id >= ${firstWhileDown}`)) >= 40 ? true : undefined),
+      // The source's replication connection cut: it reconnects, PostgreSQL
+      // sends the table's Relation again, and the source makes its encoders
+      // again, registering the schema it has: answered from the client's cache.
+      const cut = await client.query('SELECT pg_terminate_backend(active_pid) AS cut FROM pg_replication_slots WHERE slot_name = $1 AND active_pid IS NOT NULL', [slot]);
+      expect(cut.rows).toEqual([{ cut: true }]);
+      await new Promise((done) => setTimeout(done, 5_000));
+      const lastWhileDown = nextId - 1; // nextId moves on after each commit
+      expect(lastWhileDown - firstWhileDown + 1).toBeGreaterThanOrEqual(20);
+      await eventually('every row written while the registry is down to reach ClickHouse', async () =>
+        (await clickhouseCount(`id BETWEEN ${firstWhileDown} AND ${lastWhileDown}`)) === lastWhileDown - firstWhileDown + 1 ? true : undefined,
       );
       await expect(fetch(`${registry.url}/subjects`)).rejects.toThrow();
       expect((await fetch(`http://127.0.0.1:${daemon.adminPort}/healthz`)).status).toBe(200);
@@ -142,5 +153,7 @@ describe('schema registry restarted mid-stream', () => {
     expect(messages.length).toBeGreaterThan(expected.length);
     expect(messages.filter((message) => message.value !== null && message.value[0] !== 0)).toEqual([]);
     expect(daemon.exited).toBe(false);
+    // The cut was a reconnect of the source (its encoders made again while the registry was down).
+    expect(daemon.log.join('')).toMatch(/"connector":"[^"]*-source-[^"]*".*postgresql unreachable, retrying/);
   });
 });
