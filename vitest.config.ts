@@ -22,8 +22,9 @@ export default defineConfig({
           include: ['test/integration/**/*.test.ts'],
           environment: 'node',
           // Before any test imports kafkajs: test readers check exactly-once
-          // results read_committed (src/kafka/kafkajs-patches.ts).
-          setupFiles: ['test/support/kafkajs-fix.ts'],
+          // results read_committed (src/kafka/kafkajs-patches.ts). Then
+          // each file's test schema registry is closed after it.
+          setupFiles: ['test/support/kafkajs-fix.ts', 'test/support/registry-teardown.ts'],
           // One stack for the whole run: services are found or started once.
           globalSetup: ['test/support/global-setup.ts'],
           // The suites share one Postgres/Kafka/ClickHouse; run files one at a time

@@ -81,6 +81,8 @@ const DRAIN_FORMATS: FormatName[] = args.format.split(',').map((name) => {
   if (!isFormat(format)) throw new Error(`--format: unknown format ${JSON.stringify(format)} (json, avro)`);
   return format;
 });
+/** The parts other than the --format drains run with json (the daemon's default is avro). */
+const JSON_DAEMON = { TIDELINE_FORMAT: 'json' };
 /** The schema registry of the avro drains (source and sink run in this process). */
 const REGISTRY = new MemorySchemaRegistry();
 const PARTS = new Set(args.only.split(',').map((part) => part.trim()));
@@ -234,7 +236,7 @@ async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof se
   const topic = `${prefix}.public.${table}`;
   await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
   cleanups.push(() => client.query(`DROP TABLE public.${table}`));
-  const daemon = new DaemonProcess(writeConnectorFiles({ 'source.yaml': sourceFile(`bench-rate-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix) }), await freePort());
+  const daemon = new DaemonProcess(writeConnectorFiles({ 'source.yaml': sourceFile(`bench-rate-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix) }), await freePort(), JSON_DAEMON);
   cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop());
   await daemon.start();
 
@@ -372,7 +374,7 @@ async function measureRecovery(client: pg.Client, clickhouse: ClickHouseServer, 
     'source.yaml': sourceFile(`bench-recovery-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix),
     'sink.yaml': sinkFile(`bench-recovery-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, `${prefix}.public.${table}`),
   });
-  const daemon = new DaemonProcess(dir, await freePort());
+  const daemon = new DaemonProcess(dir, await freePort(), JSON_DAEMON);
   cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
   await daemon.start();
 

@@ -113,7 +113,8 @@ async function drain(kafka: Kafka, groupId: string, input: string, yaml: string,
   const started = Date.now();
   let daemon: Daemon | null = null;
   try {
-    daemon = await startDaemon(writeConnectorFiles({ 'processor.yaml': yaml }));
+    // json, as the bench's other parts (avro is measured by the drains of --format).
+    daemon = await startDaemon(writeConnectorFiles({ 'processor.yaml': yaml }), { format: 'json' });
     await waitFor(`${groupId} to commit the end of ${input}`, () => committedEnd(admin, groupId, input));
     if (secondStage) {
       const written = await counterValue(metrics.processorEventsOut, secondStage.from);

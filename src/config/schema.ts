@@ -19,7 +19,7 @@ export const connectorFileSchema = z
         if (!isFormat(value)) context.addIssue({ code: 'custom', message: unknownFormatMessage(value) });
       })
       .optional()
-      .describe("Event format of the topics it writes and reads: json. Default: the daemon's (--format, TIDELINE_FORMAT, else json)."),
+      .describe("Event format of the topics it writes and reads: avro or json. Default: the daemon's (--format, TIDELINE_FORMAT, else avro)."),
     config: z.unknown().optional().describe("The kind's own settings (checked by the kind's schema)."),
   })
   .strict();

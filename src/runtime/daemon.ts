@@ -9,7 +9,7 @@ import type { ConnectorDefinition } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
 import { MemorySchemaRegistry } from '../registry/memory-registry.js';
 import type { SchemaRegistry } from '../registry/schema-registry.js';
-import { formatNeedsRegistry, type FormatName } from '../serde/index.js';
+import { DEFAULT_FORMAT, formatNeedsRegistry, type FormatName } from '../serde/index.js';
 import { startAdminServer } from './admin-server.js';
 import { ConnectorSupervisor } from './supervisor.js';
 
@@ -17,7 +17,7 @@ export interface DaemonOptions {
   adminHost: string;
   /** 0 picks a free port; negative disables the admin server. */
   adminPort: number;
-  /** Event format of connectors whose file names none (default json). */
+  /** Event format of connectors whose file names none (default DEFAULT_FORMAT, avro). */
   format?: FormatName;
   /**
    * Where connectors with a registry format (avro) register and fetch
@@ -43,8 +43,8 @@ export class Daemon {
   private server: Server | null = null;
 
   constructor(definitions: readonly ConnectorDefinition[], private readonly logger: Logger, private readonly options: DaemonOptions) {
-    const enabled = definitions.filter((definition) => definition.enabled).map((definition) => ({ ...definition, format: definition.format ?? options.format }));
-    const needsRegistry = enabled.some((definition) => definition.format !== undefined && formatNeedsRegistry(definition.format));
+    const enabled = definitions.filter((definition) => definition.enabled).map((definition) => ({ ...definition, format: definition.format ?? options.format ?? DEFAULT_FORMAT }));
+    const needsRegistry = enabled.some((definition) => formatNeedsRegistry(definition.format));
     const registry = options.registry ?? (needsRegistry ? inMemoryRegistry(logger) : undefined);
     this.supervisors = enabled.map((definition) => new ConnectorSupervisor(definition, logger.child({ connector: definition.name, kind: definition.kind }), registry));
   }

@@ -10,7 +10,8 @@ import { JsonConverter } from './json/json-converter.js';
 export { DecodeError, FORMATS } from './converter.js';
 export type { ConnectData, Converter, FormatName, MessagePart, SchemaEncoder, SchemaEntry } from './converter.js';
 
-export const DEFAULT_FORMAT: FormatName = 'json';
+/** The format of connectors whose file, `--format` and TIDELINE_FORMAT name none. */
+export const DEFAULT_FORMAT: FormatName = 'avro';
 
 export function isFormat(name: unknown): name is FormatName {
   return typeof name === 'string' && (FORMATS as readonly string[]).includes(name);

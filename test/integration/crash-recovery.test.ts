@@ -11,7 +11,8 @@ import { Kafka, logLevel } from 'kafkajs';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
-import { keyOf, valueOf } from '../support/debezium-events.js';
+import { DEFAULT_FORMAT } from '../../src/serde/index.js';
+import { keyOf, loadSchemas, valueOf } from '../support/debezium-events.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 10);
 const fixture = new TableFixture('crash');
@@ -104,12 +105,16 @@ describe('crash recovery (SIGKILL)', () => {
     const kafka = new Kafka({ brokers: services.kafkaBrokers, logLevel: logLevel.NOTHING });
     const consumer = kafka.consumer({ groupId: `crash-reader-${suffix}`, readUncommitted: false });
     const seen = new Map<number, Op[]>();
+    /** First bytes of the values: the format the daemon wrote (avro: Confluent's magic byte 0). */
+    const firstBytes = new Set<number>();
     let events = 0;
     await consumer.connect();
     await consumer.subscribe({ topic, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
         if (!message.value) return; // tombstone
+        firstBytes.add(message.value[0]!);
+        await loadSchemas(message.key, message.value);
         const id = Number(keyOf<{ id: number }>(message.key)!.id);
         const op = valueOf(message.value)!.op as Op;
         const list = seen.get(id) ?? [];
@@ -126,6 +131,7 @@ describe('crash recovery (SIGKILL)', () => {
       await consumer.disconnect();
     }
     expect(events).toBe(workload.changes);
+    expect([...firstBytes]).toEqual([(process.env.TIDELINE_FORMAT || DEFAULT_FORMAT) === 'avro' ? 0 : '{'.charCodeAt(0)]);
     expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(workload.committed));
 
     // ClickHouse: the view equals the table, every column.

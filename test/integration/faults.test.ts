@@ -148,14 +148,16 @@ describe('fault matrix', () => {
     await daemon.start();
     const writer = new MixedWriter();
     writer.start();
+    let beforeFault = 0;
     try {
-      await sleep(2000);
+      await eventually('the writer to commit 20 transactions', async () => (writer.committed >= 20 ? true : undefined));
+      beforeFault = writer.committed;
       await inject();
-      await sleep(2000);
+      await eventually('the writer to commit after the fault', async () => (writer.committed > beforeFault + 5 ? true : undefined));
     } finally {
       await writer.stop();
     }
-    expect(writer.committed).toBeGreaterThan(20);
+    expect(writer.committed).toBeGreaterThan(beforeFault);
     await fixture.reconnect();
     await expectViewEqualsTable();
     await expectNoDoubles();

@@ -10,7 +10,8 @@ import { SOURCE_OFFSETS_TOPIC } from '../../src/kafka/source-offsets.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import type { ChangeEvent } from '../../src/core/events.js';
 import type { PostgresSourceBlock } from '../../src/sources/postgres/source-block.js';
-import { keyOf, testConverter, valueOf } from '../support/debezium-events.js';
+import { DEFAULT_FORMAT } from '../../src/serde/index.js';
+import { keyOf, loadSchemas, testConverter, valueOf } from '../support/debezium-events.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually, startDaemon } from '../support/pipeline.js';
 
@@ -115,6 +116,7 @@ describe('postgres → kafka → clickhouse', () => {
     await consumer.subscribe({ topics: [topic, SOURCE_OFFSETS_TOPIC], fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ topic: from, message }) => {
+        if (from === topic) await loadSchemas(message.key, message.value);
         seen.push({ topic: from, key: message.key?.toString() ?? null, value: message.value?.toString() ?? null, keyBytes: message.key, valueBytes: message.value });
       },
     });
@@ -130,6 +132,10 @@ describe('postgres → kafka → clickhouse', () => {
     const ops = forId7.map((m) => (m.valueBytes === null ? 'tombstone' : valueOf(m.valueBytes)!.op));
     expect(ops).toEqual(['c', 'u', 'u', 'u', 'u', 'u', 'd', 'tombstone']);
 
+    // The daemon's format (TIDELINE_FORMAT, else the default, avro): Confluent's wire format starts with byte 0.
+    const format = process.env.TIDELINE_FORMAT || DEFAULT_FORMAT;
+    expect(forId7.map((m) => m.keyBytes![0])).toEqual(Array(8).fill(format === 'avro' ? 0 : '{'.charCodeAt(0)));
+    expect(forId7[0]!.valueBytes![0]).toBe(format === 'avro' ? 0 : '{'.charCodeAt(0));
     const created = testConverter.decodeValue<ChangeEvent<PostgresSourceBlock>>(forId7[0]!.valueBytes!);
     const create = { schema: created.schema.schema!, payload: created.value };
     expect(create.schema.name).toBe(`${topic}.Envelope`);

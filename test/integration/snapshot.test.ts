@@ -12,7 +12,7 @@ import pg from 'pg';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
-import { keyOf, valueOf } from '../support/debezium-events.js';
+import { keyOf, loadSchemas, valueOf } from '../support/debezium-events.js';
 
 const ROWS = 100_000;
 const fixture = new TableFixture('snap');
@@ -60,6 +60,7 @@ async function replayTopic(): Promise<Replay> {
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
+      await loadSchemas(message.key, message.value);
       const id = String(keyOf<{ id: number }>(message.key)!.id);
       if (!message.value) {
         replay.rows.delete(id);

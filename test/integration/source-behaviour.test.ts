@@ -10,7 +10,7 @@ import { parseLsn } from '../../src/sources/postgres/lsn.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
-import { testConverter, valueOf } from '../support/debezium-events.js';
+import { loadSchemas, testConverter, valueOf } from '../support/debezium-events.js';
 
 const fixture = new TableFixture('beh');
 const { services, suffix, table, prefix, slot, client } = fixture;
@@ -24,6 +24,7 @@ async function eventsOf(topic: string, count: number): Promise<{ key: string | n
   await consumer.subscribe({ topic, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message }) => {
+      await loadSchemas(message.value);
       seen.push({ key: message.key?.toString() ?? null, value: valueOf(message.value) });
     },
   });

@@ -9,9 +9,25 @@ import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type Colum
 import { keyPartitioner } from '../../src/kafka/client.js';
 import { postgresSourceBlock, type PostgresSourceBlock } from '../../src/sources/postgres/source-block.js';
 import { createConverter, type Converter, type SchemaEncoder } from '../../src/serde/index.js';
+import { testRegistryConverter } from './test-registry.js';
 
-/** The converter tests encode and decode events with (the daemon's default format). */
-export const testConverter: Converter = createConverter('json');
+/**
+ * The converter tests encode and decode events with: Avro (the daemon's
+ * default format) registered in the run's embedded registry, which the
+ * daemons of the run share (test-registry.ts); it reads JSON messages too.
+ * Decoding an Avro message needs its schemas loaded first: readTopics does
+ * that for what it returns; a test with a consumer of its own awaits
+ * loadSchemas(message.key, message.value) before keyOf/valueOf.
+ */
+export const testConverter: Converter = testRegistryConverter();
+
+/** The converter tests produce events with: the daemons' format (TIDELINE_FORMAT=json: json; else avro, as testConverter). */
+export const producerConverter: Converter = process.env.TIDELINE_FORMAT === 'json' ? createConverter('json') : testConverter;
+
+/** Fetches the schemas these messages name that testConverter does not hold yet (Avro), so that keyOf/valueOf can decode them. */
+export async function loadSchemas(...messages: (Buffer | null | undefined)[]): Promise<void> {
+  await testConverter.loadSchemas(messages);
+}
 
 export interface TableEvents {
   topic: string;
@@ -20,7 +36,7 @@ export interface TableEvents {
   valueEncoder: SchemaEncoder;
 }
 
-export async function tableEvents(topic: string, columns: ColumnSchema[], converter: Converter = testConverter): Promise<TableEvents> {
+export async function tableEvents(topic: string, columns: ColumnSchema[], converter: Converter = producerConverter): Promise<TableEvents> {
   return {
     topic,
     columns,
@@ -29,12 +45,12 @@ export async function tableEvents(topic: string, columns: ColumnSchema[], conver
   };
 }
 
-/** A message's key payload (null bytes: null). */
+/** A message's key payload (null bytes: null). Its schema must be loaded (loadSchemas). */
 export function keyOf<T = Row>(bytes: Buffer | null): T | null {
   return bytes ? testConverter.decodeKey<T>(bytes).value : null;
 }
 
-/** A message's value payload (null bytes, a tombstone: null). */
+/** A message's value payload (null bytes, a tombstone: null). Its schema must be loaded (loadSchemas). */
 export function valueOf<T = ChangeEvent<PostgresSourceBlock>>(bytes: Buffer | null): T | null {
   return bytes ? testConverter.decodeValue<T>(bytes).value : null;
 }
@@ -95,7 +111,11 @@ export interface ReadMessage {
   headers: Record<string, string>;
 }
 
-/** Reads topics read_committed from the start until `done` says enough (or the timeout), then for `settleMs` more. */
+/**
+ * Reads topics read_committed from the start until `done` says enough (or the
+ * timeout), then for `settleMs` more; the schemas the messages name are
+ * loaded into testConverter, so keyOf/valueOf decode them.
+ */
 export async function readTopics(
   kafka: Kafka,
   topics: string[],
@@ -120,5 +140,6 @@ export async function readTopics(
   } finally {
     await consumer.disconnect();
   }
+  await testConverter.loadSchemas(messages.flatMap((message) => [message.key, message.value]));
   return messages;
 }

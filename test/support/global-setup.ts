@@ -42,6 +42,10 @@ const KAFKA_PROBE = path.join(REPO_DIR, 'stack', 'lib', 'kafka-probe.mjs');
 export default async function setup(project: TestProject): Promise<Teardown> {
   const found = fromEnvironment() ?? (dockerAvailable() ? await startContainers() : startNativeStack());
   Object.assign(process.env, found.env);
+  // One embedded schema registry topic per run (test/support/test-registry.ts):
+  // every daemon of the run, in-process or child, and the tests' readers share
+  // it, and no run meets another run's schemas.
+  process.env.TIDELINE_REGISTRY_TOPIC ||= `_schemas-it-${Date.now().toString(36)}`;
   project.provide('tidelineServices', {
     mode: found.mode,
     pgUrl: found.env.TIDELINE_PG_URL,
@@ -52,7 +56,8 @@ export default async function setup(project: TestProject): Promise<Teardown> {
     `[tideline] integration tests use ${found.mode}: ` +
       `postgres ${withoutPassword(found.env.TIDELINE_PG_URL)}, ` +
       `kafka ${found.env.TIDELINE_KAFKA_BROKERS}, ` +
-      `clickhouse ${withoutPassword(found.env.TIDELINE_CLICKHOUSE_URL)}`,
+      `clickhouse ${withoutPassword(found.env.TIDELINE_CLICKHOUSE_URL)}, ` +
+      `schema registry topic ${process.env.TIDELINE_REGISTRY_TOPIC}`,
   );
   return found.teardown;
 }

@@ -11,6 +11,7 @@ import { loadConnectorFiles } from '../../src/config/load.js';
 import { Daemon, type DaemonOptions } from '../../src/runtime/daemon.js';
 import { connectorKinds } from '../../src/runtime/registry.js';
 import { isFormat } from '../../src/serde/index.js';
+import { testRegistry } from './test-registry.js';
 
 /** A short unique suffix so runs never share slots, topics or tables. */
 export function uniqueSuffix(): string {
@@ -24,10 +25,11 @@ export function writeConnectorFiles(files: Record<string, string>): string {
 }
 
 /**
- * `options`: the daemon's format and schema registry (a test sharing the
- * registry reads Avro topics with it). The format defaults to
- * TIDELINE_FORMAT, as for `tideline run` (and the DaemonProcess children),
- * so a suite that does not read Kafka itself can run in either format.
+ * `options`: the daemon's format and schema registry. The format defaults to
+ * TIDELINE_FORMAT, else the daemon's default (avro), as for `tideline run`
+ * (and the DaemonProcess children); the registry to the run's embedded one
+ * (test-registry.ts), the kind `tideline run` uses, shared with the test's
+ * readers (testConverter) and the child daemons.
  */
 export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'format' | 'registry'> = {}): Promise<Daemon> {
   const definitions = loadConnectorFiles([dir], connectorKinds);
@@ -36,6 +38,7 @@ export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'for
   const daemon = new Daemon(definitions, createLogger({ level: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn' }), {
     adminHost: '127.0.0.1',
     adminPort: -1,
+    registry: testRegistry,
     ...options,
     format,
   });
