@@ -27,6 +27,8 @@ export interface ConnectorStatus {
 export interface BackoffPolicy {
   initialMs: number;
   maxMs: number;
+  /** How long a run must have been `running` for a service outage that ends it to restart the backoff. */
+  healthyRunMs: number;
 }
 
 export class ConnectorSupervisor {
@@ -39,6 +41,8 @@ export class ConnectorSupervisor {
   private wake: (() => void) | null = null;
   /** Outlives each run: an outage that fails runs spans the restarts. */
   private readonly health: ConnectorHealth;
+  /** When the current run first reported `running` (null until it does). */
+  private runningSince: number | null = null;
   /** Services whose outage failed the last run; reachable again once a run reports `running`. */
   private readonly failedOn = new Set<ServiceName>();
 
@@ -47,7 +51,7 @@ export class ConnectorSupervisor {
     private readonly logger: Logger,
     /** The daemon's schema registry (formats that register schemas need it). */
     private readonly registry?: SchemaRegistry,
-    private readonly backoff: BackoffPolicy = { initialMs: 1_000, maxMs: 60_000 },
+    private readonly backoff: BackoffPolicy = { initialMs: 1_000, maxMs: 60_000, healthyRunMs: 10_000 },
   ) {
     this.health = new ConnectorHealth(definition.name, logger);
   }
@@ -87,6 +91,7 @@ export class ConnectorSupervisor {
     this.state = state;
     this.detail = detail;
     if (state === 'running') {
+      this.runningSince ??= Date.now();
       for (const service of this.failedOn) this.health.reachable(service);
       this.failedOn.clear();
     }
@@ -99,6 +104,7 @@ export class ConnectorSupervisor {
     let delay = this.backoff.initialMs;
     while (!signal.aborted) {
       const started = Date.now();
+      this.runningSince = null;
       this.setState(this.restarts === 0 ? 'starting' : 'restarting');
       try {
         const context: ConnectorContext<unknown> = {
@@ -131,9 +137,12 @@ export class ConnectorSupervisor {
           break;
         }
         metrics.errors.inc({ connector: this.definition.name, kind: 'connector_failed' });
-        // A run that lasted a while earns a fresh backoff.
-        if (Date.now() - started > this.backoff.maxMs) delay = this.backoff.initialMs;
         const service = this.unreachableService(error);
+        // A run that lasted a while earns a fresh backoff; so does one that ran
+        // healthy for a while before a service went away (a new outage, not a
+        // crash loop: its first retry should come soon).
+        const ranHealthy = this.runningSince !== null && Date.now() - this.runningSince > this.backoff.healthyRunMs;
+        if (Date.now() - started > this.backoff.maxMs || (service && ranHealthy)) delay = this.backoff.initialMs;
         if (service) {
           // One warn line for the outage (ConnectorHealth), not an error per attempt.
           this.failedOn.add(service);
