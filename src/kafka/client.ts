@@ -83,7 +83,10 @@ async function probeKafka(kafka: KafkaType): Promise<void> {
     ]);
   } finally {
     clearTimeout(timer);
-    await admin.disconnect().catch(() => undefined);
+    // Bounded too: a disconnect racing a connect that never finished can hang,
+    // and a probe that never ends would end the probing, and with it the
+    // outage's recovery (its sockets go with releaseKafka).
+    await Promise.race([admin.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, PROBE_TIMEOUT_MS).unref())]);
   }
 }
 

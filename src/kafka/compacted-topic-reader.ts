@@ -121,15 +121,29 @@ export async function readTopicToEnd(kafka: Kafka, topic: string, options: ReadT
   return read;
 }
 
+/** How long deleting a reader's group may take before it is left to expire. */
+const DELETE_GROUP_TIMEOUT_MS = 2_000;
+
 /** Deletes a throwaway group; the group would expire by itself, so failing to delete it early is harmless. */
 export async function deleteGroupQuietly(kafka: Kafka, groupId: string): Promise<void> {
-  const admin = kafka.admin();
+  // Best effort, bounded: right after a broker restart the coordinator may be
+  // loading, and kafkajs's default retries would hold a shutdown for ~40 s.
+  const admin = kafka.admin({ retry: { retries: 1 } });
+  let timer: NodeJS.Timeout | undefined;
   try {
-    await admin.connect();
-    await admin.deleteGroups([groupId]);
+    await Promise.race([
+      (async () => {
+        await admin.connect();
+        await admin.deleteGroups([groupId]);
+      })(),
+      new Promise<void>((resolve) => {
+        timer = setTimeout(resolve, DELETE_GROUP_TIMEOUT_MS);
+      }),
+    ]);
   } catch {
     // Expires by itself.
   } finally {
+    clearTimeout(timer);
     await admin.disconnect().catch(() => undefined);
   }
 }

@@ -6,7 +6,7 @@
 import type { KafkaConnection } from '../core/kafka-connection.js';
 import type { Logger } from '../core/logger.js';
 import { TidelineError } from '../core/errors.js';
-import { createKafka } from '../kafka/client.js';
+import { createKafka, releaseKafka } from '../kafka/client.js';
 import { EmbeddedRegistry } from './embedded-registry.js';
 import { HttpSchemaRegistry } from './http-client.js';
 import { startRegistryServer } from './rest-server.js';
@@ -44,12 +44,18 @@ export async function createSchemaRegistry(settings: RegistrySettings, deps: Reg
     return { register: () => Promise.reject(missing), schemaById: () => Promise.reject(missing), close: async () => undefined };
   }
   const logger = deps.logger.child({ component: 'schema-registry' });
-  const registry = new EmbeddedRegistry(createKafka(kafka, 'tideline-registry', logger, new ConnectorHealth('schema-registry', logger)), { topic: settings.topic, logger });
+  const client = createKafka(kafka, 'tideline-registry', logger, new ConnectorHealth('schema-registry', logger));
+  const registry = new EmbeddedRegistry(client, { topic: settings.topic, logger });
+  // Then the connections kafkajs left open (see releaseKafka).
+  const closeRegistry = async (): Promise<void> => {
+    await registry.close();
+    releaseKafka(client);
+  };
   if (!settings.serve) {
     return {
       register: (subject, schema) => registry.register(subject, schema),
       schemaById: (id) => registry.schemaById(id),
-      close: () => registry.close(),
+      close: closeRegistry,
     };
   }
   try {
@@ -62,11 +68,11 @@ export async function createSchemaRegistry(settings: RegistrySettings, deps: Reg
       schemaById: (id) => registry.schemaById(id),
       close: async () => {
         await server.close();
-        await registry.close();
+        await closeRegistry();
       },
     };
   } catch (error) {
-    await registry.close();
+    await closeRegistry();
     throw error;
   }
 }

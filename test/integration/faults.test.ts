@@ -144,6 +144,8 @@ describe('fault matrix', () => {
 
   /** Runs the daemon and a writer through `inject`, then checks everything the matrix asks. */
   async function underLoad(inject: () => Promise<void>): Promise<DaemonProcess> {
+    // A case that failed half-way must not leave its daemon on the slot for the next one.
+    await daemon?.kill();
     daemon = new DaemonProcess(dir, await freePort(), { TIDELINE_LOG_LEVEL: 'info' });
     await daemon.start();
     const writer = new MixedWriter();
@@ -163,15 +165,18 @@ describe('fault matrix', () => {
     await expectNoDoubles();
     await eventually('every connector running again', async () => {
       const statuses = (await (await fetch(`http://127.0.0.1:${daemon!.adminPort}/connectors`)).json()) as { state: string }[];
-      return statuses.every((status) => status.state === 'running') ? true : undefined;
+      if (statuses.every((status) => status.state === 'running')) return true;
+      throw new Error(JSON.stringify(statuses)); // the last one is in the timeout's message
     }, 60_000);
     const asked = Date.now();
     await daemon.stop();
     const stopMs = Date.now() - asked;
     // The outage and recovery lines, for the record (README, Faults).
     const health = lines(daemon, '', /unreachable, retrying|reachable again after/);
-    console.log([...health.map((entry) => `${entry.connector}: ${entry.msg}${entry.reason ? ` (${entry.reason})` : ''}`), `SIGTERM to exit: ${stopMs} ms`].join('\n'));
+    console.log([...health.map((entry) => `${entry.connector ?? entry.component}: ${entry.msg}${entry.reason ? ` (${entry.reason})` : ''}`), `SIGTERM to exit: ${stopMs} ms`].join('\n'));
     expect(stopMs).toBeLessThan(SIGTERM_LIMIT_MS);
+    // 0: every connector stopped by itself; 1 would be the shutdown deadline forcing the exit.
+    expect(daemon.lastExitCode).toBe(0);
     return daemon;
   }
 
@@ -205,12 +210,12 @@ describe('fault matrix', () => {
   }
 
   /** Log lines of one connector ('' for all) whose message matches. */
-  function lines(process: DaemonProcess, connector: string, message: RegExp): { level: string; msg: string; connector?: string; reason?: string }[] {
+  function lines(process: DaemonProcess, connector: string, message: RegExp): { level: string; msg: string; connector?: string; component?: string; reason?: string }[] {
     return process.log
       .join('')
       .split('\n')
       .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as { level: string; msg: string; connector?: string; reason?: string })
+      .map((line) => JSON.parse(line) as { level: string; msg: string; connector?: string; component?: string; reason?: string })
       .filter((entry) => (connector === '' || entry.connector === connector) && message.test(entry.msg));
   }
 

@@ -57,6 +57,9 @@ export class DaemonProcess {
     return this.child !== null && (this.child.exitCode !== null || this.child.signalCode !== null);
   }
 
+  /** The exit code of the last stop() or kill() (null when a signal ended the process): 0 is a clean shutdown. */
+  lastExitCode: number | null = null;
+
   get adminPort(): number {
     return this.port;
   }
@@ -88,9 +91,9 @@ export class DaemonProcess {
   private async signal(signal: NodeJS.Signals): Promise<void> {
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((done) => child.once('exit', done));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
     child.kill(signal);
-    await exited;
+    this.lastExitCode = await exited;
     this.child = null;
   }
 }
