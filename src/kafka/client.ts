@@ -6,6 +6,7 @@ import type { Logger } from '../core/logger.js';
 import type { ServiceHealth } from '../core/service-health.js';
 import { instanceId, removeEarlierIncarnations, taggedRoundRobin } from './group-membership.js';
 import { isRetryEntry, KafkaReachability } from './reachability.js';
+import { withDeadline } from './compacted-topic-reader.js';
 
 /** A connector's handle on Kafka (pass it back to the functions of src/kafka). */
 export type KafkaClient = KafkaType;
@@ -73,20 +74,13 @@ const PROBE_TIMEOUT_MS = 5_000;
 /** Resolves when the cluster answers a metadata request on a fresh connection; no retries. */
 async function probeKafka(kafka: KafkaType): Promise<void> {
   const admin = kafka.admin({ retry: { retries: 0 } });
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
-      admin.connect(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error('probe timed out')), PROBE_TIMEOUT_MS);
-      }),
-    ]);
+    await withDeadline(admin.connect(), PROBE_TIMEOUT_MS, 'probe timed out');
   } finally {
-    clearTimeout(timer);
     // Bounded too: a disconnect racing a connect that never finished can hang,
     // and a probe that never ends would end the probing, and with it the
     // outage's recovery (its sockets go with releaseKafka).
-    await Promise.race([admin.disconnect().catch(() => undefined), new Promise((resolve) => setTimeout(resolve, PROBE_TIMEOUT_MS).unref())]);
+    await withDeadline(admin.disconnect(), PROBE_TIMEOUT_MS, 'probe disconnect timed out').catch(() => undefined);
   }
 }
 

@@ -129,21 +129,18 @@ export async function deleteGroupQuietly(kafka: Kafka, groupId: string): Promise
   // Best effort, bounded: right after a broker restart the coordinator may be
   // loading, and kafkajs's default retries would hold a shutdown for ~40 s.
   const admin = kafka.admin({ retry: { retries: 1 } });
-  let timer: NodeJS.Timeout | undefined;
   try {
-    await Promise.race([
+    await withDeadline(
       (async () => {
         await admin.connect();
         await admin.deleteGroups([groupId]);
       })(),
-      new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, DELETE_GROUP_TIMEOUT_MS);
-      }),
-    ]);
+      DELETE_GROUP_TIMEOUT_MS,
+      `deleting group ${groupId} timed out`,
+    );
   } catch {
     // Expires by itself.
   } finally {
-    clearTimeout(timer);
     await admin.disconnect().catch(() => undefined);
   }
 }
