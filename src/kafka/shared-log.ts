@@ -15,6 +15,9 @@ import { deleteGroupQuietly, withDeadline } from './compacted-topic-reader.js';
 import { ConfigResourceTypes } from './kafkajs.js';
 import { ensureTopics, partitionCount } from './topics.js';
 
+/** How long close() waits for the log's clients to disconnect. */
+const CLOSE_TIMEOUT_MS = 3_000;
+
 export interface SharedLogOptions {
   topic: string;
   /** Configs of the topic when it is created (it is created with one partition). */
@@ -125,12 +128,34 @@ export class SharedLog {
     for (const waiter of due) waiter.resolve();
   }
 
+  /**
+   * Disconnects within CLOSE_TIMEOUT_MS. Nothing here holds data (an append
+   * resolves only once Kafka acknowledged it), so a client that does not
+   * disconnect in time is left to the caller's releaseKafka: right after a
+   * broker restart kafkajs's consumer can sit in its crash-restart backoff or
+   * a coordinator lookup for tens of seconds, and a daemon's shutdown must not
+   * wait for it.
+   */
   async close(): Promise<void> {
-    await this.consumer?.disconnect().catch(() => undefined);
-    await this.producer?.disconnect().catch(() => undefined);
-    await this.admin?.disconnect().catch(() => undefined);
-    if (this.consumer) await deleteGroupQuietly(this.kafka, this.groupId);
+    const clients = { consumer: this.consumer, producer: this.producer, admin: this.admin };
     this.consumer = this.producer = this.admin = null;
+    const pending = new Set<string>();
+    const disconnects = Object.entries(clients).map(async ([name, client]) => {
+      if (!client) return;
+      pending.add(name);
+      await client.disconnect().catch(() => undefined);
+      pending.delete(name);
+    });
+    const disconnected = await withDeadline(Promise.all(disconnects), CLOSE_TIMEOUT_MS, 'timed out').then(
+      () => true,
+      () => false,
+    );
+    if (!disconnected) {
+      this.options.logger.info({ topic: this.options.topic, pending: [...pending] }, `log clients did not disconnect within ${CLOSE_TIMEOUT_MS} ms; leaving them`);
+      return;
+    }
+    // Its group would expire by itself; deleting it keeps the broker tidy.
+    if (clients.consumer) await deleteGroupQuietly(this.kafka, this.groupId);
   }
 }
 

@@ -174,6 +174,11 @@ describe('fault matrix', () => {
     // The outage and recovery lines, for the record (README, Faults).
     const health = lines(daemon, '', /unreachable, retrying|reachable again after/);
     console.log([...health.map((entry) => `${entry.connector ?? entry.component}: ${entry.msg}${entry.reason ? ` (${entry.reason})` : ''}`), `SIGTERM to exit: ${stopMs} ms`].join('\n'));
+    if (daemon.lastExitCode !== 0) {
+      // What the shutdown was waiting for (the deadline's report) or why stopping failed.
+      const tail = daemon.log.join('').split('\n').filter((line) => /"level":"(error|warn)"|stopp|shutdown/.test(line)).slice(-30);
+      console.log(`exit code ${daemon.lastExitCode}; the daemon's last warnings, errors and shutdown lines:\n${tail.join('\n')}`);
+    }
     expect(stopMs).toBeLessThan(SIGTERM_LIMIT_MS);
     // 0: every connector stopped by itself; 1 would be the shutdown deadline forcing the exit.
     expect(daemon.lastExitCode).toBe(0);
