@@ -56,7 +56,7 @@ import { metrics } from '../src/metrics/registry.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import { DaemonProcess, freePort } from '../test/support/daemon-process.js';
-import { benchProcessors } from './processors.js';
+import { benchProcessors, deleteBenchTopics } from './processors.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -316,6 +316,7 @@ async function main(): Promise<void> {
     if (PARTS.has('processors') && PROCESSOR_EVENTS > 0) await benchProcessors({ brokers: svc.brokers, events: PROCESSOR_EVENTS });
   } finally {
     for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(`cleanup: ${String(error)}`));
+    await deleteBenchTopics(new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING }), suffix);
     await client.end();
     await clickhouse.close();
     clearInterval(rssTimer);

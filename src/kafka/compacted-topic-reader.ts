@@ -128,19 +128,18 @@ const DELETE_GROUP_TIMEOUT_MS = 2_000;
 export async function deleteGroupQuietly(kafka: Kafka, groupId: string): Promise<void> {
   // Best effort, bounded: right after a broker restart the coordinator may be
   // loading, and kafkajs's default retries would hold a shutdown for ~40 s.
+  // The disconnect is inside the deadline too: after a connect that timed out
+  // kafkajs's disconnect can wait on the same unanswered broker.
   const admin = kafka.admin({ retry: { retries: 1 } });
-  try {
-    await withDeadline(
-      (async () => {
-        await admin.connect();
-        await admin.deleteGroups([groupId]);
-      })(),
-      DELETE_GROUP_TIMEOUT_MS,
-      `deleting group ${groupId} timed out`,
-    );
-  } catch {
-    // Expires by itself.
-  } finally {
-    await admin.disconnect().catch(() => undefined);
-  }
+  const work = (async () => {
+    try {
+      await admin.connect();
+      await admin.deleteGroups([groupId]);
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  })();
+  await withDeadline(work, DELETE_GROUP_TIMEOUT_MS, `deleting group ${groupId} timed out`).catch(() => {
+    // Expires by itself; the caller releases the client's sockets.
+  });
 }
