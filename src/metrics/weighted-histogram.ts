@@ -90,9 +90,9 @@ export class WeightedHistogram<Label extends string> {
       let cumulative = 0;
       this.bounds.forEach((bound, index) => {
         cumulative += series.counts[index]!;
-        values.push({ metricName: `${this.name}_bucket`, labels: { ...series.labels, le: bound }, value: cumulative });
+        values.push({ metricName: `${this.name}_bucket`, labels: { le: bound, ...series.labels }, value: cumulative });
       });
-      values.push({ metricName: `${this.name}_bucket`, labels: { ...series.labels, le: '+Inf' }, value: series.count });
+      values.push({ metricName: `${this.name}_bucket`, labels: { le: '+Inf', ...series.labels }, value: series.count });
       values.push({ metricName: `${this.name}_sum`, labels: { ...series.labels }, value: series.sum });
       values.push({ metricName: `${this.name}_count`, labels: { ...series.labels }, value: series.count });
     }

@@ -560,6 +560,13 @@ describe('prometheus/prometheus.yml', () => {
     expect(job?.metrics_path ?? '/metrics').toBe('/metrics');
     expect(job?.scheme ?? 'http').toBe('http');
   });
+
+  it('loads the alert rules from prometheus/alerts.yml', () => {
+    const config = record(readYaml('prometheus/prometheus.yml'), 'prometheus.yml');
+    const mountedAt = bindMountTarget('prometheus', './prometheus/alerts.yml');
+    expect(mountedAt).toBeDefined();
+    expect(config.rule_files).toContain(mountedAt);
+  });
 });
 
 describe('grafana/', () => {
