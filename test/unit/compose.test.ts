@@ -24,6 +24,8 @@ const TIDELINE_METRICS = [
   'tideline_sink_batch_rows',
   'tideline_sink_flush_seconds',
   'tideline_sink_end_to_end_seconds',
+  'tideline_sink_lag_events',
+  'tideline_connector_state',
   'tideline_sink_dead_letters_total',
   'tideline_errors_total',
   'tideline_service_degraded_seconds_total',
