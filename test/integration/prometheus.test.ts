@@ -155,6 +155,15 @@ describe('Prometheus: dashboard panels and alert rules on a running pipeline', (
     }
     expect(pending.map((panel) => `${panel.where}: ${describeResult(last.get(panel.where))}: ${panel.expr}`)).toEqual([]);
     expect(writer.changes).toBeGreaterThan(0);
+
+    // One end-to-end observation per row written, under the table's own label
+    // (both counters come from the same scrape, updated by the same batch).
+    const perRow = await prometheus.query(
+      `tideline_sink_end_to_end_seconds_count{connector="${fixture.sinkName}",table="${table}"} - on (connector, table) tideline_sink_rows_written_total{connector="${fixture.sinkName}",table="${table}"}`,
+    );
+    expect(perRow.data?.result.map((sample) => Number(sample.value[1]))).toEqual([0]);
+    const rows = await prometheus.query(`tideline_sink_rows_written_total{connector="${fixture.sinkName}",table="${table}"}`);
+    expect(Number(rows.data?.result[0]?.value[1])).toBeGreaterThan(200); // the snapshot and the writer's rows
   }, 90_000);
 
   it('loads and evaluates every alert rule, and the dead letter fires its alert', async () => {
