@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino';
+import { logFormat, prettyDestination, type LogFormat } from './log-pretty.js';
 import { redactSecrets } from './redact.js';
 
 export type { Logger };
@@ -6,8 +7,11 @@ export type { Logger };
 /**
  * One JSON logger for the daemon (pino). Every message and error passes through
  * redactSecrets, so a connection string with a password never lands in a log.
+ * On a terminal the same lines are laid out for reading (log-pretty.ts);
+ * `format` (else TIDELINE_LOG_FORMAT, else: pretty on a terminal) chooses.
  */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+export function createLogger(options: { level?: string; name?: string; format?: LogFormat } = {}): Logger {
+  const format = options.format ?? logFormat();
   return pino({
     name: options.name ?? 'tideline',
     level: options.level ?? process.env.TIDELINE_LOG_LEVEL ?? 'info',
@@ -26,5 +30,5 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
         return { ...serialized, message: redactSecrets(serialized.message), stack: redactSecrets(serialized.stack ?? '') };
       },
     },
-  });
+  }, format === 'pretty' ? prettyDestination() : undefined);
 }

@@ -47,6 +47,8 @@ export interface FetchedBatch extends TopicPartition {
   records: readonly ConsumedRecord[];
   /** Offset of the batch's last entry (may be past the last record: transaction markers). */
   lastOffset: string;
+  /** The partition's high watermark when it was fetched (the offset after its last entry): for lag metrics. */
+  highWatermark?: string;
   /**
    * False once the batch must be dropped: the consumer is stopping, or a seek
    * is pending and these records are from before it. Check after any wait.
@@ -142,6 +144,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
       partition: batch.partition,
       records: batch.messages,
       lastOffset,
+      highWatermark: batch.highWatermark,
       isCurrent: () => isRunning() && !isStale(),
       heartbeat,
       resolve: () => resolveOffset(lastOffset),

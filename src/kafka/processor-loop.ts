@@ -34,6 +34,7 @@
 import type { Consumer, EachBatchPayload, Kafka } from 'kafkajs';
 import type { ConnectorContext } from '../core/connector.js';
 import { whenAborted } from '../core/abort.js';
+import { deadLetterAction } from '../core/error-actions.js';
 import { errorMessage } from '../core/errors.js';
 import { metrics } from '../metrics/registry.js';
 import { groupConsumer, joinGroup, whenCrashed } from './client.js';
@@ -115,6 +116,8 @@ export class ProcessorLoop {
 
   constructor(private readonly options: ProcessorLoopOptions) {
     this.state = new LoopStateMachine(options.stage, (from, to) => options.context.logger.debug({ stage: options.stage, from, to }, 'processor loop state'));
+    // At zero from the start, so the first dead letter is an increase (alerts use increase()).
+    metrics.processorDeadLetters.inc(this.labels, 0);
   }
 
   /** The loop's state, for tests and status. */
@@ -284,7 +287,10 @@ export class ProcessorLoop {
     metrics.processorEventsOut.inc(labels, records.length);
     if (deadLetters.length > 0) {
       metrics.processorDeadLetters.inc(labels, deadLetters.length);
-      this.options.context.logger.warn({ topic: batch.topic, partition: batch.partition, count: deadLetters.length }, 'messages sent to the dead-letter topic');
+      this.options.context.logger.warn(
+        { topic: batch.topic, partition: batch.partition, count: deadLetters.length, action: deadLetterAction(undefined) },
+        'messages sent to the dead-letter topic',
+      );
     }
     metrics.processorBatchSeconds.observe(labels, (Date.now() - started) / 1000);
     const oldest = Number(messages[0]!.timestamp);

@@ -3,6 +3,7 @@
  * Dashboards (grafana/) and the compose test read these names: rename with care.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { WeightedHistogram } from './weighted-histogram.js';
 
 export const registry = new Registry();
 collectDefaultMetrics({ register: registry });
@@ -14,6 +15,8 @@ export function onScrape(hook: () => void): void {
 }
 
 const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+/** From a fast pipeline (10 ms) to a sink that fell minutes behind (5 min; beyond that, +Inf). */
+const endToEndBuckets = [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
 
 export const metrics = {
   connectorUp: new Gauge({
@@ -42,6 +45,12 @@ export const metrics = {
     collect() {
       for (const hook of beforeScrape) hook();
     },
+  }),
+  connectorState: new Gauge({
+    name: 'tideline_connector_state',
+    help: '1 for the state the connector is in (starting, running, restarting, failed, stopped, ...), 0 for states it was in before.',
+    labelNames: ['connector', 'kind', 'state'] as const,
+    registers: [registry],
   }),
   connectorRestarts: new Counter({
     name: 'tideline_connector_restarts_total',
@@ -160,11 +169,23 @@ export const metrics = {
     buckets: latencyBuckets,
     registers: [registry],
   }),
-  sinkEndToEnd: new Histogram({
+  /**
+   * Observed by the sink runtime once a batch is done (rows, dead letters and
+   * offsets stored), with each row's latency taken when ClickHouse
+   * acknowledged its insert; weighted, so one observation per distinct
+   * latency in a batch (see weighted-histogram.ts).
+   */
+  sinkEndToEnd: new WeightedHistogram({
     name: 'tideline_sink_end_to_end_seconds',
-    help: 'Time from the PostgreSQL commit to the row written in ClickHouse.',
-    labelNames: ['connector'] as const,
-    buckets: latencyBuckets,
+    help: 'Time from the source commit (the event\'s source.ts_ms) to the row written in ClickHouse (its insert acknowledged), per row, by table.',
+    labelNames: ['connector', 'table'] as const,
+    buckets: endToEndBuckets,
+    registers: [registry],
+  }),
+  sinkLagEvents: new Gauge({
+    name: 'tideline_sink_lag_events',
+    help: 'Offsets of a partition not yet written by this sink: the high watermark of its latest fetch minus the next offset to write (after the last stored offset).',
+    labelNames: ['connector', 'topic', 'partition'] as const,
     registers: [registry],
   }),
   sinkDeadLetters: new Counter({

@@ -5,6 +5,7 @@
  * reports the connector `degraded` while any outage lasts.
  */
 import type { Logger } from '../core/logger.js';
+import { unreachableAction } from '../core/error-actions.js';
 import type { RetryInfo, ServiceHealth, ServiceName } from '../core/service-health.js';
 import { metrics, onScrape } from '../metrics/registry.js';
 
@@ -32,6 +33,9 @@ export class ConnectorHealth implements ServiceHealth {
     private readonly onChange: () => void = () => undefined,
   ) {
     live.add(this);
+    // Every connector talks to Kafka: its outage counters exist (at 0) from the start, so the first outage is an increase.
+    metrics.serviceOutages.inc({ connector, service: 'kafka' }, 0);
+    metrics.serviceDegradedSeconds.inc({ connector, service: 'kafka' }, 0);
   }
 
   unreachable(service: ServiceName, reason: string, retry?: RetryInfo, since?: number): void {
@@ -49,7 +53,7 @@ export class ConnectorHealth implements ServiceHealth {
     this.outages.set(service, { since: Math.min(since ?? now, now), reason, attempt, accountedUntil: now });
     metrics.serviceReachable.set({ connector: this.connector, service }, 0);
     metrics.serviceOutages.inc({ connector: this.connector, service });
-    this.logger.warn({ service, attempt, reason }, line);
+    this.logger.warn({ service, attempt, reason, action: unreachableAction(service) }, line);
     this.onChange();
   }
 

@@ -5,6 +5,7 @@
  */
 import type { ConnectorContext, ConnectorState } from '../core/connector.js';
 import type { ConnectorDefinition } from '../config/load.js';
+import { errorAction } from '../core/error-actions.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
@@ -76,6 +77,7 @@ export class ConnectorSupervisor {
   }
 
   start(): void {
+    zeroFailureCounters(this.definition.name);
     this.done ??= this.loop();
   }
 
@@ -88,6 +90,7 @@ export class ConnectorSupervisor {
 
   private setState(state: ConnectorState, detail?: string): void {
     if (state !== this.state) this.since = new Date();
+    setStateMetric(this.definition, this.state, state);
     this.state = state;
     this.detail = detail;
     if (state === 'running') {
@@ -151,7 +154,7 @@ export class ConnectorSupervisor {
           this.logger.debug({ err: error, retryInMs: delay }, 'connector stopped: service unreachable; restarting after backoff');
         } else {
           this.setState('failed', errorMessage(error));
-          this.logger.error({ err: error, retryInMs: delay }, 'connector failed; restarting after backoff');
+          this.logger.error({ err: error, retryInMs: delay, action: errorAction(error, this.definition.spec.service) }, 'connector failed; restarting after backoff');
         }
         await new Promise<void>((resolve) => {
           const timer = setTimeout(resolve, delay);
@@ -178,4 +181,17 @@ export class ConnectorSupervisor {
     if (isKafkaError(error)) return 'kafka';
     return this.definition.spec.service;
   }
+}
+
+/** tideline_connector_state: 1 for the state the connector is in, 0 for the one it left. */
+function setStateMetric(definition: ConnectorDefinition, previous: ConnectorState, state: ConnectorState): void {
+  const labels = { connector: definition.name, kind: definition.kind };
+  if (previous !== state) metrics.connectorState.set({ ...labels, state: previous }, 0);
+  metrics.connectorState.set({ ...labels, state }, 1);
+}
+
+/** Failure counters exist from the start (at 0), so that the first failure is an increase for rate() and alerts. */
+function zeroFailureCounters(connector: string): void {
+  metrics.connectorRestarts.inc({ connector }, 0);
+  metrics.errors.inc({ connector, kind: 'connector_failed' }, 0);
 }

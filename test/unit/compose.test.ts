@@ -24,6 +24,8 @@ const TIDELINE_METRICS = [
   'tideline_sink_batch_rows',
   'tideline_sink_flush_seconds',
   'tideline_sink_end_to_end_seconds',
+  'tideline_sink_lag_events',
+  'tideline_connector_state',
   'tideline_sink_dead_letters_total',
   'tideline_errors_total',
   'tideline_service_degraded_seconds_total',
@@ -559,6 +561,13 @@ describe('prometheus/prometheus.yml', () => {
     expect(job?.scrape_interval ?? global.scrape_interval).toBe('5s');
     expect(job?.metrics_path ?? '/metrics').toBe('/metrics');
     expect(job?.scheme ?? 'http').toBe('http');
+  });
+
+  it('loads the alert rules from prometheus/alerts.yml', () => {
+    const config = record(readYaml('prometheus/prometheus.yml'), 'prometheus.yml');
+    const mountedAt = bindMountTarget('prometheus', './prometheus/alerts.yml');
+    expect(mountedAt).toBeDefined();
+    expect(config.rule_files).toContain(mountedAt);
   });
 });
 

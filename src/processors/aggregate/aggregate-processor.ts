@@ -90,6 +90,8 @@ export class AggregateProcessor implements Connector {
   async run(signal: AbortSignal): Promise<void> {
     const kafka = createKafka(this.context.kafka, `tideline-${this.context.name}`, this.context.logger, this.context.health);
     this.kafka = kafka;
+    // At zero from the start, so that the first late event is an increase.
+    metrics.processorLateEvents.inc({ connector: this.context.name }, 0);
     try {
       await this.runStages(kafka, signal);
     } finally {

@@ -28,10 +28,20 @@ export class RowInserter {
     private readonly labels: { connector: string },
   ) {}
 
+  /** Tables whose unresolved-TOAST counter exists (at 0 until one), so that the first one is an increase. */
+  private readonly counted = new Set<string>();
+
+  private countFrom0(table: string): void {
+    if (this.counted.has(table)) return;
+    this.counted.add(table);
+    metrics.sinkUnavailableValues.inc({ ...this.labels, table }, 0);
+  }
+
   /** Writes one table's rows (a rows step); returns the rows ClickHouse refused. */
   async write(rows: readonly PendingRow[]): Promise<RefusedRow[]> {
     if (rows.length === 0) return [];
     const images = rows.map((row) => row.row);
+    this.countFrom0(images[0]!.plan.table);
     if (images.some((image) => image.unavailable)) {
       const plan = images[images.length - 1]!.plan;
       const stored = await lookUpStored(this.server, plan, keysToLookUp(images), images);

@@ -6,6 +6,7 @@
  * info line when it ends); any other failure is logged at each attempt.
  */
 import type { ConnectorState } from '../../core/connector.js';
+import { errorAction } from '../../core/error-actions.js';
 import { errorMessage } from '../../core/errors.js';
 import type { Logger } from '../../core/logger.js';
 import { isUnreachable, type ServiceHealth, type ServiceName } from '../../core/service-health.js';
@@ -25,7 +26,12 @@ export interface RetryOptions {
 }
 
 export class Retrier {
-  constructor(private readonly options: RetryOptions) {}
+  /** Operations whose retry counter exists (at 0 until a retry), so that the first retry is an increase. */
+  private readonly counted = new Set<string>();
+
+  constructor(private readonly options: RetryOptions) {
+    metrics.errors.inc({ connector: options.connector, kind: options.errorKind }, 0);
+  }
 
   /**
    * Runs `task` until it succeeds; throws its error once `signal` is aborted or
@@ -33,6 +39,10 @@ export class Retrier {
    */
   async run<T>(operation: string, signal: AbortSignal, task: () => Promise<T>, service?: ServiceName): Promise<T> {
     const { connector, logger, health } = this.options;
+    if (!this.counted.has(operation)) {
+      this.counted.add(operation);
+      metrics.sinkRetries.inc({ connector, operation }, 0);
+    }
     let delay = this.options.firstDelayMs;
     let outage = false;
     for (let attempt = 1; ; attempt++) {
@@ -50,7 +60,7 @@ export class Retrier {
           outage = true;
           health.unreachable(service, `${operation}: ${errorMessage(error)}`, { attempt, nextInMs: delay });
         } else {
-          logger.warn({ err: error, attempt, retryInMs: delay }, `${operation} failed; retrying`);
+          logger.warn({ err: error, attempt, retryInMs: delay, action: errorAction(error, service) }, `${operation} failed; retrying`);
         }
         await sleep(delay, signal);
         delay = Math.min(delay * 2, this.options.maxDelayMs);

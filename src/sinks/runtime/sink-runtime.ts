@@ -27,12 +27,15 @@
  */
 import type { ConnectorContext } from '../../core/connector.js';
 import { whenAborted } from '../../core/abort.js';
+import { deadLetterAction } from '../../core/error-actions.js';
 import type { DeadLetter } from '../../kafka/dead-letters.js';
 import type { FetchedBatch, GroupConsumer, TopicPartition } from '../../kafka/group-consumer.js';
 import { metrics } from '../../metrics/registry.js';
 import { BatchBuffer, partitionKey } from './batch-buffer.js';
 import { PartitionOwnership } from './ownership.js';
 import { Retrier } from './retry.js';
+import { SinkLag } from './sink-lag.js';
+import type { HistogramSeries } from '../../metrics/weighted-histogram.js';
 import type { PartitionRun, RefusedRecord, SinkBatch, SinkWriter, WriteContext } from './writer.js';
 
 export interface SinkSettings {
@@ -72,6 +75,9 @@ export class SinkRuntime<Prepared = unknown> {
 
   private readonly buffer = new BatchBuffer<Prepared>();
   private readonly ownership = new PartitionOwnership();
+  private readonly lag: SinkLag;
+  /** tideline_sink_end_to_end_seconds per table, kept so a batch's observations look up nothing else. */
+  private readonly endToEnd = new Map<string, HistogramSeries>();
   /** Settles once the partitions of the latest assignment are sought to their saved offsets. */
   private assignmentReady: Promise<void> = Promise.resolve();
   private writing: Promise<void> | null = null;
@@ -85,6 +91,7 @@ export class SinkRuntime<Prepared = unknown> {
   constructor(parts: SinkRuntimeParts<Prepared>) {
     ({ context: this.context, settings: this.settings, writer: this.writer, consumer: this.consumer, deadLetters: this.deadLetters } = parts);
     this.labels = { connector: this.context.name };
+    this.lag = new SinkLag(this.context.name);
     this.service = this.writer.name.toLowerCase();
     this.retrier = new Retrier({
       connector: this.context.name,
@@ -117,6 +124,7 @@ export class SinkRuntime<Prepared = unknown> {
       await this.consumer.stop().catch(() => undefined);
       await this.deadLetters.close().catch(() => undefined);
       await this.writer.close().catch(() => undefined);
+      this.lag.clear();
     }
   }
 
@@ -126,6 +134,9 @@ export class SinkRuntime<Prepared = unknown> {
     metrics.sinkPartitionsAssigned.set(this.labels, partitions.length);
     this.context.logger.info({ generation, partitions: partitions.map((partition) => partitionKey(partition.topic, partition.partition)) }, 'partitions assigned');
     const dropped = this.buffer.retain((key) => this.ownership.has(key));
+    this.lag.retain((key) => this.ownership.has(key));
+    // Zero, so that the first dead letter of a topic is an increase (alerts use increase()).
+    for (const topic of new Set(partitions.map((partition) => partition.topic))) metrics.sinkDeadLetters.inc({ ...this.labels, topic }, 0);
     // The consumer restarts a retained partition from the group's committed
     // offset; continue after what this member already buffered instead.
     for (const { partition, next } of resume) this.consumer.seek(partition, next.toString());
@@ -156,6 +167,7 @@ export class SinkRuntime<Prepared = unknown> {
     const prepare = this.writer.prepare?.bind(this.writer);
     this.buffer.add(batch.topic, batch.partition, batch.records, batch.lastOffset, Date.now(), prepare && ((record) => prepare(batch.topic, record)));
     this.ownership.fetched(key, BigInt(batch.lastOffset) + 1n);
+    this.lag.fetched(batch.topic, batch.partition, batch.highWatermark, batch.records[0]?.offset ?? batch.lastOffset);
     batch.resolve();
     this.schedule();
   }
@@ -247,12 +259,17 @@ export class SinkRuntime<Prepared = unknown> {
     // The group offset is for lag monitoring only; a rebalance may refuse it.
     const committed = saved.filter(owned).map((run) => ({ topic: run.topic, partition: run.partition, offset: (BigInt(run.lastOffset) + 1n).toString() }));
     if (committed.length > 0) await this.consumer.commit(committed).catch(() => undefined);
+    for (const run of saved) this.lag.stored(run.topic, run.partition, run.lastOffset);
 
     const now = Date.now();
     metrics.sinkFlush.observe(this.labels, (now - started) / 1000);
     metrics.sinkBatchRows.observe(this.labels, result.rows ?? 0);
     for (const [table, count] of result.rowsByTable ?? []) if (count > 0) metrics.sinkRowsWritten.inc({ ...this.labels, table }, count);
-    for (const commitMs of result.commitTimes ?? []) metrics.sinkEndToEnd.observe(this.labels, Math.max(0, now - commitMs) / 1000);
+    for (const [table, latencies] of result.latencies ?? []) {
+      let series = this.endToEnd.get(table);
+      if (!series) this.endToEnd.set(table, (series = metrics.sinkEndToEnd.labels({ ...this.labels, table })));
+      for (const [latencyMs, rows] of latencies) series.observe(latencyMs / 1000, rows);
+    }
   }
 
   private async sendDeadLetters(letters: readonly RefusedRecord<Prepared>[]): Promise<void> {
@@ -262,7 +279,7 @@ export class SinkRuntime<Prepared = unknown> {
     const byTopic = new Map<string, number>();
     for (const letter of letters) byTopic.set(letter.run.topic, (byTopic.get(letter.run.topic) ?? 0) + 1);
     for (const [topic, count] of byTopic) metrics.sinkDeadLetters.inc({ ...this.labels, topic }, count);
-    this.context.logger.warn({ count: letters.length, first: letters[0]?.error }, 'messages sent to the dead-letter topic');
+    this.context.logger.warn({ count: letters.length, first: letters[0]?.error, action: deadLetterAction(letters[0]?.error) }, 'messages sent to the dead-letter topic');
   }
 }
 

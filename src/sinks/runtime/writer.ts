@@ -59,8 +59,13 @@ export interface WriteResult<Prepared = unknown> {
   /** Rows written (for metrics), in all and per destination table. */
   rows?: number;
   rowsByTable?: ReadonlyMap<string, number>;
-  /** Source commit times (ms) of what was written: one end-to-end latency observation each. */
-  commitTimes?: Iterable<number>;
+  /**
+   * End-to-end latency of the rows written, per destination table: milliseconds
+   * from the source commit (source.ts_ms) to the warehouse acknowledging the
+   * row's insert, mapped to the number of rows with that latency. The runtime
+   * observes them (tideline_sink_end_to_end_seconds) once the batch is done.
+   */
+  latencies?: ReadonlyMap<string, ReadonlyMap<number, number>>;
 }
 
 export interface StoredOffset {

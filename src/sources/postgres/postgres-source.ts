@@ -24,6 +24,7 @@ import { createKafka, releaseKafka, type KafkaClient } from '../../kafka/client.
 import { ensureTopics, withAdmin } from '../../kafka/topics.js';
 import { ensureSourceOffsetsTopic, readSourceOffset } from '../../kafka/source-offsets.js';
 import { TransactionalWriter } from '../../kafka/transactional-writer.js';
+import { errorAction } from '../../core/error-actions.js';
 import { metrics } from '../../metrics/registry.js';
 import { ChangeEventBuilder } from './change-events.js';
 import { KafkaOutput } from './kafka-output.js';
@@ -87,7 +88,9 @@ export class PostgresSource implements Connector {
     const { logger, name } = this.context;
     const runs = (runsByConnector.get(name) ?? 0) + 1;
     runsByConnector.set(name, runs);
-    if (runs > 1) metrics.sourceReconnects.inc({ connector: name });
+    // Counted from 0, so that rate() and increase() see the first one.
+    metrics.sourceReconnects.inc({ connector: name }, runs > 1 ? 1 : 0);
+    metrics.sourceHeartbeats.inc({ connector: name }, 0);
     const admin = new pg.Client({ connectionString: this.config.url, application_name: `tideline:${name}:admin` });
     const kafka = createKafka(this.context.kafka, `tideline-${name}`, logger, this.context.health);
     this.kafka = kafka;
@@ -194,6 +197,11 @@ export class PostgresSource implements Connector {
   ): Promise<{ database: string; keys: Map<string, string[]>; types: Map<number, CatalogType>; slotExists: boolean }> {
     await checkServer(admin);
     this.tables = await resolveTables(admin, this.config.tables, this.config.excludeTables);
+    for (const qualified of this.tables) {
+      // At 0 from the start (the label as kafka-output counts it), so that the first dead letter is an increase.
+      const { schema, table } = splitTableName(qualified);
+      metrics.sourceDeadLetters.inc({ connector: this.context.name, table: `${schema}.${table}` }, 0);
+    }
     await ensurePublication(admin, this.publication, this.tables, this.context.logger);
     const slotExists = (await slotInfo(admin, this.slot)) !== null;
     const keys = await primaryKeys(admin, this.tables);
@@ -264,7 +272,7 @@ export class PostgresSource implements Connector {
       deadLetters: { topic: this.deadLetterTopic, connector: name },
       onSchemaRefused: async (table, error) => {
         metrics.errors.inc({ connector: name, kind: 'schema_refused' });
-        logger.error({ table, columns: error.columns, deadLetterTopic: this.deadLetterTopic, err: error }, error.message);
+        logger.error({ table, columns: error.columns, deadLetterTopic: this.deadLetterTopic, err: error, action: errorAction(error) }, error.message);
         await withAdmin(this.kafka!, (admin) => ensureTopics(admin, [{ topic: this.deadLetterTopic, partitions: 1 }]));
       },
       onUnknownType: (table, column, type) => {
@@ -295,7 +303,12 @@ export class PostgresSource implements Connector {
       if (threshold > 0 && lag >= threshold && Date.now() - this.lastLagWarningAt >= LAG_WARNING_INTERVAL_MS) {
         this.lastLagWarningAt = Date.now();
         this.context.logger.warn(
-          { slot: this.slot, lagBytes: lag, thresholdBytes: threshold },
+          {
+            slot: this.slot,
+            lagBytes: lag,
+            thresholdBytes: threshold,
+            action: 'check that this connector runs and that Kafka accepts its transactions (the lag falls once it confirms again); if the connector is gone for good, stop it and drop the slot (tideline slots --drop <slot>)',
+          },
           'replication slot is holding back WAL beyond lagWarningBytes: the disk fills if this keeps growing',
         );
       }
