@@ -10,7 +10,7 @@ export type { Logger };
  * On a terminal the same lines are laid out for reading (log-pretty.ts);
  * `format` (else TIDELINE_LOG_FORMAT, else: pretty on a terminal) chooses.
  */
-export function createLogger(options: { level?: string; name?: string; format?: LogFormat } = {}): Logger {
+export function createLogger(options: { level?: string; name?: string; format?: LogFormat; destination?: NodeJS.WritableStream } = {}): Logger {
   const format = options.format ?? logFormat();
   return pino({
     name: options.name ?? 'tideline',
@@ -30,5 +30,5 @@ export function createLogger(options: { level?: string; name?: string; format?: 
         return { ...serialized, message: redactSecrets(serialized.message), stack: redactSecrets(serialized.stack ?? '') };
       },
     },
-  }, format === 'pretty' ? prettyDestination() : undefined);
+  }, options.destination ?? (format === 'pretty' ? prettyDestination() : undefined));
 }
