@@ -53,6 +53,8 @@ export class Daemon {
   /** What each supervised connector was loaded from and runs, for reload(). */
   private readonly loaded = new Map<string, LoadedConnector>();
   private readonly reloads = new SerialQueue();
+  /** A reload queued behind the one running: later triggers join it (it reads the files when it starts). */
+  private queuedReload: Promise<ReloadSummary | undefined> | null = null;
   private stopping = false;
 
   constructor(definitions: readonly ConnectorDefinition[], private readonly logger: Logger, private readonly options: DaemonOptions) {
@@ -105,7 +107,11 @@ export class Daemon {
    * time; resolves with what was done (undefined if the daemon is stopping).
    */
   reload(trigger: string): Promise<ReloadSummary | undefined> {
-    return this.reloads.run(() => this.applyReload(trigger));
+    this.queuedReload ??= this.reloads.run(() => {
+      this.queuedReload = null;
+      return this.applyReload(trigger);
+    });
+    return this.queuedReload;
   }
 
   private async applyReload(trigger: string): Promise<ReloadSummary | undefined> {
@@ -115,7 +121,7 @@ export class Daemon {
     const find = (name: string) => this.supervisors.find((supervisor) => supervisor.name === name);
 
     const stopped = [...plan.removed, ...plan.changed.map((definition) => definition.name)];
-    await Promise.all(stopped.map((name) => find(name)?.stop()));
+    await this.stopAll(stopped.map(find).filter((supervisor) => supervisor !== undefined));
     for (const name of stopped) {
       // A removed connector's series goes (it is not down, it is gone); a changed one's new run sets it again.
       const supervisor = find(name);
@@ -141,6 +147,22 @@ export class Daemon {
     for (const supervisor of this.supervisors) supervisor.setReloadError(keptProblems.get(supervisor.name));
     reportReload(summary, plan.problems, this.logger);
     return summary;
+  }
+
+  /** Stops the supervisors, with a warning naming those still stopping after 30 s (later reloads wait for them). */
+  private async stopAll(supervisors: readonly ConnectorSupervisor[]): Promise<void> {
+    const pending = new Set(supervisors.map((supervisor) => supervisor.name));
+    const slow = setTimeout(() => {
+      this.logger.warn({ connectors: [...pending], action: 'see the connectors\' own log lines; a restart of the daemon ends them' }, 'reload: connectors still stopping after 30 s; the reload waits for them');
+    }, 30_000);
+    try {
+      await Promise.all(supervisors.map(async (supervisor) => {
+        await supervisor.stop();
+        pending.delete(supervisor.name);
+      }));
+    } finally {
+      clearTimeout(slow);
+    }
   }
 
   async stop(): Promise<void> {

@@ -15,7 +15,7 @@
 import { renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { sinkConnectorYaml, TableFixture } from '../support/fixture.js';
+import { sinkConnectorYaml, sourceConnectorYaml, TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 
@@ -200,6 +200,37 @@ describe('hot reload', () => {
     expect(fixed.reloadError).toBeUndefined();
     expect(await running.metric('tideline_config_last_reload_successful')).toBe(1);
     expect(await running.metric('tideline_config_file_problems')).toBe(0);
+  });
+
+  it('restarts a changed source, which resumes from its stored position without losing or doubling a change', async () => {
+    const running = daemon!;
+    const before = await statuses(running);
+    const backend = await slotBackend();
+    save(dir, 'source.yaml', sourceConnectorYaml(fixture.sourceName, brokers, {
+      url: services.pgUrl,
+      slot: fixture.slot,
+      tables: `[public.${table}]`,
+      topicPrefix: fixture.prefix,
+      maxBatchDelayMs: 50,
+    }));
+    const after = await eventually('the source to run its new definition', async () => {
+      const now = await statuses(running);
+      const source = now.get(fixture.sourceName);
+      return source?.state === 'running' && source.startedAt !== before.get(fixture.sourceName)!.startedAt ? now : undefined;
+    }, 60_000, 100);
+    expect(after.get(fixture.sourceName)!.restarts).toBe(0);
+    for (const name of [fixture.sinkName, B.name, D.name]) expect(after.get(name), name).toMatchObject({ state: 'running', startedAt: before.get(name)!.startedAt });
+    // A new replication connection took the slot over.
+    await eventually('the slot to be streaming again', async () => ((await slotBackend()) ?? backend) !== backend ? true : undefined);
+
+    const inserted = writer.inserted;
+    await eventually('40 more rows written', async () => (writer.inserted > inserted + 40 ? true : undefined));
+    await writer.stop();
+    for (const db of [database, B.database, D.database]) await expectEqualToPostgres(db);
+    // No connector failed or warned through the reloads: the only complaints are the refused file's.
+    const complaints = running.log.join('').split('\n').filter((line) => /"level":"(warn|error|fatal)"/.test(line));
+    expect(complaints.filter((line) => !line.includes('connector file refused on reload'))).toEqual([]);
+    writer.start();
   });
 
   it('reloads on SIGHUP when the daemon does not watch its files', async () => {

@@ -118,6 +118,28 @@ describe('Daemon.reload', () => {
     expect(await metric('tideline_config_file_problems', '{file="/conf/a.yaml"}')).toBeUndefined();
   });
 
+  it('runs one reload for triggers that come before it starts', async () => {
+    let reads = 0;
+    const files = { current: { definitions: [definition('a', 1)], problems: [] } as ConnectorFiles };
+    daemon = new Daemon(files.current.definitions, createLogger({ level: 'silent' }), {
+      adminHost: '127.0.0.1',
+      adminPort: -1,
+      format: 'json',
+      readConnectors: () => {
+        reads += 1;
+        return files.current;
+      },
+    });
+    await daemon.start();
+    const first = daemon.reload('SIGHUP');
+    expect(daemon.reload('file change')).toBe(first);
+    expect(daemon.reload('file change')).toBe(first);
+    expect(await first).toMatchObject({ trigger: 'SIGHUP', unchanged: ['a'] });
+    expect(reads).toBe(1);
+    await daemon.reload('later');
+    expect(reads).toBe(2);
+  });
+
   it('does nothing once stopping, and stop() waits for a reload in progress', async () => {
     const files = { current: { definitions: [definition('a', 1)], problems: [] } as ConnectorFiles };
     await startDaemon(files.current.definitions, files);
