@@ -54,6 +54,25 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
+      const reloadDebounceMs = Number(options.reloadDebounce);
+      if (!Number.isInteger(reloadDebounceMs) || reloadDebounceMs < 0) {
+        console.error(`--reload-debounce (or TIDELINE_RELOAD_DEBOUNCE_MS): "${options.reloadDebounce}" is not a number of milliseconds`);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
+      // Hot reload (README "Hot reload"): SIGHUP, and changes to the files
+      // unless --no-watch. Listening before the files are first read, so that
+      // a change during start-up is applied once the daemon runs.
+      const reloading: { daemon?: Daemon; missedTrigger?: string } = {};
+      const reload = (trigger: string) => (): void => {
+        if (!reloading.daemon) reloading.missedTrigger = trigger;
+        else void reloading.daemon.reload(trigger).catch((error: unknown) => logger.error({ err: error }, 'reload failed'));
+      };
+      // Kept through shutdown: a late SIGHUP is then ignored (reload() does nothing once stopping), not fatal.
+      onHangUp(reload('SIGHUP'));
+      const watcher = options.watch && process.env.TIDELINE_RELOAD_WATCH !== 'false'
+        ? watchConnectorFiles(paths, reload('file change'), { debounceMs: reloadDebounceMs, logger })
+        : undefined;
       let definitions;
       try {
         definitions = loadConnectorFiles(paths, connectorKinds);
@@ -73,12 +92,6 @@ export function registerRun(program: Command): void {
       const shutdownTimeoutMs = Number(options.shutdownTimeout) * 1000;
       if (!(shutdownTimeoutMs >= 2000)) {
         console.error(`--shutdown-timeout (or TIDELINE_SHUTDOWN_TIMEOUT): "${options.shutdownTimeout}" is not a number of seconds of at least 2`);
-        process.exitCode = ExitCode.usage;
-        return;
-      }
-      const reloadDebounceMs = Number(options.reloadDebounce);
-      if (!Number.isInteger(reloadDebounceMs) || reloadDebounceMs < 0) {
-        console.error(`--reload-debounce (or TIDELINE_RELOAD_DEBOUNCE_MS): "${options.reloadDebounce}" is not a number of milliseconds`);
         process.exitCode = ExitCode.usage;
         return;
       }
@@ -105,13 +118,8 @@ export function registerRun(program: Command): void {
         readConnectors: () => readConnectorFiles(paths, connectorKinds),
       });
       await daemon.start();
-      // Hot reload (README "Hot reload"): SIGHUP, and changes to the files unless --no-watch.
-      const reload = (trigger: string) => () => void daemon.reload(trigger).catch((error: unknown) => logger.error({ err: error }, 'reload failed'));
-      // Kept through shutdown: a late SIGHUP is then ignored (reload() does nothing once stopping), not fatal.
-      onHangUp(reload('SIGHUP'));
-      const watcher = options.watch && process.env.TIDELINE_RELOAD_WATCH !== 'false'
-        ? watchConnectorFiles(paths, reload('file change'), { debounceMs: reloadDebounceMs, logger })
-        : undefined;
+      reloading.daemon = daemon;
+      if (reloading.missedTrigger) reload(reloading.missedTrigger)();
       await untilSignal(logger);
       watcher?.close();
       const stoppable = {
