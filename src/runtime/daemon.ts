@@ -16,7 +16,7 @@ import type { SchemaRegistry } from '../registry/schema-registry.js';
 import { DEFAULT_FORMAT, formatNeedsRegistry, type FormatName } from '../serde/index.js';
 import { startAdminServer } from './admin-server.js';
 import { definitionFingerprint, planReload, type LoadedConnector } from './reload-plan.js';
-import { problemText, reportReload, summarise, type ReloadSummary } from './reload-report.js';
+import { problemText, reportReadFailure, reportReload, summarise, type ReloadSummary } from './reload-report.js';
 import { ConnectorSupervisor } from './supervisor.js';
 
 export interface DaemonOptions {
@@ -116,7 +116,15 @@ export class Daemon {
 
   private async applyReload(trigger: string): Promise<ReloadSummary | undefined> {
     if (this.stopping || !this.options.readConnectors) return undefined;
-    const plan = planReload([...this.loaded.values()], this.options.readConnectors(), this.defaultFormat);
+    let files: ConnectorFiles;
+    try {
+      files = this.options.readConnectors();
+    } catch (error) {
+      // Not a problem of one file (e.g. a directory that cannot be listed): nothing is applied.
+      reportReadFailure(trigger, error, this.logger);
+      return undefined;
+    }
+    const plan = planReload([...this.loaded.values()], files, this.defaultFormat);
     const summary = summarise(trigger, plan);
     const find = (name: string) => this.supervisors.find((supervisor) => supervisor.name === name);
 

@@ -65,3 +65,10 @@ export function reportReload(summary: ReloadSummary, problems: readonly ConfigPr
     filesWithProblems.add(file);
   }
 }
+
+/** The files could not be read at all (not one file's problem): nothing was applied. */
+export function reportReadFailure(trigger: string, error: unknown, logger: Logger): void {
+  logger.error({ err: error, trigger, action: 'check that the connector paths can be read; every connector keeps running as it was' }, 'connector files could not be read for a reload; nothing changed');
+  metrics.configReloads.inc({ result: 'failure' });
+  metrics.configLastReloadSuccessful.set(0);
+}

@@ -140,6 +140,27 @@ describe('Daemon.reload', () => {
     expect(reads).toBe(2);
   });
 
+  it('changes nothing when the files cannot be read at all, and says so in the metrics', async () => {
+    let fail = false;
+    const files = { current: { definitions: [definition('a', 1)], problems: [] } as ConnectorFiles };
+    daemon = new Daemon(files.current.definitions, createLogger({ level: 'silent' }), {
+      adminHost: '127.0.0.1',
+      adminPort: -1,
+      format: 'json',
+      readConnectors: () => {
+        if (fail) throw Object.assign(new Error("EACCES: permission denied, scandir '/conf'"), { code: 'EACCES' });
+        return files.current;
+      },
+    });
+    await daemon.start();
+    await untilRunning(['a']);
+    fail = true;
+    expect(await daemon.reload('test')).toBeUndefined();
+    expect(await metric('tideline_config_last_reload_successful')).toBe(0);
+    expect(status('a')).toMatchObject({ state: 'running' });
+    expect(runs.get('a')).toEqual({ configs: [{ value: 1 }], cleanStops: 0 });
+  });
+
   it('does nothing once stopping, and stop() waits for a reload in progress', async () => {
     const files = { current: { definitions: [definition('a', 1)], problems: [] } as ConnectorFiles };
     await startDaemon(files.current.definitions, files);
