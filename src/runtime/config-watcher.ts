@@ -1,12 +1,19 @@
 /**
  * Watches the connector files `tideline run` was given and calls back once
- * changes settle (debounced: an editor's save, a `cp` of several files or a
- * checkout is one reload, not one per event). Directories are watched, never
- * the files: editors save by writing a temporary file and renaming it over
- * the old one, which a watch on the old file would not see.
+ * they changed and then stayed quiet (debounced: an editor's save, a `cp` of
+ * several files or a checkout is one reload, not one per event).
+ *
+ * The directories are watched, never the files: editors save by renaming a
+ * temporary file over the old one, and Kubernetes updates a mounted ConfigMap
+ * by swapping a `..data` symlink; a watch on the old file sees neither. Every
+ * event in a watched directory counts, whatever its name, and once quiet the
+ * connector files' contents are compared with what was last seen: swap files,
+ * notes and a save that changed nothing cause no reload.
  */
-import { statSync, watch, type FSWatcher } from 'node:fs';
-import { basename, dirname, extname, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { listConnectorFiles } from '../config/load.js';
 import type { Logger } from '../core/logger.js';
 
 export const DEFAULT_RELOAD_DEBOUNCE_MS = 500;
@@ -31,19 +38,9 @@ export class Debouncer {
   }
 }
 
-const CONNECTOR_FILE = new Set(['.yaml', '.yml']);
-
-/**
- * Which names in which directory matter: every connector file of a directory
- * given, or only the file given. Exported for its unit test.
- */
-export function watchTargets(paths: readonly string[]): Map<string, { anyConnectorFile: boolean; names: Set<string> }> {
-  const targets = new Map<string, { anyConnectorFile: boolean; names: Set<string> }>();
-  const target = (directory: string) => {
-    let entry = targets.get(directory);
-    if (!entry) targets.set(directory, (entry = { anyConnectorFile: false, names: new Set() }));
-    return entry;
-  };
+/** The directories to watch: each directory given, and the directory of each file given. */
+export function watchedDirectories(paths: readonly string[]): string[] {
+  const directories = new Set<string>();
   for (const given of paths) {
     const path = resolve(given);
     let isDirectory = false;
@@ -52,10 +49,26 @@ export function watchTargets(paths: readonly string[]): Map<string, { anyConnect
     } catch {
       // A file that does not exist (yet): watch for it in its directory.
     }
-    if (isDirectory) target(path).anyConnectorFile = true;
-    else target(dirname(path)).names.add(basename(path));
+    directories.add(isDirectory ? path : dirname(path));
   }
-  return targets;
+  return [...directories];
+}
+
+/** A hash of which connector files the paths hold and what they contain (read through symlinks). */
+export function connectorFilesSignature(paths: readonly string[]): string {
+  const hash = createHash('sha256');
+  const { files, problems } = listConnectorFiles(paths);
+  for (const problem of problems) hash.update(`problem\0${problem.file}\0${problem.message}\0`);
+  for (const file of files) {
+    hash.update(`file\0${file}\0`);
+    try {
+      hash.update(readFileSync(file));
+    } catch (error) {
+      hash.update(`unreadable\0${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+    }
+    hash.update('\0');
+  }
+  return hash.digest('hex');
 }
 
 export interface ConfigWatcher {
@@ -63,17 +76,18 @@ export interface ConfigWatcher {
 }
 
 export function watchConnectorFiles(paths: readonly string[], onChange: () => void, options: { debounceMs: number; logger: Logger }): ConfigWatcher {
-  const debouncer = new Debouncer(options.debounceMs, onChange);
+  let seen = connectorFilesSignature(paths);
+  const debouncer = new Debouncer(options.debounceMs, () => {
+    const now = connectorFilesSignature(paths);
+    if (now === seen) return;
+    seen = now;
+    onChange();
+  });
   const watchers: FSWatcher[] = [];
-  const targets = watchTargets(paths);
-  for (const [directory, target] of targets) {
-    const relevant = (name: string | null): boolean =>
-      // No name (some platforms): assume it mattered.
-      name === null || target.names.has(name) || (target.anyConnectorFile && CONNECTOR_FILE.has(extname(name)));
+  const directories = watchedDirectories(paths);
+  for (const directory of directories) {
     try {
-      const watcher = watch(directory, { persistent: false }, (_event, name) => {
-        if (relevant(name === null ? null : String(name))) debouncer.trigger();
-      });
+      const watcher = watch(directory, { persistent: false }, () => debouncer.trigger());
       watcher.on('error', (error) => {
         options.logger.warn({ err: error, directory, action: 'reload with SIGHUP, or restart the daemon to watch it again' }, 'stopped watching a connector directory');
         watcher.close();
@@ -83,7 +97,7 @@ export function watchConnectorFiles(paths: readonly string[], onChange: () => vo
       options.logger.warn({ err: error, directory, action: 'reload with SIGHUP' }, 'cannot watch a connector directory');
     }
   }
-  options.logger.debug({ directories: [...targets.keys()], debounceMs: options.debounceMs }, 'watching connector files');
+  options.logger.debug({ directories, debounceMs: options.debounceMs }, 'watching connector files');
   return {
     close: () => {
       debouncer.cancel();
