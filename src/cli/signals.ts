@@ -17,3 +17,12 @@ export function untilSignal(logger: Logger): Promise<void> {
     process.on('SIGTERM', onSignal);
   });
 }
+
+/**
+ * Calls `handler` on every SIGHUP (the daemon reloads its connector files)
+ * instead of Node's default of exiting. Returns the function that removes it.
+ */
+export function onHangUp(handler: () => void): () => void {
+  process.on('SIGHUP', handler);
+  return () => process.off('SIGHUP', handler);
+}

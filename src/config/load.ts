@@ -64,12 +64,7 @@ export function loadConnectorFiles(
   kinds: ReadonlyMap<string, ConnectorSpec>,
   env: NodeJS.ProcessEnv = process.env,
 ): ConnectorDefinition[] {
-  const { files, problems } = listConnectorFiles(paths);
-  const definitions: ConnectorDefinition[] = [];
-  for (const file of files) {
-    const definition = loadConnectorFile(file, kinds, env, problems);
-    if (definition) definitions.push(definition);
-  }
+  const { definitions, problems } = readConnectorFiles(paths, kinds, env);
   const firstFileByName = new Map<string, string>();
   for (const definition of definitions) {
     const first = firstFileByName.get(definition.name);
@@ -81,6 +76,31 @@ export function loadConnectorFiles(
   }
   if (problems.length > 0) throw new ConfigError(problems);
   return definitions;
+}
+
+/** What the connector files hold: the definitions of the valid files and the problems of the others. */
+export interface ConnectorFiles {
+  definitions: ConnectorDefinition[];
+  problems: ConfigProblem[];
+}
+
+/**
+ * Every file's definition or problems, without failing: what a hot reload
+ * needs (a broken file keeps its old version running). Names used by several
+ * files are not checked here (loadConnectorFiles and the reload plan do).
+ */
+export function readConnectorFiles(
+  paths: readonly string[],
+  kinds: ReadonlyMap<string, ConnectorSpec>,
+  env: NodeJS.ProcessEnv = process.env,
+): ConnectorFiles {
+  const { files, problems } = listConnectorFiles(paths);
+  const definitions: ConnectorDefinition[] = [];
+  for (const file of files) {
+    const definition = loadConnectorFile(file, kinds, env, problems);
+    if (definition) definitions.push(definition);
+  }
+  return { definitions, problems };
 }
 
 function loadConnectorFile(

@@ -64,6 +64,28 @@ export const metrics = {
     labelNames: ['connector', 'kind'] as const,
     registers: [registry],
   }),
+  configReloads: new Counter({
+    name: 'tideline_config_reloads_total',
+    help: 'Hot reloads of the connector files (SIGHUP or a file change), by result: success (every file valid) or failure (some file refused: its connectors kept their running version; the other files were applied).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  }),
+  configLastReloadSuccessful: new Gauge({
+    name: 'tideline_config_last_reload_successful',
+    help: '1 if the last hot reload found every connector file valid (or none happened yet), 0 if it refused some.',
+    registers: [registry],
+  }),
+  configLastReloadSuccessTimestamp: new Gauge({
+    name: 'tideline_config_last_reload_success_timestamp_seconds',
+    help: 'Unix time of the last hot reload that found every connector file valid.',
+    registers: [registry],
+  }),
+  configFileProblems: new Gauge({
+    name: 'tideline_config_file_problems',
+    help: 'Problems the last hot reload found in a connector file (or directory); a file is listed only while it has problems.',
+    labelNames: ['file'] as const,
+    registers: [registry],
+  }),
   sourceEvents: new Counter({
     name: 'tideline_source_events_total',
     help: 'Change events written to Kafka by table and op.',

@@ -23,6 +23,10 @@ export interface ConnectorStatus {
   detail?: string;
   restarts: number;
   since: string;
+  /** When this supervisor started: a hot reload that restarts the connector starts a new one; one it leaves alone keeps this. */
+  startedAt?: string;
+  /** Why the last hot reload could not use the connector's file; it runs its previous version meanwhile. */
+  reloadError?: string;
 }
 
 export interface BackoffPolicy {
@@ -46,6 +50,8 @@ export class ConnectorSupervisor {
   private runningSince: number | null = null;
   /** Services whose outage failed the last run; reachable again once a run reports `running`. */
   private readonly failedOn = new Set<ServiceName>();
+  private startedAt: Date | undefined;
+  private reloadError: string | undefined;
 
   constructor(
     private readonly definition: ConnectorDefinition,
@@ -73,12 +79,20 @@ export class ConnectorSupervisor {
     };
     const detail = outage ?? this.detail;
     if (detail) status.detail = redactSecrets(detail);
+    if (this.startedAt) status.startedAt = this.startedAt.toISOString();
+    if (this.reloadError) status.reloadError = redactSecrets(this.reloadError);
     return status;
   }
 
   start(): void {
     zeroFailureCounters(this.definition.name);
+    this.startedAt ??= new Date();
     this.done ??= this.loop();
+  }
+
+  /** Set by a hot reload that refused the connector's file (undefined clears it). */
+  setReloadError(message: string | undefined): void {
+    this.reloadError = message;
   }
 
   /** Asks the connector to stop and waits until it has. */

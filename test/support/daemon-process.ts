@@ -79,6 +79,11 @@ export class DaemonProcess {
     return sum;
   }
 
+  /** SIGHUP: the daemon reloads its connector files (it keeps running). */
+  hangUp(): void {
+    this.child?.kill('SIGHUP');
+  }
+
   /** SIGKILL: no clean shutdown, no flushing; whatever was in flight is lost by the process. */
   async kill(): Promise<void> {
     await this.signal('SIGKILL');

@@ -1,15 +1,16 @@
 import type { Command } from 'commander';
-import { loadConnectorFiles } from '../../config/load.js';
+import { loadConnectorFiles, readConnectorFiles } from '../../config/load.js';
 import { ConfigError, formatProblem } from '../../core/errors.js';
 import { createLogger } from '../../core/logger.js';
 import { createSchemaRegistry } from '../../registry/create-registry.js';
 import { describeRegistry, registrySettings, type RegistryFlags, type RegistrySettings } from '../../registry/settings.js';
+import { DEFAULT_RELOAD_DEBOUNCE_MS, watchConnectorFiles } from '../../runtime/config-watcher.js';
 import { Daemon } from '../../runtime/daemon.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, stopWithin } from '../../runtime/shutdown.js';
 import { connectorKinds } from '../../runtime/registry.js';
 import { DEFAULT_FORMAT, isFormat, unknownFormatMessage } from '../../serde/index.js';
 import { ExitCode } from '../exit-codes.js';
-import { untilSignal } from '../signals.js';
+import { onHangUp, untilSignal } from '../signals.js';
 
 interface RunOptions extends RegistryFlags {
   registryKafkaSsl?: boolean;
@@ -18,12 +19,14 @@ interface RunOptions extends RegistryFlags {
   logLevel?: string;
   format: string;
   shutdownTimeout: string;
+  watch: boolean;
+  reloadDebounce: string;
 }
 
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('Run the daemon on connector files: supervise every connector, serve /metrics, /healthz and /connectors, stop cleanly on SIGINT/SIGTERM.')
+    .description('Run the daemon on connector files: supervise every connector, serve /metrics, /healthz and /connectors, reload the connector files on SIGHUP or when they change, stop cleanly on SIGINT/SIGTERM.')
     .argument('<paths...>', 'connector files or directories of .yaml/.yml files')
     .option('--admin-port <port>', 'admin HTTP port (-1 disables it)', process.env.TIDELINE_ADMIN_PORT ?? '8089')
     .option('--admin-host <host>', 'admin HTTP address to listen on', process.env.TIDELINE_ADMIN_HOST ?? '0.0.0.0')
@@ -40,6 +43,8 @@ export function registerRun(program: Command): void {
     .option('--registry-kafka-ssl', 'connect to --registry-brokers with TLS (SASL: $TIDELINE_KAFKA_SASL_MECHANISM, _USERNAME, _PASSWORD)')
     .option('--registry-port <port>', 'serve the embedded registry over HTTP on this port (default: $TIDELINE_REGISTRY_PORT, else not served)')
     .option('--registry-host <host>', 'address the embedded registry listens on (default: $TIDELINE_REGISTRY_HOST or 127.0.0.1)')
+    .option('--no-watch', 'do not reload when a connector file changes (SIGHUP still reloads; also $TIDELINE_RELOAD_WATCH=false)')
+    .option('--reload-debounce <ms>', 'reload once connector files stopped changing for this many milliseconds', process.env.TIDELINE_RELOAD_DEBOUNCE_MS ?? String(DEFAULT_RELOAD_DEBOUNCE_MS))
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (paths: string[], options: RunOptions) => {
       const logger = createLogger({ level: options.logLevel });
@@ -49,6 +54,25 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
+      const reloadDebounceMs = Number(options.reloadDebounce);
+      if (!Number.isInteger(reloadDebounceMs) || reloadDebounceMs < 0) {
+        console.error(`--reload-debounce (or TIDELINE_RELOAD_DEBOUNCE_MS): "${options.reloadDebounce}" is not a number of milliseconds`);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
+      // Hot reload (README "Hot reload"): SIGHUP, and changes to the files
+      // unless --no-watch. Listening before the files are first read, so that
+      // a change during start-up is applied once the daemon runs.
+      const reloading: { daemon?: Daemon; missedTrigger?: string } = {};
+      const reload = (trigger: string) => (): void => {
+        if (!reloading.daemon) reloading.missedTrigger = trigger;
+        else void reloading.daemon.reload(trigger).catch((error: unknown) => logger.error({ err: error }, 'reload failed'));
+      };
+      // Kept through shutdown: a late SIGHUP is then ignored (reload() does nothing once stopping), not fatal.
+      onHangUp(reload('SIGHUP'));
+      const watcher = options.watch && process.env.TIDELINE_RELOAD_WATCH !== 'false'
+        ? watchConnectorFiles(paths, reload('file change'), { debounceMs: reloadDebounceMs, logger })
+        : undefined;
       let definitions;
       try {
         definitions = loadConnectorFiles(paths, connectorKinds);
@@ -86,9 +110,18 @@ export function registerRun(program: Command): void {
         kafka: connectorsKafka ?? (envBrokers?.length ? { brokers: envBrokers, ssl: false } : undefined),
       });
       logger.info({ registry: describeRegistry(settings) }, 'schema registry');
-      const daemon = new Daemon(definitions, logger, { adminHost: options.adminHost, adminPort, format, registry });
+      const daemon = new Daemon(definitions, logger, {
+        adminHost: options.adminHost,
+        adminPort,
+        format,
+        registry,
+        readConnectors: () => readConnectorFiles(paths, connectorKinds),
+      });
       await daemon.start();
+      reloading.daemon = daemon;
+      if (reloading.missedTrigger) reload(reloading.missedTrigger)();
       await untilSignal(logger);
+      watcher?.close();
       const stoppable = {
         stop: async () => {
           await daemon.stop();
