@@ -12,8 +12,8 @@ export function redactSecrets(text: string): string {
   return text.replace(URL_PASSWORD, '$1***$3').replace(KEY_VALUE_PASSWORD, '$1=***');
 }
 
-/** Field names whose values are secrets wherever they appear in config objects. */
-export const SECRET_FIELD = /^(password|secret|token|apiKey|api_key|sasl)$/i;
+/** Field names whose values are secrets wherever they appear in config objects (`salt`: the postgres-source's column hashes). */
+export const SECRET_FIELD = /^(password|secret|token|apiKey|api_key|sasl|salt)$/i;
 
 /** A deep copy of a config object safe to show: secret fields masked, URLs redacted. */
 export function redactConfig(value: unknown): unknown {

@@ -43,6 +43,7 @@ describe('redactConfig', () => {
         apiKey: 'k1',
         api_key: 'k2',
         secret: { deep: 'value' },
+        columns: { hash: [{ column: 'public.users.email', salt: 'pepper', algorithm: 'SHA-256' }] },
       },
     };
     expect(redactConfig(config)).toEqual({
@@ -58,6 +59,7 @@ describe('redactConfig', () => {
         apiKey: '***',
         api_key: '***',
         secret: '***',
+        columns: { hash: [{ column: 'public.users.email', salt: '***', algorithm: 'SHA-256' }] },
       },
     });
   });

@@ -18,6 +18,7 @@ import type { ConnectSchema } from '../../core/connect-schema.js';
 import { deadLetterMessage } from '../../kafka/dead-letters.js';
 import { IncompatibleSchemaError } from '../../registry/schema-registry.js';
 import { createConverter, type Converter, type SchemaEncoder } from '../../serde/index.js';
+import { protectedMapping, type ColumnRules } from './column-rules.js';
 import { POSTGRES_CONNECTOR, postgresSourceBlock, type PostgresSourceBlock } from './source-block.js';
 import { mapColumnType, type CatalogType, type ColumnType, type DecimalHandling, type ValueMapping } from './type-mapping.js';
 
@@ -67,6 +68,12 @@ export interface ChangeEventOptions {
   deadLetters?: { topic: string; connector: string };
   /** Called (and awaited) when the registry refuses a table's schema, before its events are dead-lettered. */
   onSchemaRefused?: (table: string, error: SchemaRefusedError) => Promise<void>;
+  /**
+   * The `columns` setting: columns left out, masked or hashed, applied where a
+   * table's columns become its schemas (onRelation), so keys, values, before
+   * images and dead letters agree. Absent: every column as it is.
+   */
+  columnRules?: ColumnRules;
 }
 
 /** The schema registry refused a table's new schema: names the table, the columns that changed, and the registry's reason. */
@@ -81,11 +88,22 @@ export class SchemaRefusedError extends Error {
   }
 }
 
+/** A column that reaches Kafka: its conversion, and what it carries for NULL and for an unchanged TOASTed value. */
+interface EncodedColumn {
+  name: string;
+  mapping: ValueMapping;
+  /** null, except for a masked column (Debezium masks NULL too). */
+  nullValue: unknown;
+  /** Debezium's placeholder in the column's schema form (a masked column: its mask). */
+  unavailable: unknown;
+}
+
 interface TableEncoding {
   topic: string;
   schema: string;
   table: string;
-  columns: { name: string; mapping: ValueMapping }[];
+  /** The columns that reach Kafka (the `columns` setting leaves others out), in table order. */
+  columns: EncodedColumn[];
   keyColumns: string[];
   /** The Connect schema of each column, to name what changed when a new schema is refused. */
   columnSchemas: Map<string, ConnectSchema>;
@@ -131,14 +149,22 @@ export class ChangeEventBuilder {
     const qualified = `${relation.schema}.${relation.name}`;
     const keyColumns = [...(this.options.primaryKeys?.get(qualified) ?? (relation.replicaIdentity === 'full' ? [] : relation.keyColumns))];
     const keySet = new Set(keyColumns);
+    // Throws naming a key column the rules would leave out or replace: the table's events are refused, not sent without their key.
+    const plan = this.options.columnRules?.plan(relation.schema, relation.name, relation.columns.map((column) => column.name), keyColumns);
     const columns: ColumnSchema[] = [];
-    const mapped: TableEncoding['columns'] = [];
+    const mapped: EncodedColumn[] = [];
     for (const column of relation.columns) {
+      const treatment = plan ? plan.get(column.name) : undefined;
+      if (plan && !treatment) continue;
       const type: ColumnType = { oid: column.typeOid, typeMod: column.typeMod, name: column.typeName ?? undefined };
-      const mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown), this.options.types, this.options.decimalHandling);
+      let mapping = mapColumnType(type, (unknown) => this.options.onUnknownType?.(qualified, column.name, unknown), this.options.types, this.options.decimalHandling);
+      let nullValue: unknown = null;
+      let unavailable: unknown;
+      if (treatment && treatment.kind !== 'keep') ({ mapping, nullValue, unavailable } = protectedMapping(mapping, treatment));
+      else unavailable = unavailablePlaceholder(mapping.schema);
       // Key columns are never null in PostgreSQL; everything else may be.
       columns.push({ name: column.name, schema: { ...mapping.schema, optional: !keySet.has(column.name) }, key: keySet.has(column.name) });
-      mapped.push({ name: column.name, mapping });
+      mapped.push({ name: column.name, mapping, nullValue, unavailable });
     }
     const columnSchemas = new Map(columns.map((column) => [column.name, column.schema]));
     const key = keyColumns.length > 0 ? keySchema(topic, columns) : null;
@@ -252,6 +278,11 @@ export class ChangeEventBuilder {
     return out.built;
   }
 
+  /** The columns of a table that reach Kafka (after its onRelation), so a snapshot reads no others. */
+  columnsOf(relation: Pgoutput.MessageRelation): string[] {
+    return this.encodingOf(relation).columns.map((column) => column.name);
+  }
+
   private encodingOf(relation: Pgoutput.MessageRelation): TableEncoding {
     const table = this.tables.get(relation.relationOid);
     if (!table) throw new Error(`change for relation ${relation.schema}.${relation.name} before its Relation message`);
@@ -336,7 +367,7 @@ export class ChangeEventBuilder {
     const row: Row = {};
     for (const column of table.columns) {
       const text = key[column.name];
-      row[column.name] = typeof text === 'string' ? this.convert(table, column, text) : null;
+      row[column.name] = typeof text === 'string' ? this.convert(table, column, text) : column.nullValue;
     }
     return row;
   }
@@ -352,14 +383,14 @@ export class ChangeEventBuilder {
     for (const column of table.columns) {
       let value = tuple[column.name];
       if (value === undefined && old) value = old[column.name];
-      if (value === null) row[column.name] = null;
-      else if (value === undefined) row[column.name] = unavailablePlaceholder(column.mapping.schema);
+      if (value === null) row[column.name] = column.nullValue;
+      else if (value === undefined) row[column.name] = column.unavailable;
       else row[column.name] = this.convert(table, column, value as string);
     }
     return row;
   }
 
-  private convert(table: TableEncoding, column: TableEncoding['columns'][number], text: string): unknown {
+  private convert(table: TableEncoding, column: EncodedColumn, text: string): unknown {
     try {
       return column.mapping.fromText(text);
     } catch (error) {

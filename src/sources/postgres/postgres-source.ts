@@ -27,9 +27,10 @@ import { TransactionalWriter } from '../../kafka/transactional-writer.js';
 import { errorAction } from '../../core/error-actions.js';
 import { metrics } from '../../metrics/registry.js';
 import { ChangeEventBuilder } from './change-events.js';
+import { ColumnRuleError, ColumnRules } from './column-rules.js';
 import { KafkaOutput } from './kafka-output.js';
 import { decodePosition, type PostgresPosition } from './position.js';
-import { checkServer, createSlot, ensurePublication, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes } from './replication-setup.js';
+import { checkServer, createSlot, ensurePublication, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes, tableColumns } from './replication-setup.js';
 import { planSnapshot } from './snapshot-plan.js';
 import { createSlotWithSnapshot, type SlotWithSnapshot } from './snapshot-reader.js';
 import { SnapshotRunner } from './snapshot-runner.js';
@@ -60,6 +61,8 @@ export class PostgresSource implements Connector {
   private readonly publication: string;
   private readonly topicPrefix: string;
   private readonly deadLetterTopic: string;
+  /** The `columns` setting, compiled once; null without one. */
+  private readonly columnRules: ColumnRules | null;
   private kafka: KafkaClient | null = null;
 
   /** The connector's transactional producer, and the events and positions written through it. */
@@ -82,6 +85,7 @@ export class PostgresSource implements Connector {
     this.publication = this.config.publication ?? this.slot;
     this.topicPrefix = this.config.topicPrefix ?? context.name;
     this.deadLetterTopic = this.config.deadLetterTopic ?? `${context.name}.dlq`;
+    this.columnRules = this.config.columns ? new ColumnRules(this.config.columns) : null;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -202,12 +206,43 @@ export class PostgresSource implements Connector {
       const { schema, table } = splitTableName(qualified);
       metrics.sourceDeadLetters.inc({ connector: this.context.name, table: `${schema}.${table}` }, 0);
     }
+    if (this.columnRules) await this.checkColumnRules(admin, this.columnRules);
     await ensurePublication(admin, this.publication, this.tables, this.context.logger);
     const slotExists = (await slotInfo(admin, this.slot)) !== null;
     const keys = await primaryKeys(admin, this.tables);
     const types = await loadTypeCatalog(admin, this.tables);
     const database = (await admin.query<{ db: string }>('SELECT current_database() AS db')).rows[0]?.db ?? '';
     return { database, keys, types, slotExists };
+  }
+
+  /**
+   * Applies the column rules to every captured table before anything starts:
+   * fails naming every key column they would leave out or replace, warns
+   * about entries that match no column, and logs what each table loses.
+   * (A table's Relation message is checked again while streaming: DDL.)
+   */
+  private async checkColumnRules(admin: pg.Client, rules: ColumnRules): Promise<void> {
+    const tables = await tableColumns(admin, this.tables);
+    const problems: string[] = [];
+    for (const [qualified, { columns, keyColumns }] of tables) {
+      const { schema, table } = splitTableName(qualified);
+      try {
+        const plan = rules.plan(schema, table, columns, keyColumns);
+        const of = (kind: string): string[] => [...plan].filter(([, treatment]) => treatment.kind === kind).map(([name]) => name);
+        const leftOut = columns.filter((name) => !plan.has(name));
+        if (leftOut.length + of('mask').length + of('hash').length > 0) {
+          this.context.logger.info({ table: qualified, leftOut, masked: of('mask'), hashed: of('hash') }, 'column rules');
+        }
+      } catch (error) {
+        if (!(error instanceof ColumnRuleError)) throw error;
+        problems.push(...error.problems);
+      }
+    }
+    if (problems.length > 0) throw new ColumnRuleError(problems);
+    const unmatched = rules.unmatched(new Map([...tables].map(([qualified, table]) => [qualified, table.columns])));
+    if (unmatched.length > 0) {
+      this.context.logger.warn({ entries: unmatched }, 'columns: entries that match no column of the captured tables (check for a typo: such an entry protects nothing)');
+    }
   }
 
   /** Creates the topics, connects the transactional producer, then reads the stored position. */
@@ -269,6 +304,7 @@ export class PostgresSource implements Connector {
       primaryKeys: keys,
       types,
       decimalHandling: this.config.decimalHandling,
+      columnRules: this.columnRules ?? undefined,
       deadLetters: { topic: this.deadLetterTopic, connector: name },
       onSchemaRefused: async (table, error) => {
         metrics.errors.inc({ connector: name, kind: 'schema_refused' });

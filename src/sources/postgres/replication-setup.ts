@@ -149,3 +149,39 @@ export async function loadTypeCatalog(client: Client, tables: readonly string[])
   }
   return catalog;
 }
+
+/** A captured table's columns in table order, and its key columns as the source keys its events. */
+export interface TableColumns {
+  columns: string[];
+  keyColumns: string[];
+}
+
+/**
+ * The columns of the captured tables, by "schema.table". Key columns are the
+ * primary key, else the replica-identity index's (REPLICA IDENTITY USING INDEX),
+ * as change-events.ts takes them; none otherwise.
+ */
+export async function tableColumns(client: Client, tables: readonly string[]): Promise<Map<string, TableColumns>> {
+  const { rows } = await client.query<{ schema: string; table: string; name: string; key: boolean }>(
+    `SELECT n.nspname AS schema, c.relname AS table, a.attname AS name,
+            EXISTS (SELECT 1 FROM pg_catalog.pg_index i
+                     WHERE i.indrelid = c.oid AND a.attnum = ANY (i.indkey)
+                       AND (i.indisprimary OR (i.indisreplident AND c.relreplident = 'i'
+                            AND NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index p WHERE p.indrelid = c.oid AND p.indisprimary)))) AS key
+       FROM pg_catalog.pg_class c
+       JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_catalog.pg_attribute a ON a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE c.oid = ANY ($1::text[]::regclass[])
+      ORDER BY n.nspname, c.relname, a.attnum`,
+    [tables.map(qualifiedIdent)],
+  );
+  const result = new Map<string, TableColumns>();
+  for (const row of rows) {
+    const qualified = `${row.schema}.${row.table}`;
+    let table = result.get(qualified);
+    if (!table) result.set(qualified, (table = { columns: [], keyColumns: [] }));
+    table.columns.push(row.name);
+    if (row.key) table.keyColumns.push(row.name);
+  }
+  return result;
+}

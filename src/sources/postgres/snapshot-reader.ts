@@ -119,11 +119,17 @@ const textValues = { getTypeParser: () => (value: string) => value };
 /**
  * Reads a table in chunks through a cursor, in primary-key order, starting
  * after `after` (a previous run's last key). Without a primary key the table is
- * read in storage order and cannot resume part-way.
+ * read in storage order and cannot resume part-way. `columns`: the columns to
+ * read (those that reach Kafka; they include the key), by default all.
  */
-export async function* readTable(client: pg.Client, table: SnapshotTable, after: string[] | null, chunkRows: number): AsyncGenerator<SnapshotChunk> {
+export async function* readTable(
+  client: pg.Client,
+  table: SnapshotTable,
+  after: string[] | null,
+  chunkRows: number,
+  columns: readonly string[] = table.relation.columns.map((column) => column.name),
+): AsyncGenerator<SnapshotChunk> {
   const { schema, name } = table.relation;
-  const columns = table.relation.columns.map((column) => column.name);
   const keyList = table.key.map((column) => quoteIdent(column.name)).join(', ');
   let sql = `SELECT ${columns.map(quoteIdent).join(', ')} FROM ${quoteIdent(schema)}.${quoteIdent(name)}`;
   if (table.key.length > 0) {

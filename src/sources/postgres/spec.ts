@@ -1,6 +1,61 @@
 import { z } from 'zod';
+import { HASH_ALGORITHMS, type HashAlgorithm } from './column-masking.js';
 
 const identifier = z.string().regex(/^[a-z_][a-z0-9_]{0,62}$/, 'must be a lowercase PostgreSQL identifier (a-z, 0-9, _; at most 63 characters)');
+
+const columnEntry = z
+  .string()
+  .regex(/^[^.\s]+\.[^.\s]+\.[^.\s]+$/, 'must be "schema.table.column", where * (any characters) and ? (one character) are wildcards within one part');
+
+const columnEntries = (what: string) => z.array(columnEntry).min(1, `list at least one column to ${what}, or leave the field out`);
+
+const hashAlgorithms = Object.keys(HASH_ALGORITHMS) as [HashAlgorithm, ...HashAlgorithm[]];
+
+export const columnsConfigSchema = z
+  .object({
+    include: columnEntries('include')
+      .optional()
+      .describe('Only these columns of the captured tables reach Kafka ("schema.table.column" globs, e.g. "public.users.*", "public.*.id"); every other column, of every captured table, is left out. Not with exclude.'),
+    exclude: columnEntries('exclude').optional().describe('Columns left out of keys, values and schemas, e.g. "public.users.ssn", "public.*.password_*". Not with include.'),
+    mask: z
+      .array(
+        z
+          .object({
+            column: columnEntry.describe('The column (glob) to mask.'),
+            length: z.number().int().min(1).max(1024).default(8).describe("How many '*' replace each value (Debezium's column.mask.with.<length>.chars)."),
+          })
+          .strict(),
+      )
+      .default([])
+      .describe("Columns whose every value (null included) is replaced by asterisks, as Debezium's column.mask.with.<length>.chars."),
+    hash: z
+      .array(
+        z
+          .object({
+            column: columnEntry.describe('The column (glob) to hash.'),
+            algorithm: z.enum(hashAlgorithms).default('SHA-256').describe("Digest, by its Java name as in Debezium's property (SHA-256, SHA-512, SHA3-256, MD5, ...)."),
+            salt: z.string().min(1, 'must not be empty (put it in ${ENV}: without a salt, short values are found by trying them all)').describe('Bytes hashed before each value; a secret: put it in ${ENV}.'),
+            version: z
+              .union([z.literal(1), z.literal(2)])
+              .default(2)
+              .describe("2: hash the value's UTF-8 bytes (Debezium's column.mask.hash.v2.<algorithm>.with.salt.<salt>); 1: hash its Java serialization, as Debezium's column.mask.hash.<algorithm>.with.salt.<salt>, to keep a Debezium pipeline's hashes."),
+          })
+          .strict(),
+      )
+      .default([])
+      .describe("Columns whose non-null values are replaced by the hex digest of salt + value, cut to the column's length (varchar(n), char(n)), as Debezium's column.mask.hash."),
+  })
+  .strict()
+  .superRefine((columns, context) => {
+    if (columns.include && columns.exclude) {
+      context.addIssue({ code: 'custom', path: ['exclude'], message: 'give either include or exclude, not both: include keeps only the columns it lists, exclude leaves out the ones it lists' });
+    }
+    if (!columns.include && !columns.exclude && columns.mask.length === 0 && columns.hash.length === 0) {
+      context.addIssue({ code: 'custom', message: 'name columns to include or exclude, or columns to mask or hash (or leave columns out)' });
+    }
+  });
+
+export type ColumnsConfig = z.output<typeof columnsConfigSchema>;
 
 export const postgresSourceConfigSchema = z
   .object({
@@ -59,6 +114,9 @@ export const postgresSourceConfigSchema = z
       .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-" (Kafka topic characters)')
       .optional()
       .describe('Where the events of a table go while the schema registry refuses its schema (format avro; an incompatible ALTER TABLE), as JSON with the error in headers. Default: <connector name>.dlq.'),
+    columns: columnsConfigSchema
+      .optional()
+      .describe('Column filters: include or exclude columns, mask or hash them at the source (see the README, "Column filters").'),
     skippedOperations: z
       .array(z.enum(['c', 'u', 'd', 't']))
       .default([])
