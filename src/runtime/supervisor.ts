@@ -3,7 +3,7 @@
  * A fresh instance is created for each attempt, so no state of a failed run
  * (half-open transactions, stale caches) leaks into the next.
  */
-import type { ConnectorContext, ConnectorState } from '../core/connector.js';
+import type { Connector, ConnectorContext, ConnectorState } from '../core/connector.js';
 import type { ConnectorDefinition } from '../config/load.js';
 import { errorMessage } from '../core/errors.js';
 import type { Logger } from '../core/logger.js';
@@ -22,7 +22,12 @@ export interface ConnectorStatus {
   detail?: string;
   restarts: number;
   since: string;
+  /** A snapshot the connector reads while it runs (incremental snapshot): its progress. */
+  snapshot?: object;
 }
+
+/** A signal for a connector that takes none, or that is not running. */
+export class SignalRefusedError extends Error {}
 
 export interface BackoffPolicy {
   initialMs: number;
@@ -45,6 +50,8 @@ export class ConnectorSupervisor {
   private runningSince: number | null = null;
   /** Services whose outage failed the last run; reachable again once a run reports `running`. */
   private readonly failedOn = new Set<ServiceName>();
+  /** The current run's connector instance (for signals and snapshot progress). */
+  private current: Connector | null = null;
 
   constructor(
     private readonly definition: ConnectorDefinition,
@@ -72,7 +79,16 @@ export class ConnectorSupervisor {
     };
     const detail = outage ?? this.detail;
     if (detail) status.detail = redactSecrets(detail);
+    const snapshot = this.current?.snapshotStatus?.();
+    if (snapshot) status.snapshot = snapshot;
     return status;
+  }
+
+  /** Hands a signal to the running connector (admin API). */
+  async signal(type: string, data: unknown, id?: string): Promise<{ id: string; inserted: boolean }> {
+    const connector = this.current;
+    if (!connector?.signal) throw new SignalRefusedError(connector ? `connector ${this.name} (${this.definition.kind}) takes no signals` : `connector ${this.name} is not running`);
+    return connector.signal(type, data, id);
   }
 
   start(): void {
@@ -125,8 +141,10 @@ export class ConnectorSupervisor {
         const forward = (): void => attempt.abort();
         signal.addEventListener('abort', forward, { once: true });
         try {
-          await this.definition.spec.create(context).run(attempt.signal);
+          this.current = this.definition.spec.create(context);
+          await this.current.run(attempt.signal);
         } finally {
+          this.current = null;
           signal.removeEventListener('abort', forward);
         }
         if (signal.aborted) break;
