@@ -38,6 +38,12 @@ import { snapshotConnection } from './snapshot-reader.js';
 import { keyText, SnapshotWindow } from './snapshot-window.js';
 import { qualifiedIdent } from './sql.js';
 
+/**
+ * Chunks in flight: the next chunk is read while the stream emits the one
+ * before. Their windows never overlap in the stream: a chunk's low watermark
+ * is inserted after the previous chunk's high watermark committed.
+ */
+const CHUNKS_IN_FLIGHT = 2;
 /** Progress is logged at most this often. */
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
 /** Wait before reading a chunk again whose first row an in-progress transaction holds. */
@@ -101,6 +107,12 @@ interface ChunkResult {
   exhausted: boolean;
 }
 
+/** A chunk in flight: its window, and once read (high watermark inserted) what the read found. */
+interface InFlight {
+  window: SnapshotWindow;
+  result: ChunkResult | null;
+}
+
 /** A signal row id for a Kafka signal: the same record always gives the same id (≤ 42 characters). */
 export function kafkaSignalId(topic: string, partition: number, offset: string): string {
   return `kafka-${createHash('sha1').update(topic).digest('hex').slice(0, 8)}-${partition}-${offset}`;
@@ -108,8 +120,8 @@ export function kafkaSignalId(topic: string, partition: number, offset: string):
 
 export class IncrementalSnapshotter implements StreamHooks {
   private state: IncrementalPosition | null;
-  private window: SnapshotWindow | null = null;
-  private result: ChunkResult | null = null;
+  /** Chunks in flight, oldest first (the one whose high watermark comes next). */
+  private inFlight: InFlight[] = [];
   /** Chunk ids are unique per run: an earlier run's watermarks never match. */
   private readonly runId = randomUUID().slice(0, 8);
   private sequence = 0;
@@ -139,7 +151,7 @@ export class IncrementalSnapshotter implements StreamHooks {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.window = null;
+    this.inFlight = [];
     await this.chunks.catch(() => undefined);
     for (const client of [this.client, this.signalClient]) await client?.then((connected) => connected.end()).catch(() => undefined);
     this.client = null;
@@ -207,10 +219,11 @@ export class IncrementalSnapshotter implements StreamHooks {
     if (signal.type !== 'snapshot-window-open' && signal.type !== 'snapshot-window-close') metrics.signals.inc({ connector: this.options.connector, type: signal.type });
     switch (signal.type) {
       case 'snapshot-window-open':
-        if (this.window?.openId === signal.id) this.window.open(tx.commitLsn);
+        this.inFlight.find((chunk) => chunk.window.openId === signal.id)?.window.open(tx.commitLsn);
         return null;
       case 'snapshot-window-close':
-        return this.window?.closeId === signal.id ? this.closeWindow(tx) : null;
+        // Windows close in the order they opened; another id is an earlier run's.
+        return this.inFlight[0]?.window.closeId === signal.id ? this.closeWindow(tx) : null;
       case 'execute-snapshot':
         this.execute(signal.id, signal.tables, tx);
         return null;
@@ -232,8 +245,8 @@ export class IncrementalSnapshotter implements StreamHooks {
   }
 
   onChange(message: RowMessage): void {
-    const window = this.window;
-    if (!window?.isOpen) return;
+    const window = this.openWindow();
+    if (!window) return;
     const relation = message.relation;
     if (`${relation.schema}.${relation.name}` !== window.table) return;
     const key = this.options.keys.get(window.table) ?? [];
@@ -253,7 +266,14 @@ export class IncrementalSnapshotter implements StreamHooks {
   }
 
   onTruncate(relation: Pgoutput.MessageRelation): void {
-    if (this.window && `${relation.schema}.${relation.name}` === this.window.table) this.window.truncate();
+    const window = this.openWindow();
+    if (window && `${relation.schema}.${relation.name}` === window.table) window.truncate();
+  }
+
+  /** The window between its watermarks in the stream now (at most one: windows follow each other). */
+  private openWindow(): SnapshotWindow | null {
+    for (const chunk of this.inFlight) if (chunk.window.isOpen) return chunk.window;
+    return null;
   }
 
   /** Why a table cannot be snapshotted incrementally, or null; `raise` throws it as a SignalError instead. */
@@ -294,9 +314,8 @@ export class IncrementalSnapshotter implements StreamHooks {
     const stopped = tables === null ? state.tables.map((entry) => entry.table) : state.tables.filter((entry) => tables.includes(entry.table)).map((entry) => entry.table);
     state.tables = state.tables.filter((entry) => !stopped.includes(entry.table));
     if (current !== undefined && stopped.includes(current)) {
-      // The chunk in flight is abandoned: its watermarks will match nothing.
-      this.window = null;
-      this.result = null;
+      // The chunks in flight are abandoned: their watermarks will match nothing.
+      this.inFlight = [];
       state.lastKey = null;
       state.maxKey = null;
       state.tableRowsDone = 0;
@@ -309,11 +328,8 @@ export class IncrementalSnapshotter implements StreamHooks {
 
   /** The high watermark of the chunk in flight: its remaining rows as events, and the state after it. */
   private async closeWindow(tx: StreamTransaction): Promise<BuiltEvents | null> {
-    const window = this.window!;
-    const result = this.result;
+    const { window, result } = this.inFlight.shift()!;
     const state = this.state!;
-    this.window = null;
-    this.result = null;
     const closed = window.close();
     const { connector, logger } = this.options;
     metrics.incrementalSnapshotChunks.inc({ connector });
@@ -321,6 +337,8 @@ export class IncrementalSnapshotter implements StreamHooks {
     const built: BuiltEvents = { records: [], events: [] };
     if (closed.retry || !result) {
       logger.debug({ chunk: window.id, table: window.table }, 'incremental snapshot chunk read again: a change inside its window had no readable key');
+      // The next chunk in flight starts after this one's rows, which were not emitted: read both again.
+      this.inFlight = [];
     } else {
       const version = Number(window.lowLsn!);
       const context = { xid: null, commitTimeMs: tx.commitTimeMs };
@@ -356,51 +374,64 @@ export class IncrementalSnapshotter implements StreamHooks {
     return built.records.length > 0 ? built : null;
   }
 
-  /** Starts reading the next chunk unless one is in flight, the snapshot is paused, or there is none. */
+  /**
+   * Starts reading the next chunk, after the last one in flight once that one
+   * is read (not past the end of a table), unless CHUNKS_IN_FLIGHT are, the
+   * snapshot is paused, or there is none.
+   */
   private requestChunk(): void {
     const state = this.state;
     const current = state?.tables[0];
-    if (this.stopped || this.window || !state || !current || state.paused) return;
-    const window = new SnapshotWindow(`${this.runId}-${++this.sequence}`, current.table);
-    this.window = window;
+    if (this.stopped || !state || !current || state.paused || this.inFlight.length >= CHUNKS_IN_FLIGHT) return;
+    const previous = this.inFlight.at(-1);
+    if (previous && (!previous.result || previous.result.exhausted)) return;
+    const after = previous ? previous.result!.lastKey : state.lastKey;
+    const maxKey = previous ? previous.result!.maxKey : state.maxKey;
+    const chunk: InFlight = { window: new SnapshotWindow(`${this.runId}-${++this.sequence}`, current.table), result: null };
+    this.inFlight.push(chunk);
     this.runStartedAt ??= Date.now();
     // Chained: the chunks share one connection, one after the other.
-    this.chunks = this.chunks.then(() => this.readChunk(window, state, current)).catch((error: unknown) => this.chunkFailed(window, error));
+    this.chunks = this.chunks
+      .then(() => this.readChunk(chunk, state, current, after, maxKey))
+      .catch((error: unknown) => this.chunkFailed(chunk.window, error));
   }
 
-  private async readChunk(window: SnapshotWindow, state: IncrementalPosition, current: { table: string; filter: string | null }): Promise<void> {
-    const live = (): boolean => !this.stopped && this.window === window;
+  private async readChunk(chunk: InFlight, state: IncrementalPosition, current: { table: string; filter: string | null }, after: string[] | null, knownMax: string[] | null): Promise<void> {
+    const { window } = chunk;
+    const live = (): boolean => !this.stopped && this.inFlight.includes(chunk);
     if (!live()) return;
     const { signalTable, chunkSize, logger } = this.options;
     const client = await this.connection();
     const primaryKey = this.options.keys.get(current.table) ?? [];
-    const after = state.lastKey;
     if (!this.estimates.has(current.table)) await this.estimate(client, state);
-    const maxKey = state.maxKey ?? (await readMaxKey(client, current.table, primaryKey, current.filter));
+    const maxKey = knownMax ?? (await readMaxKey(client, current.table, primaryKey, current.filter));
     if (!live()) return;
     await insertSignal(client, signalTable, window.openId, 'snapshot-window-open', JSON.stringify({ openWindowTimestamp: new Date().toISOString() }));
     let result: ChunkResult = { encoding: null, lastKey: null, maxKey, exhausted: true };
     const blockedSince = Date.now();
     let warned = false;
     while (maxKey) {
-      const chunk = await readChunk(client, { table: current.table, primaryKey, filter: current.filter, after, max: maxKey, limit: chunkSize });
+      const read = await readChunk(client, { table: current.table, primaryKey, filter: current.filter, after, max: maxKey, limit: chunkSize });
       if (!live()) return;
-      if (chunk.blockedBy === null) {
-        window.fill(chunk.rows);
-        result = { encoding: await this.options.builder.readEncoding(chunk.table.relation), lastKey: chunk.lastKey, maxKey, exhausted: chunk.exhausted };
+      if (read.blockedBy === null) {
+        window.fill(read.rows);
+        result = { encoding: await this.options.builder.readEncoding(read.table.relation), lastKey: read.lastKey, maxKey, exhausted: read.exhausted };
         break;
       }
       // The next row was changed by a transaction still in progress: read again once it ended.
       if (!warned && Date.now() - blockedSince >= BLOCKED_WARNING_MS) {
         warned = true;
-        logger.warn({ table: current.table, after, xid: chunk.blockedBy }, 'incremental snapshot waiting: the next row is held by a long transaction (changed or locked); the chunk is read once it ends');
+        logger.warn({ table: current.table, after, xid: read.blockedBy }, 'incremental snapshot waiting: the next row is held by a long transaction (changed or locked); the chunk is read once it ends');
       }
       await new Promise((resolve) => setTimeout(resolve, BLOCKED_RETRY_MS));
       if (!live()) return;
     }
     if (!maxKey) window.fill([]);
-    this.result = result;
+    // Before the high watermark is written: the stream may deliver it before this insert returns.
+    chunk.result = result;
     await insertSignal(client, signalTable, window.closeId, 'snapshot-window-close', JSON.stringify({ closeWindowTimestamp: new Date().toISOString() }));
+    // The next chunk's read is chained after this one, so its low watermark follows this high watermark.
+    if (live()) this.requestChunk();
   }
 
   /** A bad additional condition (or a table that lost its key) drops the table from the snapshot; anything else fails the source. */
@@ -414,9 +445,8 @@ export class IncrementalSnapshotter implements StreamHooks {
     const state = this.state;
     const current = state?.tables[0];
     this.options.logger.error({ table: window.table, filter: current?.filter ?? null }, `incremental snapshot of ${window.table} abandoned: its chunk query failed: ${error.message}`);
-    if (this.window !== window) return;
-    this.window = null;
-    this.result = null;
+    if (!this.inFlight.some((chunk) => chunk.window === window)) return;
+    this.inFlight = [];
     if (state && current?.table === window.table) {
       state.tables.shift();
       state.lastKey = null;
