@@ -96,7 +96,7 @@ describe('incremental snapshot under concurrent writes and two SIGKILLs', () => 
     await fixture.create('tenant integer NOT NULL, id bigint NOT NULL, val integer NOT NULL, note text NOT NULL, changes integer NOT NULL DEFAULT 0, PRIMARY KEY (tenant, id)');
     await client.query(`INSERT INTO public.${table} (tenant, id, val, note) SELECT g % 4, g, g % 1000, 'row ' || g FROM generate_series(1, ${ROWS}) g`);
     await client.query(`ANALYZE public.${table}`);
-    daemon = new DaemonProcess(fixture.connectorFiles({ source: { snapshotMode: 'never', signalTable } }), await freePort());
+    daemon = new DaemonProcess(fixture.connectorFiles({ source: { snapshotMode: 'never', signalTable, incrementalSnapshotChunkSize: 2048 } }), await freePort());
     await daemon.start();
   });
 
@@ -280,6 +280,39 @@ describe('incremental snapshot signal routes', () => {
     await signalRow('pause-test-resume', 'resume-snapshot', null);
     await eventually('the resumed snapshot to finish', async () => ((await snapshotStatus(daemon, sourceName)) === null ? true : undefined), 60_000);
     expect((await eventsOf(daemon, 'r')) - before).toBe(ROWS);
+  });
+
+  it('waits at a row changed by a transaction still open, so the change it commits later wins', async () => {
+    const before = await eventsOf(daemon, 'r');
+    const holder = new pg.Client({ connectionString: services.pgUrl });
+    await holder.connect();
+    try {
+      // Changed before the snapshot's window opens, committed after the chunk would have closed:
+      // its event's LSN is below the chunk's version, so the row read must not be emitted.
+      await holder.query('BEGIN');
+      await holder.query(`UPDATE public.${table} SET val = 'held' WHERE id = 250`);
+      await signalRow('held-run', 'execute-snapshot', everyRow);
+      const waiting = await eventually('the snapshot to stop before the held row', async () => {
+        const status = await snapshotStatus(daemon, sourceName);
+        return status && status.rowsDone === 249 ? status : undefined;
+      }, 30_000, 50);
+      await sleep(1000);
+      expect((await snapshotStatus(daemon, sourceName))?.rowsDone).toBe(waiting.rowsDone);
+      await holder.query('COMMIT');
+    } finally {
+      await holder.end();
+    }
+    await eventually('the snapshot to finish', async () => ((await snapshotStatus(daemon, sourceName)) === null ? true : undefined), 60_000);
+    // The commit landed inside the open window: row 250 comes from its update event, not from a read.
+    expect((await eventsOf(daemon, 'r')) - before).toBe(ROWS - 1);
+    await eventually('the committed change in ClickHouse', async () => {
+      const [row] = await clickhouse.rows<{ val: string }>(`SELECT val FROM ${database}.${table}_current WHERE id = 250`);
+      return row?.val === 'held' ? true : undefined;
+    }, 30_000);
+    // And it stays: nothing older arrives after it.
+    await sleep(1000);
+    const [row] = await clickhouse.rows<{ val: string }>(`SELECT val FROM ${database}.${table}_current WHERE id = 250`);
+    expect(row?.val).toBe('held');
   });
 
   it('stops a snapshot on stop-snapshot', async () => {

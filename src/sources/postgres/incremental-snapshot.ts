@@ -46,8 +46,9 @@ import { qualifiedIdent } from './sql.js';
 const CHUNKS_IN_FLIGHT = 2;
 /** Progress is logged at most this often. */
 const PROGRESS_LOG_INTERVAL_MS = 5_000;
-/** Wait before reading a chunk again whose first row an in-progress transaction holds. */
+/** Wait before reading a chunk again whose first row an in-progress transaction holds (doubling up to the maximum). */
 const BLOCKED_RETRY_MS = 100;
+const BLOCKED_RETRY_MAX_MS = 2_000;
 /** A chunk held this long by one transaction is worth a warning. */
 const BLOCKED_WARNING_MS = 10_000;
 
@@ -410,6 +411,7 @@ export class IncrementalSnapshotter implements StreamHooks {
     let result: ChunkResult = { encoding: null, lastKey: null, maxKey, exhausted: true };
     const blockedSince = Date.now();
     let warned = false;
+    let wait = BLOCKED_RETRY_MS;
     while (maxKey) {
       const read = await readChunk(client, { table: current.table, primaryKey, filter: current.filter, after, max: maxKey, limit: chunkSize });
       if (!live()) return;
@@ -423,7 +425,8 @@ export class IncrementalSnapshotter implements StreamHooks {
         warned = true;
         logger.warn({ table: current.table, after, xid: read.blockedBy }, 'incremental snapshot waiting: the next row is held by a long transaction (changed or locked); the chunk is read once it ends');
       }
-      await new Promise((resolve) => setTimeout(resolve, BLOCKED_RETRY_MS));
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      wait = Math.min(wait * 2, BLOCKED_RETRY_MAX_MS);
       if (!live()) return;
     }
     if (!maxKey) window.fill([]);
