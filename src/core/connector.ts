@@ -41,6 +41,14 @@ export interface ConnectorContext<Config> {
  */
 export interface Connector {
   run(signal: AbortSignal): Promise<void>;
+  /**
+   * A Debezium signal (`execute-snapshot`, `stop-snapshot`, ...) sent from the
+   * admin API, for kinds that take signals. Rejects with a TidelineError for a
+   * signal it refuses (bad type or data).
+   */
+  signal?(type: string, data: unknown, id?: string): Promise<{ id: string; inserted: boolean }>;
+  /** Progress of a snapshot the connector is reading while it runs (shown in its status), or null. */
+  snapshotStatus?(): object | null;
 }
 
 /** One connector kind: its config schema (with field descriptions) and factory. */

@@ -83,9 +83,19 @@ export class Daemon {
     return this.supervisors.map((supervisor) => supervisor.status());
   }
 
+  /** Sends a signal to the named connector; undefined when there is no such connector. */
+  signal(name: string, type: string, data: unknown, id?: string): Promise<{ id: string; inserted: boolean }> | undefined {
+    return this.supervisors.find((supervisor) => supervisor.name === name)?.signal(type, data, id);
+  }
+
   async start(): Promise<void> {
     if (this.options.adminPort >= 0) {
-      this.server = await startAdminServer({ host: this.options.adminHost, port: this.options.adminPort, statuses: () => this.statuses() });
+      this.server = await startAdminServer({
+        host: this.options.adminHost,
+        port: this.options.adminPort,
+        statuses: () => this.statuses(),
+        signal: (name, type, data, id) => this.signal(name, type, data, id),
+      });
       this.logger.info({ address: `http://${this.options.adminHost}:${this.adminPort}` }, 'admin API listening (/metrics, /healthz, /connectors)');
     }
     for (const supervisor of this.supervisors) supervisor.start();

@@ -3,7 +3,7 @@
  * A fresh instance is created for each attempt, so no state of a failed run
  * (half-open transactions, stale caches) leaks into the next.
  */
-import type { ConnectorContext, ConnectorState } from '../core/connector.js';
+import type { Connector, ConnectorContext, ConnectorState } from '../core/connector.js';
 import type { ConnectorDefinition } from '../config/load.js';
 import { errorAction } from '../core/error-actions.js';
 import { errorMessage } from '../core/errors.js';
@@ -27,7 +27,12 @@ export interface ConnectorStatus {
   startedAt?: string;
   /** Why the last hot reload could not use the connector's file; it runs its previous version meanwhile. */
   reloadError?: string;
+  /** A snapshot the connector reads while it runs (incremental snapshot): its progress. */
+  snapshot?: object;
 }
+
+/** A signal for a connector that takes none, or that is not running. */
+export class SignalRefusedError extends Error {}
 
 export interface BackoffPolicy {
   initialMs: number;
@@ -52,6 +57,8 @@ export class ConnectorSupervisor {
   private readonly failedOn = new Set<ServiceName>();
   private startedAt: Date | undefined;
   private reloadError: string | undefined;
+  /** The current run's connector instance (for signals and snapshot progress). */
+  private current: Connector | null = null;
 
   constructor(
     private readonly definition: ConnectorDefinition,
@@ -81,7 +88,16 @@ export class ConnectorSupervisor {
     if (detail) status.detail = redactSecrets(detail);
     if (this.startedAt) status.startedAt = this.startedAt.toISOString();
     if (this.reloadError) status.reloadError = redactSecrets(this.reloadError);
+    const snapshot = this.current?.snapshotStatus?.();
+    if (snapshot) status.snapshot = snapshot;
     return status;
+  }
+
+  /** Hands a signal to the running connector (admin API). */
+  async signal(type: string, data: unknown, id?: string): Promise<{ id: string; inserted: boolean }> {
+    const connector = this.current;
+    if (!connector?.signal) throw new SignalRefusedError(connector ? `connector ${this.name} (${this.definition.kind}) takes no signals` : `connector ${this.name} is not running`);
+    return connector.signal(type, data, id);
   }
 
   start(): void {
@@ -142,8 +158,10 @@ export class ConnectorSupervisor {
         const forward = (): void => attempt.abort();
         signal.addEventListener('abort', forward, { once: true });
         try {
-          await this.definition.spec.create(context).run(attempt.signal);
+          this.current = this.definition.spec.create(context);
+          await this.current.run(attempt.signal);
         } finally {
+          this.current = null;
           signal.removeEventListener('abort', forward);
         }
         if (signal.aborted) break;

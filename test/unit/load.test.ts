@@ -70,6 +70,7 @@ describe('loadConnectorFiles', () => {
       heartbeatIntervalMs: 10_000,
       snapshotMode: 'initial',
       snapshotChunkRows: 10_000,
+      incrementalSnapshotChunkSize: 1024,
       decimalHandling: 'string',
       skippedOperations: [],
     });

@@ -128,8 +128,14 @@ export interface BuiltEvents {
 
 type Emit = (op: Op, before: Row | null, after: Row | null, headers?: Record<string, Buffer>) => void;
 
+/** A table's encoding for rows read outside the stream (opaque to callers). */
+export interface ReadEncoding {
+  readonly topic: string;
+}
+
 export class ChangeEventBuilder {
   private readonly tables = new Map<number, TableEncoding>();
+  private readonly readEncodings = new Map<string, TableEncoding>();
   /** Dead letters are JsonConverter messages: readable whatever the connector's format. */
   private readonly deadLetterConverter = createConverter('json');
 
@@ -145,6 +151,34 @@ export class ChangeEventBuilder {
    * with a registry format); a refusal makes the table's events dead letters.
    */
   async onRelation(relation: Pgoutput.MessageRelation): Promise<void> {
+    this.tables.set(relation.relationOid, await this.makeEncoding(relation, this.tables.get(relation.relationOid)));
+  }
+
+  /**
+   * The encoding of rows read outside the stream (an incremental snapshot's
+   * chunks, described by the reader in the transaction it read them in), kept
+   * apart from the stream's, which follows the Relation messages. Made once
+   * per distinct description.
+   */
+  async readEncoding(relation: Pgoutput.MessageRelation): Promise<ReadEncoding> {
+    const signature = JSON.stringify([relation.relationOid, relation.schema, relation.name, relation.keyColumns, relation.columns.map((c) => [c.name, c.typeOid, c.typeMod])]);
+    let encoding = this.readEncodings.get(signature);
+    if (!encoding) {
+      encoding = await this.makeEncoding(relation, this.tables.get(relation.relationOid));
+      this.readEncodings.set(signature, encoding);
+    }
+    return encoding;
+  }
+
+  /** An incremental snapshot's row as an op "r" event (source.snapshot "incremental"). */
+  buildIncrementalRead(encoding: ReadEncoding, tuple: Record<string, string | null>, lsn: number, tx: TransactionContext): BuiltEvents {
+    const table = encoding as TableEncoding;
+    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, 'incremental'));
+    out.emit('r', null, this.row(table, tuple));
+    return out.built;
+  }
+
+  private async makeEncoding(relation: Pgoutput.MessageRelation, previous: TableEncoding | undefined): Promise<TableEncoding> {
     const topic = this.topicFor(relation.schema, relation.name);
     const qualified = `${relation.schema}.${relation.name}`;
     const keyColumns = [...(this.options.primaryKeys?.get(qualified) ?? (relation.replicaIdentity === 'full' ? [] : relation.keyColumns))];
@@ -179,10 +213,10 @@ export class ChangeEventBuilder {
       encoders = { keyEncoder: key ? await converter.encoder(topic, 'key', key) : null, valueEncoder: await converter.encoder(topic, 'value', value) };
     } catch (error) {
       if (!(error instanceof IncompatibleSchemaError) || !this.options.deadLetters) throw error;
-      refused = this.refusal(qualified, topic, this.tables.get(relation.relationOid)?.columnSchemas, columnSchemas, error);
+      refused = this.refusal(qualified, topic, previous?.columnSchemas, columnSchemas, error);
       await this.options.onSchemaRefused?.(qualified, refused);
     }
-    this.tables.set(relation.relationOid, {
+    return {
       topic,
       schema: relation.schema,
       table: relation.name,
@@ -193,7 +227,7 @@ export class ChangeEventBuilder {
       deadLetterKeyEncoder,
       deadLetterValueEncoder,
       refused,
-    });
+    };
   }
 
   /** The error of a refused schema, naming the columns that differ from the table's previous schema. */

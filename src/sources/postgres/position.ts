@@ -26,6 +26,29 @@ export interface PostgresPosition {
   snapshotted?: string[];
   /** Present only while a snapshot is under way: where it resumes after a crash. */
   snapshot?: SnapshotPosition;
+  /** Present only while an incremental snapshot (on signal) is under way: where it resumes. */
+  incremental?: IncrementalPosition;
+}
+
+/**
+ * An incremental snapshot's progress: committed with the events of each chunk
+ * (in the Kafka transaction holding its high watermark), so a crash resumes
+ * at the chunk after the last committed one.
+ */
+export interface IncrementalPosition {
+  /** Tables still to read, in order; the first is the one being read. */
+  tables: { table: string; filter: string | null }[];
+  /** Text form of the last primary key of the last chunk of tables[0] emitted; null: from its start. */
+  lastKey: string[] | null;
+  /** tables[0]'s largest key when its reading began (rows inserted later arrive by the stream); null: not read yet. */
+  maxKey: string[] | null;
+  paused: boolean;
+  /** Rows emitted so far by this snapshot, all tables. */
+  rowsDone: number;
+  /** Of those, rows of tables[0]. */
+  tableRowsDone: number;
+  /** When the snapshot was asked for, ms since epoch. */
+  startedAt: number;
 }
 
 export interface SnapshotPosition {
@@ -48,7 +71,13 @@ export interface CommittedTransaction {
  * The position after `last` (or, with no transaction committed in this run,
  * at `storedLsn`: a snapshot chunk changes no LSN), with the snapshot state.
  */
-export function positionAt(last: CommittedTransaction | null, storedLsn: Lsn, snapshotted: readonly string[], snapshot: SnapshotPosition | null): PostgresPosition {
+export function positionAt(
+  last: CommittedTransaction | null,
+  storedLsn: Lsn,
+  snapshotted: readonly string[],
+  snapshot: SnapshotPosition | null,
+  incremental: IncrementalPosition | null = null,
+): PostgresPosition {
   const lsn = last ? last.commitLsn : storedLsn < 0n ? 0n : storedLsn;
   return {
     lsn: lsn.toString(),
@@ -57,12 +86,13 @@ export function positionAt(last: CommittedTransaction | null, storedLsn: Lsn, sn
     commitTs: last?.commitTimeMs ?? Date.now(),
     snapshotted: [...snapshotted],
     ...(snapshot ? { snapshot } : {}),
+    ...(incremental ? { incremental } : {}),
   };
 }
 
 /** The stored form: the JSON object, fields in their historical order. */
 export function encodePosition(position: PostgresPosition): SourcePosition {
-  const { lsn, lsnText, txId, commitTs, snapshotted, snapshot } = position;
+  const { lsn, lsnText, txId, commitTs, snapshotted, snapshot, incremental } = position;
   return {
     lsn,
     lsnText,
@@ -70,6 +100,19 @@ export function encodePosition(position: PostgresPosition): SourcePosition {
     commitTs,
     ...(snapshotted ? { snapshotted: [...snapshotted] } : {}),
     ...(snapshot ? { snapshot: { lsn: snapshot.lsn, pending: [...snapshot.pending], lastKey: snapshot.lastKey ? [...snapshot.lastKey] : null } } : {}),
+    ...(incremental
+      ? {
+          incremental: {
+            tables: incremental.tables.map(({ table, filter }) => ({ table, filter })),
+            lastKey: incremental.lastKey ? [...incremental.lastKey] : null,
+            maxKey: incremental.maxKey ? [...incremental.maxKey] : null,
+            paused: incremental.paused,
+            rowsDone: incremental.rowsDone,
+            tableRowsDone: incremental.tableRowsDone,
+            startedAt: incremental.startedAt,
+          },
+        }
+      : {}),
   };
 }
 
@@ -93,7 +136,29 @@ export function decodePosition(stored: SourcePosition): PostgresPosition {
       lastKey: snapshot.lastKey === null || snapshot.lastKey === undefined ? null : texts(snapshot.lastKey, 'snapshot.lastKey'),
     };
   }
+  if (record.incremental !== undefined && record.incremental !== null) position.incremental = decodeIncremental(object(record.incremental, 'incremental'));
   return position;
+}
+
+function decodeIncremental(record: Record<string, unknown>): IncrementalPosition {
+  if (!Array.isArray(record.tables)) throw invalid('incremental.tables', record.tables);
+  const tables = record.tables.map((entry: unknown, index) => {
+    const table = object(entry, `incremental.tables[${index}]`);
+    return {
+      table: text(table.table, `incremental.tables[${index}].table`),
+      filter: table.filter === null || table.filter === undefined ? null : text(table.filter, `incremental.tables[${index}].filter`),
+    };
+  });
+  if (typeof record.paused !== 'boolean') throw invalid('incremental.paused', record.paused);
+  return {
+    tables,
+    lastKey: record.lastKey === null || record.lastKey === undefined ? null : texts(record.lastKey, 'incremental.lastKey'),
+    maxKey: record.maxKey === null || record.maxKey === undefined ? null : texts(record.maxKey, 'incremental.maxKey'),
+    paused: record.paused,
+    rowsDone: integer(record.rowsDone, 'incremental.rowsDone'),
+    tableRowsDone: integer(record.tableRowsDone, 'incremental.tableRowsDone'),
+    startedAt: integer(record.startedAt, 'incremental.startedAt'),
+  };
 }
 
 function invalid(field: string, value: unknown): PositionFormatError {

@@ -29,13 +29,19 @@ import { metrics } from '../../metrics/registry.js';
 import { ChangeEventBuilder } from './change-events.js';
 import { ColumnRuleError, ColumnRules } from './column-rules.js';
 import { KafkaOutput } from './kafka-output.js';
-import { decodePosition, type PostgresPosition } from './position.js';
+import { decodePosition, type IncrementalPosition, type PostgresPosition } from './position.js';
 import { checkServer, createSlot, ensurePublication, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes, tableColumns } from './replication-setup.js';
 import { planSnapshot } from './snapshot-plan.js';
 import { createSlotWithSnapshot, type SlotWithSnapshot } from './snapshot-reader.js';
 import { SnapshotRunner } from './snapshot-runner.js';
 import type { CatalogType } from './type-mapping.js';
 import { TransactionStream } from './transaction-stream.js';
+import { IncrementalSnapshotter, kafkaSignalId, type IncrementalSnapshotStatus } from './incremental-snapshot.js';
+import { SignalTopicReader } from '../../kafka/signal-topic.js';
+import { parseKafkaSignal, SignalError } from './signals.js';
+import { ensureSignalTable, signalTableName } from './signal-table.js';
+import { errorMessage, TidelineError } from '../../core/errors.js';
+import { randomUUID } from 'node:crypto';
 import { splitTableName } from './sql.js';
 import type { PostgresSourceConfig } from './spec.js';
 
@@ -78,6 +84,10 @@ export class PostgresSource implements Connector {
   /** The captured tables, resolved from the include/exclude patterns at start. */
   private tables: string[] = [];
   private lastLagWarningAt = 0;
+  /** "schema.table" of the signal table, when configured. */
+  private readonly signalTable: string | null;
+  /** The incremental snapshot, once streaming (with a signal table). */
+  private snapshotter: IncrementalSnapshotter | null = null;
 
   constructor(private readonly context: ConnectorContext<PostgresSourceConfig>) {
     this.config = context.config;
@@ -86,6 +96,25 @@ export class PostgresSource implements Connector {
     this.topicPrefix = this.config.topicPrefix ?? context.name;
     this.deadLetterTopic = this.config.deadLetterTopic ?? `${context.name}.dlq`;
     this.columnRules = this.config.columns ? new ColumnRules(this.config.columns) : null;
+    this.signalTable = this.config.signalTable ? signalTableName(this.config.signalTable) : null;
+  }
+
+  /**
+   * A signal from outside the stream (the admin API): checked, then inserted
+   * into the signal table, where it acts in stream order like any other.
+   * `id` defaults to a new one; sending the same id twice acts once.
+   */
+  async signal(type: string, data: unknown, id: string = `api-${randomUUID()}`): Promise<{ id: string; inserted: boolean }> {
+    if (!this.signalTable) throw new SignalError(`connector ${this.context.name} has no signalTable: set one to send signals`);
+    if (!this.snapshotter) throw new TidelineError(`connector ${this.context.name} is not streaming yet: try again once it runs`);
+    if (id.length === 0 || id.length > 42) throw new SignalError('signal id must be 1 to 42 characters (the signal table\'s id column)');
+    const inserted = await this.snapshotter.send(id, type, data);
+    return { id, inserted };
+  }
+
+  /** The running incremental snapshot's progress, for the connector's status. */
+  snapshotStatus(): IncrementalSnapshotStatus | null {
+    return this.snapshotter?.status() ?? null;
   }
 
   async run(signal: AbortSignal): Promise<void> {
@@ -103,6 +132,7 @@ export class PostgresSource implements Connector {
     admin.on('error', (error) => this.fail(error));
     const timers: NodeJS.Timeout[] = [];
     let exported: SlotWithSnapshot | null = null;
+    let signalReader: SignalTopicReader | null = null;
     try {
       await admin.connect();
       const { database, keys, types, slotExists } = await this.preparePostgres(admin);
@@ -134,6 +164,7 @@ export class PostgresSource implements Connector {
           restartLsn: slot?.restartLsn ? parseLsn(slot.restartLsn) : 1n,
           storedLsn: this.storedLsn,
           chunkRows: this.config.snapshotChunkRows,
+          incremental: stored?.incremental ?? null,
           builder,
           output,
           logger,
@@ -155,6 +186,7 @@ export class PostgresSource implements Connector {
         logger.info({ reason: plan.reason }, 'no snapshot');
       }
 
+      const snapshotter = this.createSnapshotter(builder, keys, stored?.incremental ?? null);
       this.stream = new TransactionStream({
         url: this.config.url,
         slot: this.slot,
@@ -169,6 +201,7 @@ export class PostgresSource implements Connector {
         builder,
         output,
         logger,
+        ...(snapshotter ? { hooks: snapshotter } : {}),
         failure: () => this.failure,
         onError: (error) => this.fail(error),
       });
@@ -177,6 +210,9 @@ export class PostgresSource implements Connector {
       });
       streaming.catch(() => undefined);
 
+      this.snapshotter = snapshotter;
+      snapshotter?.start();
+      if (snapshotter && this.config.signalTopic) signalReader = this.readSignalTopic(kafka, snapshotter, signal);
       if (this.config.heartbeatIntervalMs > 0) timers.push(setInterval(() => void this.heartbeat(admin), this.config.heartbeatIntervalMs));
       this.context.setState('running');
       logger.info({ slot: this.slot, publication: this.publication, tables: this.tables }, 'streaming changes');
@@ -188,7 +224,10 @@ export class PostgresSource implements Connector {
     } finally {
       for (const timer of timers) clearInterval(timer);
       await exported?.connection.end().catch(() => undefined);
+      await signalReader?.stop().catch(() => undefined);
       await this.stream?.stop();
+      await this.snapshotter?.stop();
+      this.snapshotter = null;
       await this.writer?.disconnect();
       await admin.end().catch(() => undefined);
       releaseKafka(kafka);
@@ -200,14 +239,17 @@ export class PostgresSource implements Connector {
     admin: pg.Client,
   ): Promise<{ database: string; keys: Map<string, string[]>; types: Map<number, CatalogType>; slotExists: boolean }> {
     await checkServer(admin);
-    this.tables = await resolveTables(admin, this.config.tables, this.config.excludeTables);
+    // The signal table is read as signals, never captured as a table.
+    this.tables = (await resolveTables(admin, this.config.tables, this.config.excludeTables)).filter((table) => table !== this.signalTable);
+    if (this.tables.length === 0) throw new TidelineError('the only table matched by tables is the signalTable, which is not captured: nothing to capture');
     for (const qualified of this.tables) {
       // At 0 from the start (the label as kafka-output counts it), so that the first dead letter is an increase.
       const { schema, table } = splitTableName(qualified);
       metrics.sourceDeadLetters.inc({ connector: this.context.name, table: `${schema}.${table}` }, 0);
     }
     if (this.columnRules) await this.checkColumnRules(admin, this.columnRules);
-    await ensurePublication(admin, this.publication, this.tables, this.context.logger);
+    if (this.signalTable) await ensureSignalTable(admin, this.signalTable);
+    await ensurePublication(admin, this.publication, this.signalTable ? [...this.tables, this.signalTable] : this.tables, this.context.logger);
     const slotExists = (await slotInfo(admin, this.slot)) !== null;
     const keys = await primaryKeys(admin, this.tables);
     const types = await loadTypeCatalog(admin, this.tables);
@@ -265,6 +307,10 @@ export class PostgresSource implements Connector {
         }),
       );
       if (created.length > 0) logger.info({ topics: created }, 'created change topics');
+      if (this.config.signalTopic) {
+        const signalTopics = await ensureTopics(admin, [{ topic: this.config.signalTopic, partitions: 1 }]);
+        if (signalTopics.length > 0) logger.info({ topic: this.config.signalTopic }, 'created the signal topic');
+      }
     });
 
     // Connecting initializes the transactional id: an older instance is
@@ -291,6 +337,67 @@ export class PostgresSource implements Connector {
       logger.info({ slot: this.slot }, 'no stored offset');
     }
     return stored;
+  }
+
+  /** The incremental snapshot when a signal table is configured (a stored one without it is dropped, with a warning). */
+  private createSnapshotter(builder: ChangeEventBuilder, keys: Map<string, string[]>, stored: IncrementalPosition | null): IncrementalSnapshotter | null {
+    const { logger, name } = this.context;
+    if (!this.signalTable) {
+      if (stored) logger.warn({ tables: stored.tables.map((entry) => entry.table), rowsDone: stored.rowsDone }, 'an incremental snapshot was under way but signalTable is no longer set: it is dropped');
+      return null;
+    }
+    return new IncrementalSnapshotter({
+      url: this.config.url,
+      connector: name,
+      signalTable: this.signalTable,
+      chunkSize: this.config.incrementalSnapshotChunkSize,
+      tables: this.tables,
+      keys,
+      builder,
+      logger,
+      stored,
+      onError: (error) => this.fail(error),
+    });
+  }
+
+  /**
+   * Reads the Kafka signal topic: a record keyed with this connector's topic
+   * prefix is inserted into the signal table under an id made from its
+   * offset, so reading it again after a crash inserts nothing.
+   */
+  private readSignalTopic(kafka: KafkaClient, snapshotter: IncrementalSnapshotter, signal: AbortSignal): SignalTopicReader {
+    const { logger, name } = this.context;
+    const topic = this.config.signalTopic!;
+    const reader = new SignalTopicReader(kafka, {
+      topic,
+      groupId: `tideline-${name}-signals`,
+      logger,
+      onRecord: async (record) => {
+        const where = `signal topic ${topic} partition ${record.partition} offset ${record.offset}`;
+        try {
+          const parsed = parseKafkaSignal(record.key, record.value, this.topicPrefix, where);
+          if (!parsed) return;
+          const id = kafkaSignalId(topic, record.partition, record.offset);
+          const inserted = await snapshotter.send(id, parsed.type, parsed.data);
+          logger.info({ signal: id, type: parsed.type, inserted }, inserted ? 'Kafka signal inserted into the signal table' : 'Kafka signal was inserted before');
+        } catch (error) {
+          if (error instanceof SignalError) {
+            metrics.signals.inc({ connector: name, type: 'invalid' });
+            logger.error({ topic, partition: record.partition, offset: record.offset }, `signal ignored: ${error.message}`);
+            return;
+          }
+          this.fail(error instanceof Error ? error : new Error(errorMessage(error)));
+          throw error;
+        }
+      },
+    });
+    const failed = (error: unknown): void => {
+      if (!signal.aborted) this.fail(error instanceof Error ? error : new Error(errorMessage(error)));
+    };
+    reader.crashed.catch(failed);
+    // In the background: joining the group must not hold the stream back.
+    reader.start(signal).then(() => logger.info({ topic }, 'reading the Kafka signal topic'), failed);
+    return reader;
   }
 
   private createBuilder(database: string, keys: Map<string, string[]>, types: Map<number, CatalogType>): ChangeEventBuilder {

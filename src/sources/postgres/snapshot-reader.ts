@@ -59,7 +59,8 @@ export async function beginSnapshot(client: pg.Client, exportedSnapshot: string 
 
 const REPLICA_IDENTITY: Record<string, Pgoutput.MessageRelation['replicaIdentity']> = { d: 'default', n: 'nothing', f: 'full', i: 'index' };
 
-export async function describeTable(client: pg.Client, qualified: string, primaryKey: readonly string[]): Promise<SnapshotTable> {
+/** Describes a table as a Relation message would; `estimate: false` skips the row estimate (null). */
+export async function describeTable(client: pg.Client, qualified: string, primaryKey: readonly string[], { estimate: wanted = true } = {}): Promise<SnapshotTable> {
   const { schema, table } = splitTableName(qualified);
   const relation = await client.query<{ oid: number; ident: string; reltuples: number }>(
     `SELECT c.oid::int AS oid, c.relreplident AS ident, c.reltuples::float8 AS reltuples
@@ -100,7 +101,7 @@ export async function describeTable(client: pg.Client, qualified: string, primar
   const key = primaryKey.map((name) => ({ name, sqlType: columns.find((column) => column.name === name)?.sql_type ?? 'text' }));
   // reltuples is -1 (PostgreSQL 14+) or 0 for a table never vacuumed or analyzed: count instead.
   let estimate: number | null = info.reltuples > 0 ? Math.round(info.reltuples) : null;
-  if (estimate === null) {
+  if (estimate === null && wanted) {
     const counted = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${quoteIdent(schema)}.${quoteIdent(table)}`);
     estimate = Number(counted.rows[0]?.n ?? 0);
   }
@@ -114,7 +115,8 @@ export interface SnapshotChunk {
   lastKey: string[] | null;
 }
 
-const textValues = { getTypeParser: () => (value: string) => value };
+/** Query types that leave every value as PostgreSQL's text. */
+export const textValues = { getTypeParser: () => (value: string) => value };
 
 /**
  * Reads a table in chunks through a cursor, in primary-key order, starting

@@ -15,7 +15,7 @@ import type { ConnectorState } from '../../core/connector.js';
 import { metrics } from '../../metrics/registry.js';
 import type { ChangeEventBuilder } from './change-events.js';
 import type { KafkaOutput } from './kafka-output.js';
-import { positionAt } from './position.js';
+import { positionAt, type IncrementalPosition } from './position.js';
 import type { SnapshotPlan } from './snapshot-plan.js';
 import { SnapshotProgress } from './snapshot-progress.js';
 import { beginSnapshot, describeTable, readTable, snapshotConnection, type SlotWithSnapshot } from './snapshot-reader.js';
@@ -36,6 +36,8 @@ export interface SnapshotRunnerOptions {
   /** The stored commit LSN, which snapshot chunks keep in the position. */
   storedLsn: Lsn;
   chunkRows: number;
+  /** An incremental snapshot under way (stored), carried in every position until the stream takes it over. */
+  incremental: IncrementalPosition | null;
   builder: ChangeEventBuilder;
   output: KafkaOutput;
   logger: Logger;
@@ -96,7 +98,7 @@ export class SnapshotRunner {
           progress.add(chunk.rows.length);
           metrics.snapshotRows.set({ connector, table: table.qualified }, rowsOfTable);
           lastKey = chunk.lastKey;
-          await output.commit(positionAt(null, this.options.storedLsn, this.done, { lsn: version.toString(), pending, lastKey }));
+          await output.commit(positionAt(null, this.options.storedLsn, this.done, { lsn: version.toString(), pending, lastKey }, this.options.incremental));
           const report = progress.report(Date.now());
           metrics.snapshotRowsPerSecond.set({ connector }, report.rowsPerSecond);
           metrics.snapshotEtaSeconds.set({ connector }, report.etaSeconds ?? -1);
@@ -112,7 +114,7 @@ export class SnapshotRunner {
         lastKey = null;
         this.done = [...new Set([...this.done, table.qualified])];
       }
-      await output.commit(positionAt(null, this.options.storedLsn, this.done, null));
+      await output.commit(positionAt(null, this.options.storedLsn, this.done, null, this.options.incremental));
       await reader.query('COMMIT');
       const report = progress.report(Date.now());
       metrics.snapshotEtaSeconds.set({ connector }, 0);

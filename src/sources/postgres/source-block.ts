@@ -1,7 +1,8 @@
 /**
  * The `source` block of the PostgreSQL source's events, as Debezium's
  * PostgreSQL connector writes it, and its row version: the LSN of the change
- * (for snapshot reads, one LSN below everything the stream delivers after).
+ * (for snapshot reads, one LSN below everything the stream delivers after; for
+ * incremental snapshot reads, the commit LSN of the chunk's low watermark).
  */
 import { sourceBlockSchema, type SourceBlock } from '../../core/events.js';
 import type { SourceBlockSpec } from '../../core/row-versions.js';

@@ -104,6 +104,25 @@ export const postgresSourceConfigSchema = z
       .enum(['initial', 'never', 'when_needed'])
       .default('initial')
       .describe('initial: read every table once before streaming (first start, and tables added later); never: stream only; when_needed: as initial, and read a new snapshot when the slot was lost.'),
+    signalTable: z
+      .string()
+      .regex(/^[a-z_][a-z0-9_]{0,62}(\.[a-z_][a-z0-9_]{0,62})?$/, 'must be "schema.table" (lowercase PostgreSQL identifiers)')
+      .optional()
+      .describe(
+        "Debezium's signal table (signal.data.collection), \"schema.table\" with columns (id varchar primary key, type varchar, data varchar); created when missing and added to the publication. INSERT execute-snapshot, stop-snapshot, pause-snapshot or resume-snapshot rows to run incremental snapshots; the snapshot also writes its watermarks there. Its own changes are never written to Kafka.",
+      ),
+    signalTopic: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-" (Kafka topic characters)')
+      .optional()
+      .describe("Kafka topic of signals (Debezium's signal.kafka.topic): key = the topic prefix, value {\"type\": ..., \"data\": {...}}. Each record is inserted into signalTable (needs it) and acts from there. Created when missing."),
+    incrementalSnapshotChunkSize: z
+      .number()
+      .int()
+      .min(1)
+      .max(100_000)
+      .default(1024)
+      .describe("Rows per incremental snapshot chunk (Debezium's incremental.snapshot.chunk.size): each chunk is read between two watermarks and its rows are emitted in the Kafka transaction of the high watermark."),
     snapshotChunkRows: z.number().int().min(1).max(1_000_000).default(10_000).describe('Rows per snapshot chunk: each chunk is one Kafka transaction with the snapshot position, where a crash resumes.'),
     decimalHandling: z
       .enum(['string', 'precise'])
@@ -122,6 +141,10 @@ export const postgresSourceConfigSchema = z
       .default([])
       .describe('Operations not emitted (Debezium\'s skipped.operations): c create, u update, d delete, t truncate.'),
   })
-  .strict();
+  .strict()
+  .refine((config) => config.signalTopic === undefined || config.signalTable !== undefined, {
+    message: 'signalTopic needs signalTable: Kafka signals are inserted into the signal table, where the snapshot also writes its watermarks',
+    path: ['signalTopic'],
+  });
 
 export type PostgresSourceConfig = z.output<typeof postgresSourceConfigSchema>;

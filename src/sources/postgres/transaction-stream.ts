@@ -17,6 +17,7 @@ import { formatLsn, parseLsn, type Lsn } from './lsn.js';
 import { SerialQueue } from '../../core/serial-queue.js';
 import { metrics } from '../../metrics/registry.js';
 import type { ChangeEventBuilder } from './change-events.js';
+import type { StreamHooks } from './incremental-snapshot.js';
 import type { KafkaOutput } from './kafka-output.js';
 import { positionAt } from './position.js';
 import { ReplicationStream } from './replication-stream.js';
@@ -45,6 +46,12 @@ export interface TransactionStreamOptions {
   builder: ChangeEventBuilder;
   output: KafkaOutput;
   logger: Logger;
+  /**
+   * The incremental snapshot (with a signal table): its table's changes are
+   * signals, never events; it sees every captured change first (its window)
+   * and its state is stored with each commit.
+   */
+  hooks?: StreamHooks;
   /** The source's failure, if any (messages are then ignored: not acknowledged, so re-sent after restart). */
   failure(): Error | null;
   onError(error: Error): void;
@@ -130,6 +137,8 @@ export class TransactionStream {
         return;
       }
       case 'relation':
+        // The signal table has no topic: nothing to register.
+        if (this.options.hooks?.isSignalTable(message)) return;
         // With a schema registry this registers the table's schema (a refusal dead-letters its events).
         await builder.onRelation(message);
         return;
@@ -138,7 +147,15 @@ export class TransactionStream {
       case 'delete': {
         const tx = this.current;
         if (!tx) throw new Error(`${message.tag} outside a transaction`);
+        // Skipped: already in Kafka, and any signal in it already acted (its effect is in the stored position).
         if (tx.skip) return;
+        const hooks = this.options.hooks;
+        if (hooks?.isSignalTable(message.relation)) {
+          const built = await hooks.onSignalRow(message, tx);
+          if (built) await output.write(built);
+          return;
+        }
+        hooks?.onChange(message);
         await output.write(builder.build(message, Number(parseLsn(lsn)), tx));
         return;
       }
@@ -146,7 +163,11 @@ export class TransactionStream {
         const tx = this.current;
         if (!tx) throw new Error('truncate outside a transaction');
         if (tx.skip) return;
-        for (const relation of message.relations) await output.write(builder.buildTruncate(relation, Number(parseLsn(lsn)), tx));
+        for (const relation of message.relations) {
+          if (this.options.hooks?.isSignalTable(relation)) continue;
+          this.options.hooks?.onTruncate(relation);
+          await output.write(builder.buildTruncate(relation, Number(parseLsn(lsn)), tx));
+        }
         return;
       }
       case 'message':
@@ -196,7 +217,7 @@ export class TransactionStream {
   private async commitKafka(): Promise<void> {
     const last = this.included.at(-1);
     if (!last || this.current) return;
-    await this.options.output.commit(positionAt(last, this.storedLsn, this.options.snapshotted, null));
+    await this.options.output.commit(positionAt(last, this.storedLsn, this.options.snapshotted, null, this.options.hooks?.position() ?? null));
     const now = Date.now();
     for (const tx of this.included) {
       metrics.sourceCommitToKafka.observe({ connector: this.options.connector }, Math.max(0, now - tx.commitTimeMs) / 1000);
