@@ -7,7 +7,7 @@ export type { Logger };
  * One JSON logger for the daemon (pino). Every message and error passes through
  * redactSecrets, so a connection string with a password never lands in a log.
  */
-export function createLogger(options: { level?: string; name?: string } = {}): Logger {
+export function createLogger(options: { level?: string; name?: string; /** File descriptor; default stdout. */ destination?: number } = {}): Logger {
   return pino({
     name: options.name ?? 'tideline',
     level: options.level ?? process.env.TIDELINE_LOG_LEVEL ?? 'info',
@@ -26,5 +26,5 @@ export function createLogger(options: { level?: string; name?: string } = {}): L
         return { ...serialized, message: redactSecrets(serialized.message), stack: redactSecrets(serialized.stack ?? '') };
       },
     },
-  });
+  }, options.destination === undefined ? undefined : pino.destination(options.destination));
 }
