@@ -298,14 +298,14 @@ class Replay {
       createdAt: await serverNow(server),
     };
     await this.session.acquire(this.replay.id, this.scope);
+    this.method = swapMethod(await databaseEngine(server, database));
+    await this.plan();
+    // Recorded once nothing refused it: a refused replay leaves nothing to resume.
     if (resumed) {
       reporter.event('resumed', `resuming the interrupted replay of ${describeScope(resumed.scope)} (started ${resumed.createdAt}, ${resumed.phase})`, { phase: resumed.phase });
     } else {
       await store.save(this.replay);
     }
-
-    this.method = swapMethod(await databaseEngine(server, database));
-    await this.plan();
     this.writer = this.replay.phase === 'copying' ? await this.shadowWriter() : await this.liveWriter();
     if (this.replay.phase === 'swapping') await this.swap();
     else if (this.replay.phase === 'swapped') await this.afterSwap();
