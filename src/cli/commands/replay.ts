@@ -24,6 +24,7 @@ interface ReplayFlags {
   from?: string;
   allowPartial?: boolean;
   abort?: boolean;
+  json?: boolean;
   format: string;
   registry?: string;
   logLevel?: string;
@@ -70,11 +71,12 @@ export function registerReplay(program: Command): void {
       "Rebuild a ClickHouse sink's tables from its topics into shadow tables and swap them in atomically, while the live tables serve and the sink keeps running. An interrupted replay resumes when run again, or is dropped with --abort.",
     )
     .argument('<connector>', 'name of a clickhouse-sink connector')
-    .option('-c, --connectors <paths...>', 'connector files or directories (default: $TIDELINE_CONNECTORS, else ./connectors)', (process.env.TIDELINE_CONNECTORS ?? 'connectors').split(','))
+    .option('-c, --connectors <paths...>', 'connector files or directories ($TIDELINE_CONNECTORS, comma-separated, sets the default)', (process.env.TIDELINE_CONNECTORS ?? 'connectors').split(','))
     .option('--tables <a,b>', 'rebuild only these ClickHouse tables (default: every table of the sink)')
     .option('--from <time>', 'read from the first records at or after this ISO 8601 time (default: the earliest offsets); rows last changed before it are not in the rebuilt table')
     .option('--allow-partial', 'rebuild from the earliest offsets a topic still holds when retention deleted older records')
     .option('--abort', 'drop the shadow tables of an interrupted replay (of --tables, or of every table) instead of resuming it')
+    .option('--json', 'progress and steps as JSON lines on stdout, also on a terminal')
     .option('--format <format>', 'event format when the connector file sets none: json or avro', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
     .option('--registry <registry>', 'schema registry: "embedded" or a URL (default: $TIDELINE_REGISTRY_URL, else embedded)')
     .option('--log-level <level>', 'log level of the lines on stderr (default: warn)')
@@ -119,7 +121,7 @@ export function registerReplay(program: Command): void {
       }
       const tables = flags.tables?.split(',').map((table) => table.trim()).filter(Boolean);
       const registry = formatNeedsRegistry(format) ? await createSchemaRegistry(registrySettings({ registry: flags.registry }), { logger, kafka: definition.kafka }) : undefined;
-      const report = reporter(Boolean(process.stderr.isTTY) && !process.env.TIDELINE_REPLAY_JSON);
+      const report = reporter(Boolean(process.stderr.isTTY) && !flags.json);
       const stop = new AbortController();
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
