@@ -187,6 +187,7 @@ describe('tideline replay', () => {
     expect(swapped).toBeGreaterThanOrEqual(0);
     expect(done).toBeGreaterThan(swapped);
     expect(lines[done]!.message).toContain(`dropped ${table}__replaced`);
+    expect(lines[done]!.message).toMatch(/the records that arrived during the swap were written \d+ ms after it/);
 
     // The sink streams on into the new table: changes after the swap arrive.
     await new Promise((resolve) => setTimeout(resolve, 1000));

@@ -253,6 +253,8 @@ class Replay {
   private skippedRecords = 0;
   private refusedRecords = 0;
   private batches = 0;
+  /** When this run swapped (ms), to report how long the new tables lagged the records that arrived meanwhile. */
+  private swappedAt: number | null = null;
 
   constructor(
     private readonly session: Session,
@@ -519,6 +521,7 @@ class Replay {
         this.target.logger.warn({ err: error, attempt }, 'swap failed; looking at the tables again');
       }
     }
+    this.swappedAt = Date.now();
     this.replay = { ...this.replay, phase: 'swapped' };
     await store.save(this.replay);
     if (failpointEnabled('replay.crash-after-swap')) crashAt('replay.crash-after-swap', this.target.logger);
@@ -550,6 +553,7 @@ class Replay {
 
   private async finish(): Promise<void> {
     const { server, store, database } = this.session;
+    const caughtUpMs = this.swappedAt === null ? null : Date.now() - this.swappedAt;
     await this.writer.close();
     const dropped: string[] = [];
     for (const table of this.replay.tables) {
@@ -562,13 +566,14 @@ class Replay {
     this.replay = { ...this.replay, phase: 'done' };
     await store.save(this.replay);
     const notes = [
+      caughtUpMs === null ? '' : `the records that arrived during the swap were written ${caughtUpMs} ms after it`,
       this.skippedRecords > 0 ? `${this.skippedRecords} records of other tables skipped` : '',
       this.refusedRecords > 0 ? `${this.refusedRecords} records refused as the sink refused them (see its dead-letter topic)` : '',
     ].filter(Boolean);
     this.target.reporter.event(
       'done',
       `replay of connector ${this.target.connector} done: ${this.replay.tables.join(', ') || 'no tables'} rebuilt; dropped ${dropped.join(', ') || 'nothing'}${notes.length > 0 ? `; ${notes.join('; ')}` : ''}`,
-      { tables: this.replay.tables, skipped: this.skippedRecords, refused: this.refusedRecords },
+      { tables: this.replay.tables, skipped: this.skippedRecords, refused: this.refusedRecords, caughtUpMs },
     );
   }
 }
