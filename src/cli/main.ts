@@ -9,6 +9,7 @@ import { redactSecrets } from '../core/redact.js';
 import { registerDemoWriter } from './commands/demo-writer.js';
 import { registerKinds } from './commands/kinds.js';
 import { registerRegistry } from './commands/registry.js';
+import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerSlots } from './commands/slots.js';
 import { registerValidate } from './commands/validate.js';
@@ -27,6 +28,7 @@ registerKinds(program);
 registerSlots(program);
 registerDemoWriter(program);
 registerRegistry(program);
+registerReplay(program);
 
 try {
   await program.parseAsync(process.argv);

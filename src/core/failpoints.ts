@@ -7,11 +7,15 @@
  *   clickhouse-sink.crash-inside-key-change: the sink writes a batch up to the
  *     delete half of a primary-key change, stores its offsets, and is killed
  *     before the create half (written by the next run, from ClickHouse).
+ *   replay.crash-while-copying: `tideline replay` is killed after its second
+ *     batch into the shadow tables and its saved position.
+ *   replay.crash-after-swap: `tideline replay` is killed right after the swap,
+ *     before it wrote what arrived meanwhile into the live tables.
  */
 import { writeSync } from 'node:fs';
 import type { Logger } from './logger.js';
 
-export type Failpoint = 'clickhouse-sink.crash-inside-key-change';
+export type Failpoint = 'clickhouse-sink.crash-inside-key-change' | 'replay.crash-while-copying' | 'replay.crash-after-swap';
 
 const enabled = new Set((process.env.TIDELINE_FAILPOINTS ?? '').split(',').map((name) => name.trim()).filter(Boolean));
 

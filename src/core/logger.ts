@@ -1,3 +1,4 @@
+import { isatty } from 'node:tty';
 import { pino, type Logger } from 'pino';
 import { logFormat, prettyDestination, type LogFormat } from './log-pretty.js';
 import { redactSecrets } from './redact.js';
@@ -10,8 +11,14 @@ export type { Logger };
  * On a terminal the same lines are laid out for reading (log-pretty.ts);
  * `format` (else TIDELINE_LOG_FORMAT, else: pretty on a terminal) chooses.
  */
-export function createLogger(options: { level?: string; name?: string; format?: LogFormat; destination?: NodeJS.WritableStream } = {}): Logger {
-  const format = options.format ?? logFormat();
+export function createLogger(
+  options: { level?: string; name?: string; format?: LogFormat; /** A file descriptor (default 1, stdout) or a stream. */ destination?: number | NodeJS.WritableStream } = {},
+): Logger {
+  const fd = typeof options.destination === 'number' ? options.destination : undefined;
+  const stream = typeof options.destination === 'number' ? undefined : options.destination;
+  // Pretty by default where the lines go to a terminal.
+  const onTerminal = stream === undefined && isatty(fd ?? 1);
+  const format = options.format ?? logFormat(process.env, onTerminal);
   return pino({
     name: options.name ?? 'tideline',
     level: options.level ?? process.env.TIDELINE_LOG_LEVEL ?? 'info',
@@ -30,5 +37,5 @@ export function createLogger(options: { level?: string; name?: string; format?: 
         return { ...serialized, message: redactSecrets(serialized.message), stack: redactSecrets(serialized.stack ?? '') };
       },
     },
-  }, options.destination ?? (format === 'pretty' ? prettyDestination() : undefined));
+  }, format === 'pretty' ? prettyDestination(stream ?? (fd === 2 ? process.stderr : process.stdout), onTerminal) : (stream ?? (fd === undefined ? undefined : pino.destination(fd))));
 }

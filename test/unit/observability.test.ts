@@ -10,7 +10,7 @@ import { WeightedHistogram } from '../../src/metrics/weighted-histogram.js';
 import { metrics, registry } from '../../src/metrics/registry.js';
 import { SinkLag } from '../../src/sinks/runtime/sink-lag.js';
 import { deadLetterAction, errorAction, unreachableAction } from '../../src/core/error-actions.js';
-import { logFormat, prettyDestination } from '../../src/core/log-pretty.js';
+import { logFormat } from '../../src/core/log-pretty.js';
 import { createLogger } from '../../src/core/logger.js';
 
 describe('WeightedHistogram', () => {
@@ -140,7 +140,7 @@ describe('terminal log layout', () => {
         done();
       },
     });
-    const logger = createLogger({ format: 'pretty', destination: prettyDestination(out, false) });
+    const logger = createLogger({ format: 'pretty', destination: out });
     logger.child({ connector: 'demo-clickhouse', kind: 'clickhouse-sink' }).warn({ attempt: 2, action: 'start ClickHouse', err: new Error('connect ECONNREFUSED 127.0.0.1:8123') }, 'write to ClickHouse failed; retrying');
     expect(text).toMatch(/^\[\d\d:\d\d:\d\d\.\d{3}\] WARN: \[demo-clickhouse\] write to ClickHouse failed; retrying\n/);
     expect(text).toContain('attempt: 2');

@@ -20,7 +20,7 @@ import { SinkOffsetStore } from './offset-store.js';
 import { ClickHouseServer } from './server.js';
 import type { ClickHouseSinkConfig } from './spec.js';
 import { quoteIdent } from './sql.js';
-import { TableCatalog } from './table-catalog.js';
+import { TableCatalog, type CatalogOptions } from './table-catalog.js';
 import { applyTruncate } from './truncate.js';
 
 const KEY_CHANGE_FAILPOINT = 'clickhouse-sink.crash-inside-key-change';
@@ -39,6 +39,8 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
     private readonly logger: Logger,
     private readonly converter: Converter,
     private readonly rowVersions: RowVersions,
+    /** Table creation hooks (`tideline replay`'s shadow tables); the sink passes none. */
+    private readonly catalogOptions: CatalogOptions = {},
   ) {
     this.server = new ClickHouseServer(config.url, config.username, config.password);
     this.offsets = new SinkOffsetStore(this.server, config.database, connector);
@@ -49,7 +51,7 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
     const features = await this.server.features();
     await this.server.command(`CREATE DATABASE IF NOT EXISTS ${quoteIdent(this.config.database)}`);
     await this.offsets.ensureTable();
-    const catalog = new TableCatalog(this.server, this.config, features, this.logger);
+    const catalog = new TableCatalog(this.server, this.config, features, this.logger, this.catalogOptions);
     this.tables = { catalog, decoder: new EventDecoder(catalog, this.converter, this.rowVersions) };
     this.logger.info({ version: features.version, dateTime64: features.dateTime64, topics: this.config.topics, database: this.config.database }, 'connected to ClickHouse');
   }

@@ -21,6 +21,14 @@ export interface TableState {
 
 type TableSettings = Pick<ClickHouseSinkConfig, 'database' | 'tableName' | 'viewSuffix' | 'orderBy' | 'engineSettings'> & Partial<Pick<ClickHouseSinkConfig, 'nonFiniteNumeric'>>;
 
+/** How `tideline replay` writes its shadow tables through the sink's writer (replay/). */
+export interface CatalogOptions {
+  /** Runs before a table is created (if missing), e.g. to create it with the live table's DDL. */
+  beforeCreate?(plan: TablePlan): Promise<void>;
+  /** Create the `<table><viewSuffix>` views (default true; shadow tables get none). */
+  views?: boolean;
+}
+
 export class TableCatalog {
   /** Table state (or the reason its events cannot be written) per schema and key. */
   private readonly bySchema = new Map<string, TableState | UnwritableEventError>();
@@ -30,6 +38,7 @@ export class TableCatalog {
     private readonly settings: TableSettings,
     private readonly features: ServerFeatures,
     private readonly logger: Logger,
+    private readonly options: CatalogOptions = {},
   ) {}
 
   /** The table state for an event's envelope schema and key columns, creating or altering the table the first time. */
@@ -58,16 +67,14 @@ export class TableCatalog {
   }
 
   tableNameFor(topic: string, event: ChangeEvent): string {
-    return this.settings.tableName
-      .replaceAll('{schema}', event.source.schema ?? '')
-      .replaceAll('{table}', event.source.table ?? '')
-      .replaceAll('{topic}', topic.replace(/[^A-Za-z0-9_]/g, '_'));
+    return tableNameFor(this.settings.tableName, topic, event);
   }
 
   /** Creates the table and view, and adds columns the table lacks (see the module comment). */
   private async applyTablePlan(plan: TablePlan): Promise<void> {
     const where = `${plan.database}.${plan.table}`;
     try {
+      await this.options.beforeCreate?.(plan);
       await this.server.command(createTableSql(plan));
       const existing = await existingColumns(this.server, plan.database, plan.table);
       const changed = plan.columns.filter((column) => existing.has(column.name) && !compatibleType(existing.get(column.name)!, column.mapping.type));
@@ -86,15 +93,24 @@ export class TableCatalog {
       }
       plan.storedTypes = plan.columns.map((column) => existing.get(column.name) ?? column.mapping.type);
       if (added.length > 0 && existing.size > 0) {
-        await this.server.command(`DROP TABLE IF EXISTS ${qualified(plan.database, plan.view)}`);
+        if (this.options.views !== false) await this.server.command(`DROP TABLE IF EXISTS ${qualified(plan.database, plan.view)}`);
         this.logger.info({ table: plan.table, added: added.map((column) => column.name) }, 'added columns');
       }
+      if (this.options.views === false) return;
       await this.server.command(createViewSql(plan, [...existing.keys(), ...added.map((column) => column.name)].filter((name, index, all) => all.indexOf(name) === index)));
     } catch (error) {
       if (isRefusal(error)) throw new UnwritableEventError(`ClickHouse refused the table change for ${where}: ${errorMessage(error)}`);
       throw error;
     }
   }
+}
+
+/** The table an event goes to, by the sink's `tableName` pattern. */
+export function tableNameFor(pattern: string, topic: string, event: Pick<ChangeEvent, 'source'>): string {
+  return pattern
+    .replaceAll('{schema}', event.source.schema ?? '')
+    .replaceAll('{table}', event.source.table ?? '')
+    .replaceAll('{topic}', topic.replace(/[^A-Za-z0-9_]/g, '_'));
 }
 
 /** The table's columns and types as ClickHouse has them, in table order (empty when the table does not exist). */
