@@ -11,6 +11,7 @@ import { registerKinds } from './commands/kinds.js';
 import { registerRegistry } from './commands/registry.js';
 import { registerRun } from './commands/run.js';
 import { registerSlots } from './commands/slots.js';
+import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -27,6 +28,7 @@ registerKinds(program);
 registerSlots(program);
 registerDemoWriter(program);
 registerRegistry(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,40 +1,56 @@
 /**
- * The daemon's admin HTTP API: /metrics (Prometheus), /healthz (200 when every
- * connector is running, 503 otherwise) and /connectors (JSON status; no config
- * values, so no secrets).
+ * The daemon's admin HTTP server: node:http around the admin router
+ * (src/runtime/admin/: routes, Kafka Connect's shapes, token, OpenAPI).
+ * JSON in Kafka Connect's error shape for every failure.
  */
-import { createServer, type Server } from 'node:http';
-import { registry } from '../metrics/registry.js';
-import type { ConnectorStatus } from './supervisor.js';
+import { createServer, type Server, type ServerResponse } from 'node:http';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { redactSecrets } from '../core/redact.js';
+import { bindingProblem } from './admin/auth.js';
+import { errorBody } from './admin/errors.js';
+import type { AdminResponse, Router } from './admin/router.js';
 
 export interface AdminServerOptions {
   host: string;
   port: number;
-  statuses(): ConnectorStatus[];
+  /** With a token, every request needs it (checked by the router); without one, only loopback may be served. */
+  token: string | undefined;
+  router: Router;
+  logger: Logger;
+}
+
+/** JSON.stringify for bodies that may hold bigints (config values, positions). */
+function toJson(body: unknown): string {
+  return `${JSON.stringify(body, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2)}\n`;
+}
+
+function write(response: ServerResponse, result: AdminResponse): void {
+  const headers: Record<string, string> = { ...result.headers };
+  if (result.body === undefined) {
+    response.writeHead(result.status, headers);
+    response.end();
+    return;
+  }
+  const text = typeof result.body === 'string' ? result.body : toJson(result.body);
+  headers['content-type'] = result.contentType ?? 'application/json';
+  response.writeHead(result.status, headers);
+  response.end(text);
 }
 
 export async function startAdminServer(options: AdminServerOptions): Promise<Server> {
+  const problem = bindingProblem(options.host, options.token);
+  if (problem) throw new Error(problem);
   const server = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string): void => {
-      response.writeHead(status, { 'content-type': type });
-      response.end(body);
-    };
-    if (request.method !== 'GET') return send(405, 'text/plain', 'method not allowed\n');
-    if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => send(200, registry.contentType, text),
-        (error: unknown) => send(500, 'text/plain', `${String(error)}\n`),
-      );
-      return;
-    }
-    if (path === '/healthz') {
-      const statuses = options.statuses();
-      const healthy = statuses.every((status) => status.state === 'running');
-      return send(healthy ? 200 : 503, 'application/json', `${JSON.stringify({ healthy, connectors: statuses })}\n`);
-    }
-    if (path === '/connectors') return send(200, 'application/json', `${JSON.stringify(options.statuses(), null, 2)}\n`);
-    return send(404, 'text/plain', 'not found: try /metrics, /healthz or /connectors\n');
+    // The body of PUT and POST carries nothing these endpoints read; drain it.
+    request.resume();
+    options.router.handle({ method: request.method ?? 'GET', url: request.url ?? '/', authorization: request.headers.authorization }).then(
+      (result) => write(response, result),
+      (error: unknown) => {
+        options.logger.error({ err: error, url: request.url }, 'admin API request failed');
+        write(response, { status: 500, body: errorBody(500, redactSecrets(errorMessage(error))) });
+      },
+    );
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
