@@ -4,10 +4,14 @@
  * ClickHouse. Pausing the sink stops rows reaching ClickHouse while the
  * source keeps writing to Kafka (the sink's lag grows); pausing the source
  * stops the topic; resuming delivers everything written meanwhile once, and
- * a restart through the API loses and doubles nothing. Requests without the
+ * a restart through the API loses and doubles nothing. A transform processor
+ * beside them shows its committed offsets and lag. Requests without the
  * token are refused; `tideline status` is checked through the real CLI,
  * table and --json.
  */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { tideline } from '../support/cli.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
@@ -18,6 +22,7 @@ import { eventually } from '../support/pipeline.js';
 const TOKEN = `admin-${Math.random().toString(36).slice(2)}`;
 const fixture = new TableFixture('adminapi');
 const { table, topic, database, sourceName, sinkName, services } = fixture;
+const transformName = `adminapi-copy-${fixture.suffix}`;
 
 interface Status {
   name: string;
@@ -81,7 +86,20 @@ async function untilState(name: string, state: string): Promise<Status> {
 describe('admin API on a running daemon', () => {
   beforeAll(async () => {
     await fixture.create('id bigint PRIMARY KEY, name text NOT NULL');
-    daemon = new DaemonProcess(fixture.connectorFiles(), await freePort(), { TIDELINE_ADMIN_TOKEN: TOKEN });
+    const dir = fixture.connectorFiles();
+    writeFileSync(
+      join(dir, 'transform.yaml'),
+      [
+        `name: ${transformName}`,
+        'kind: transform',
+        `kafka: { brokers: "${services.kafkaBrokers.join(',')}" }`,
+        'config:',
+        `  topics: [${topic}]`,
+        '  outputTopic: "{topic}.copy"',
+        `  steps: [{ type: filter, expression: "op != 't'" }]`,
+      ].join('\n'),
+    );
+    daemon = new DaemonProcess(dir, await freePort(), { TIDELINE_ADMIN_TOKEN: TOKEN });
     await daemon.start();
     await insertRows(20);
     await untilClickHouseHas(20);
@@ -100,8 +118,8 @@ describe('admin API on a running daemon', () => {
     }
     expect((await fetch(`http://127.0.0.1:${daemon.adminPort}/metrics`)).status).toBe(401);
 
-    // In the daemon's order: its files sorted by name (sink.yaml, source.yaml).
-    expect(await api<string[]>('GET', '/connectors', 200)).toEqual([sinkName, sourceName]);
+    // In the daemon's order: its files sorted by name (sink.yaml, source.yaml, transform.yaml).
+    expect(await api<string[]>('GET', '/connectors', 200)).toEqual([sinkName, sourceName, transformName]);
     const info = await api<{ type: string; config: Record<string, unknown> }>('GET', `/connectors/${sourceName}`, 200);
     expect(info.type).toBe('source');
     expect(info.config).toMatchObject({ 'connector.class': 'postgres-source', slot: fixture.slot });
@@ -125,6 +143,13 @@ describe('admin API on a running daemon', () => {
     // The next offset to read follows the 20 events (transaction markers add offsets).
     expect(sinkOffsets.offsets[0]!.offset.kafka_offset).toBeGreaterThanOrEqual(20);
     expect(sinkOffsets.offsets[0]!.offset.kafka_offset).toBeLessThanOrEqual(await topicEnd());
+    // The processor's: its group's, committed in its transactions.
+    const transformOffsets = await eventually('the transform to have committed the 20 events', async () => {
+      const body = await api<{ offsets: { partition: { kafka_topic: string }; offset: { kafka_offset: number } }[] }>('GET', `/connectors/${transformName}/offsets`, 200);
+      return body.offsets.length > 0 && body.offsets.every((entry) => entry.offset.kafka_offset >= 20) ? body.offsets : undefined;
+    }, 30_000);
+    expect(transformOffsets.map((entry) => entry.partition.kafka_topic)).toEqual([topic]);
+    expect((await status(transformName)).type).toBe('processor');
   });
 
   it('pausing the sink stops rows reaching ClickHouse while the source goes on; resuming delivers them once', async () => {
@@ -187,12 +212,16 @@ describe('admin API on a running daemon', () => {
   it('`tideline status` shows the connectors as a table and as JSON, with the token', async () => {
     const url = `http://127.0.0.1:${daemon.adminPort}`;
     await eventually('the sink to have caught up', async () => ((await status(sinkName)).tideline.lag.events === 0 ? true : undefined), 30_000);
+    // A processor commits the offset after its last input record, before that transaction's
+    // commit marker: caught up, it is behind by at most that one offset per partition.
+    await eventually('the transform to have caught up', async () => ((await status(transformName)).tideline.lag.events! <= 1 ? true : undefined), 30_000);
     const [table, json, refused] = await Promise.all([
       tideline(['status', '--url', url], { TIDELINE_ADMIN_TOKEN: TOKEN }),
       tideline(['status', '--url', url, '--json'], { TIDELINE_ADMIN_TOKEN: TOKEN }),
       tideline(['status', '--url', url], { TIDELINE_ADMIN_TOKEN: '' }),
     ]);
     expect(table.code, table.stderr).toBe(0);
+    console.log(table.stdout); // for the record (README's example)
     const lines = table.stdout.trimEnd().split('\n');
     expect(lines[0]).toMatch(/^CONNECTOR\s+KIND\s+STATE\s+LAG\s+THROUGHPUT\s+PROGRESS\s+LAST ERROR$/);
     expect(lines.find((line) => line.startsWith(sourceName))).toMatch(new RegExp(`^${sourceName}\\s+postgres-source\\s+RUNNING\\s+\\S+`));
@@ -203,6 +232,7 @@ describe('admin API on a running daemon', () => {
     expect(rows.map((row) => [row.name, row.kind, row.state])).toEqual([
       [sinkName, 'clickhouse-sink', 'RUNNING'],
       [sourceName, 'postgres-source', 'RUNNING'],
+      [transformName, 'transform', 'RUNNING'],
     ]);
     expect(rows[0]!.lagEvents).toBe(0);
     // The daemon sampled throughput for a while by now: a number, not unknown.
@@ -210,6 +240,25 @@ describe('admin API on a running daemon', () => {
 
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/answered 401.*TIDELINE_ADMIN_TOKEN/);
+  });
+
+  it('`tideline status --watch` refreshes until interrupted', async () => {
+    const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'status', '--url', `http://127.0.0.1:${daemon.adminPort}`, '--json', '--watch', '1'], {
+      env: { ...process.env, TIDELINE_ADMIN_TOKEN: TOKEN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (out += chunk.toString()));
+    const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
+    try {
+      await eventually('two refreshes', async () => (out.split('\n').filter((line) => line.startsWith('[')).length >= 2 ? true : undefined), 60_000);
+    } finally {
+      child.kill('SIGINT');
+    }
+    expect(await exited).toBe(0);
+    const refreshes = out.split('\n').filter((line) => line.startsWith('[')).map((line) => JSON.parse(line) as { name: string }[]);
+    for (const rows of refreshes) expect(rows.map((row) => row.name)).toEqual([sinkName, sourceName, transformName]);
   });
 
   it('refuses to listen on an address other than loopback without a token', async () => {
