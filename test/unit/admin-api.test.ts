@@ -207,6 +207,8 @@ describe('admin API OpenAPI document', () => {
         expect((operation.parameters ?? []).filter((parameter) => parameter.in === 'path').map((parameter) => parameter.name)).toEqual(inPath);
       }
     }
+    // Every operation documents the token's refusal.
+    for (const operations of Object.values(document.paths)) for (const operation of Object.values(operations) as { responses: Record<string, unknown> }[]) expect(operation.responses).toHaveProperty('401');
     // Every $ref points at a schema that exists.
     const schemas = (openApiDocument().components as { schemas: Record<string, unknown> }).schemas;
     for (const [, name] of JSON.stringify(document).matchAll(/"#\/components\/schemas\/(\w+)"/g)) expect(schemas, name).toHaveProperty(name!);

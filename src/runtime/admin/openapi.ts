@@ -11,6 +11,16 @@ const ref = (schema: string) => ({ $ref: `#/components/schemas/${schema}` });
 
 const notFound = error('No connector of that name.');
 
+/** Every operation may answer 401 when the daemon has a token. */
+type Operation = { responses: Record<string, unknown> } & Record<string, unknown>;
+
+function withUnauthorized(paths: Record<string, Record<string, Operation>>): typeof paths {
+  for (const operations of Object.values(paths)) {
+    for (const operation of Object.values(operations)) operation.responses[401] = { $ref: '#/components/responses/Unauthorized' };
+  }
+  return paths;
+}
+
 export function openApiDocument(): Record<string, unknown> {
   return {
     openapi: '3.0.3',
@@ -22,7 +32,7 @@ export function openApiDocument(): Record<string, unknown> {
         'When the daemon has TIDELINE_ADMIN_TOKEN, every request needs `Authorization: Bearer <token>`. Errors are `{error_code, message}`.',
     },
     security: [{ bearer: [] }],
-    paths: {
+    paths: withUnauthorized({
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'Prometheus text format', content: { 'text/plain': { schema: { type: 'string' } } } } } } },
       '/healthz': {
         get: {
@@ -82,7 +92,7 @@ export function openApiDocument(): Record<string, unknown> {
           },
         },
       },
-    },
+    }),
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'Needed only when the daemon has TIDELINE_ADMIN_TOKEN.' } },
       responses: { Unauthorized: error('Missing or wrong bearer token') },
