@@ -19,7 +19,9 @@ interface StatusOptions {
 /** What `tideline run` listens on by default (with TIDELINE_ADMIN_HOST/PORT as it reads them). */
 function defaultUrl(): string {
   if (process.env.TIDELINE_ADMIN_URL) return process.env.TIDELINE_ADMIN_URL;
-  const host = process.env.TIDELINE_ADMIN_HOST && process.env.TIDELINE_ADMIN_HOST !== '0.0.0.0' ? process.env.TIDELINE_ADMIN_HOST : DEFAULT_ADMIN_HOST;
+  // A daemon listening on every address is reached on loopback.
+  const configured = process.env.TIDELINE_ADMIN_HOST;
+  const host = configured && configured !== '0.0.0.0' && configured !== '::' ? configured : DEFAULT_ADMIN_HOST;
   return `http://${host.includes(':') ? `[${host}]` : host}:${process.env.TIDELINE_ADMIN_PORT ?? DEFAULT_ADMIN_PORT}`;
 }
 
