@@ -69,6 +69,8 @@ export class ConnectorSupervisor {
   private resumed: (() => void) | null = null;
   /** Waiters of pause(), told once the run has stopped. */
   private pausedWaiters: (() => void)[] = [];
+  /** Set by restart(): the run ending (or a backoff wait) is not a failure; the next run starts at once. */
+  private restartRequested = false;
   private lastFailure: ConnectorFailure | undefined;
 
   constructor(
@@ -155,8 +157,6 @@ export class ConnectorSupervisor {
     this.wake?.();
     return 'restarting';
   }
-
-  private restartRequested = false;
 
   /** Asks the connector to stop and waits until it has. */
   async stop(): Promise<void> {
