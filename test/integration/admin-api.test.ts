@@ -5,7 +5,8 @@
  * source keeps writing to Kafka (the sink's lag grows); pausing the source
  * stops the topic; resuming delivers everything written meanwhile once, and
  * a restart through the API loses and doubles nothing. A transform processor
- * beside them shows its committed offsets and lag. Requests without the
+ * beside them shows its committed offsets and lag. A source whose table is
+ * missing is FAILED with the trace, and runs after a restart once fixed. Requests without the
  * token are refused; `tideline status` is checked through the real CLI,
  * table and --json.
  */
@@ -265,5 +266,43 @@ describe('admin API on a running daemon', () => {
     const run = await tideline(['run', fixture.connectorFiles(), '--admin-host', '0.0.0.0', '--admin-port', String(await freePort())], { TIDELINE_ADMIN_TOKEN: '' });
     expect(run.code).toBe(2);
     expect(run.stderr).toMatch(/refusing to serve the admin API on 0\.0\.0\.0.*TIDELINE_ADMIN_TOKEN/);
+  });
+});
+
+describe('admin API on a failing connector', () => {
+  const missing = new TableFixture('adminfail');
+  let failing: DaemonProcess;
+
+  beforeAll(async () => {
+    // The source's table does not exist yet: every run fails (a configuration fault, not an outage).
+    await missing.client.connect();
+    failing = new DaemonProcess(missing.connectorFiles({ sink: false }), await freePort());
+    await failing.start({ healthy: false });
+  });
+
+  afterAll(async () => {
+    await failing?.stop();
+    await missing.cleanup();
+  });
+
+  it('shows FAILED with the error\'s trace; restarting it once fixed (onlyFailed) runs it again', async () => {
+    const failed = await eventually('the source to fail', async () => {
+      const body = (await (await failing.request(`/connectors/${missing.sourceName}/status`)).json()) as Status;
+      return body.connector.state === 'FAILED' ? body : undefined;
+    }, 60_000);
+    expect(failed.connector.trace).toMatch(/captured tables do not exist[\s\S]*\n\s+at /);
+    expect(failed.tasks[0]).toMatchObject({ id: 0, state: 'FAILED', trace: failed.connector.trace });
+    expect((failed.tideline as unknown as { last_error: { message: string } }).last_error.message).toMatch(/captured tables do not exist/);
+    expect((await failing.request('/healthz')).status).toBe(503);
+
+    await missing.client.query(`CREATE TABLE public.${missing.table} (id bigint PRIMARY KEY)`);
+    const response = await failing.request(`/connectors/${missing.sourceName}/restart?onlyFailed=true`, { method: 'POST' });
+    expect(response.status).toBe(202);
+    expect(((await response.json()) as Status).connector.state).toBe('RESTARTING');
+    await eventually('the source to run', async () => {
+      const body = (await (await failing.request(`/connectors/${missing.sourceName}/status`)).json()) as Status;
+      return body.connector.state === 'RUNNING' ? true : undefined;
+    }, 60_000);
+    expect((await failing.request('/healthz')).status).toBe(200);
   });
 });
