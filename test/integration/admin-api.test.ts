@@ -5,10 +5,10 @@
  * source keeps writing to Kafka (the sink's lag grows); pausing the source
  * stops the topic; resuming delivers everything written meanwhile once, and
  * a restart through the API loses and doubles nothing. A transform processor
- * beside them shows its committed offsets and lag. A source whose table is
- * missing is FAILED with the trace, and runs after a restart once fixed. Requests without the
+ * beside them shows its committed offsets and lag. Requests without the
  * token are refused; `tideline status` is checked through the real CLI,
- * table and --json.
+ * table and --json. A source whose table is missing is FAILED with the
+ * trace, and runs after a restart once the table exists.
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
