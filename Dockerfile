@@ -29,7 +29,8 @@ COPY connectors ./connectors
 # The node image ships an unprivileged `node` user (uid 1000).
 USER node
 
-# Admin HTTP API: /metrics, /healthz, /connectors (TIDELINE_ADMIN_PORT, default 8089).
+# Admin HTTP API: /connectors, /metrics, /healthz (TIDELINE_ADMIN_PORT, default 8089). It listens on
+# 127.0.0.1 unless TIDELINE_ADMIN_HOST says otherwise, which needs TIDELINE_ADMIN_TOKEN (docker-compose.yml).
 EXPOSE 8089
 
 ENTRYPOINT ["node", "/app/dist/cli/main.js"]

@@ -12,6 +12,7 @@ import { registerRegistry } from './commands/registry.js';
 import { registerReplay } from './commands/replay.js';
 import { registerRun } from './commands/run.js';
 import { registerSlots } from './commands/slots.js';
+import { registerStatus } from './commands/status.js';
 import { registerValidate } from './commands/validate.js';
 import { ExitCode } from './exit-codes.js';
 
@@ -29,6 +30,7 @@ registerSlots(program);
 registerDemoWriter(program);
 registerRegistry(program);
 registerReplay(program);
+registerStatus(program);
 
 try {
   await program.parseAsync(process.argv);

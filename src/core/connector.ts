@@ -8,8 +8,11 @@ import type { ServiceHealth, ServiceName } from './service-health.js';
 
 export type ConnectorRole = 'source' | 'sink' | 'processor';
 
-/** What the supervisor and the admin API report for a connector. */
-export type ConnectorState = 'starting' | 'running' | 'degraded' | 'restarting' | 'stopped' | 'failed';
+/**
+ * What the supervisor and the admin API report for a connector. `paused`: an
+ * operator paused it (admin API); its run is stopped until resumed.
+ */
+export type ConnectorState = 'starting' | 'running' | 'degraded' | 'restarting' | 'paused' | 'stopped' | 'failed';
 
 export interface ConnectorContext<Config> {
   /** Unique name from the connector file. */
@@ -51,6 +54,29 @@ export interface Connector {
   snapshotStatus?(): object | null;
 }
 
+/**
+ * A connector's stored position as the admin API shows it (Kafka Connect's
+ * GET /connectors/{name}/offsets): a source's own position, or the next
+ * offset to read of one input partition of a sink or processor.
+ */
+export type StoredOffset =
+  | { type: 'source'; partition: Record<string, unknown>; offset: unknown }
+  | { type: 'kafka'; topic: string; partition: number; /** The next offset to read. */ offset: string };
+
+/** What a kind needs to read its stored offsets while it is not necessarily running. */
+export interface OffsetsContext<Config> {
+  name: string;
+  config: Config;
+  kafka: KafkaConnection;
+  logger: Logger;
+}
+
+/** A consumer group a sink or processor reads its input through (for its lag). */
+export interface ConsumerGroupInput {
+  groupId: string;
+  topics: string[];
+}
+
 /** One connector kind: its config schema (with field descriptions) and factory. */
 export interface ConnectorSpec<Schema extends z.ZodType = z.ZodType> {
   kind: string;
@@ -70,6 +96,13 @@ export interface ConnectorSpec<Schema extends z.ZodType = z.ZodType> {
    */
   sourceBlocks?: readonly SourceBlockSpec[];
   create(context: ConnectorContext<z.output<Schema>>): Connector;
+  /**
+   * Reads the offsets the connector stored, where it stores them (the admin
+   * API's /offsets); no offsets yet: an empty list.
+   */
+  readOffsets?(context: OffsetsContext<z.output<Schema>>): Promise<StoredOffset[]>;
+  /** The consumer groups and topics a sink or processor reads (the admin API's lag). */
+  consumerGroups?(name: string, config: z.output<Schema>): ConsumerGroupInput[];
 }
 
 /**

@@ -1,97 +1,75 @@
 /**
- * The daemon's admin HTTP API: /metrics (Prometheus), /healthz (200 when every
- * connector is running, 503 otherwise) and /connectors (JSON status; no config
- * values, so no secrets); POST /connectors/{name}/signals sends a Debezium
- * signal (body `{"type": ..., "data": {...}, "id"?: ...}`) to a connector.
+ * The daemon's admin HTTP server: node:http around the admin router
+ * (src/runtime/admin/: routes, Kafka Connect's shapes, token, OpenAPI).
+ * JSON in Kafka Connect's error shape for every failure.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { errorMessage, TidelineError } from '../core/errors.js';
-import { registry } from '../metrics/registry.js';
-import { SignalRefusedError, type ConnectorStatus } from './supervisor.js';
+import { errorMessage } from '../core/errors.js';
+import type { Logger } from '../core/logger.js';
+import { redactSecrets } from '../core/redact.js';
+import { bindingProblem } from './admin/auth.js';
+import { errorBody } from './admin/errors.js';
+import type { AdminResponse, Router } from './admin/router.js';
 
 export interface AdminServerOptions {
   host: string;
   port: number;
-  statuses(): ConnectorStatus[];
-  /** Sends a signal to a connector; undefined when no connector has that name. */
-  signal?(connector: string, type: string, data: unknown, id?: string): Promise<{ id: string; inserted: boolean }> | undefined;
+  /** With a token, every request needs it (checked by the router); without one, only loopback may be served. */
+  token: string | undefined;
+  router: Router;
+  logger: Logger;
 }
 
-/** Signal bodies are small JSON documents. */
-const MAX_SIGNAL_BODY_BYTES = 64 * 1024;
+/** Request bodies are small JSON documents (signals); anything larger is refused. */
+const MAX_BODY_BYTES = 64 * 1024;
 
-function readBody(request: IncomingMessage): Promise<string> {
+/** The request's body as text, or null when it is over MAX_BODY_BYTES (the rest is drained, not kept). */
+function readBody(request: IncomingMessage): Promise<string | null> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     request.on('data', (chunk: Buffer) => {
       size += chunk.length;
-      if (size > MAX_SIGNAL_BODY_BYTES) {
-        reject(new TidelineError(`request body over ${MAX_SIGNAL_BODY_BYTES} bytes`));
-        request.destroy();
-        return;
-      }
-      chunks.push(chunk);
+      if (size <= MAX_BODY_BYTES) chunks.push(chunk);
     });
-    request.on('end', () => resolve(Buffer.concat(chunks).toString()));
+    request.on('end', () => resolve(size > MAX_BODY_BYTES ? null : Buffer.concat(chunks).toString()));
     request.on('error', reject);
   });
 }
 
-/** POST /connectors/{name}/signals: 202 {id, inserted}; 400 bad body or refused signal; 404 no such connector; 409 not running or takes no signals. */
-async function postSignal(options: AdminServerOptions, name: string, request: IncomingMessage, response: ServerResponse): Promise<void> {
-  const reply = (status: number, body: object): void => {
-    response.writeHead(status, { 'content-type': 'application/json' });
-    response.end(`${JSON.stringify(body)}\n`);
-  };
-  const refuse = (status: number, message: string): void => reply(status, { error_code: status, message });
-  try {
-    let body: unknown;
-    try {
-      body = JSON.parse(await readBody(request));
-    } catch (error) {
-      return refuse(400, `the body must be JSON {"type": ..., "data": {...}}: ${errorMessage(error)}`);
-    }
-    const { type, data, id } = (typeof body === 'object' && body !== null ? body : {}) as { type?: unknown; data?: unknown; id?: unknown };
-    if (typeof type !== 'string') return refuse(400, 'the body must be JSON {"type": ..., "data": {...}} with type a string');
-    if (id !== undefined && typeof id !== 'string') return refuse(400, 'id must be a string');
-    const sent = options.signal?.(name, type, data ?? null, id);
-    if (!sent) return refuse(404, `no connector named ${name}`);
-    reply(202, await sent);
-  } catch (error) {
-    if (error instanceof SignalRefusedError) return refuse(409, error.message);
-    if (error instanceof TidelineError) return refuse(400, error.message);
-    refuse(500, errorMessage(error));
+/** JSON.stringify for bodies that may hold bigints (config values, positions). */
+function toJson(body: unknown): string {
+  return `${JSON.stringify(body, (_key, value: unknown) => (typeof value === 'bigint' ? value.toString() : value), 2)}\n`;
+}
+
+function write(response: ServerResponse, result: AdminResponse): void {
+  const headers: Record<string, string> = { ...result.headers };
+  if (result.body === undefined) {
+    response.writeHead(result.status, headers);
+    response.end();
+    return;
   }
+  const text = typeof result.body === 'string' ? result.body : toJson(result.body);
+  headers['content-type'] = result.contentType ?? 'application/json';
+  response.writeHead(result.status, headers);
+  response.end(text);
 }
 
 export async function startAdminServer(options: AdminServerOptions): Promise<Server> {
+  const problem = bindingProblem(options.host, options.token);
+  if (problem) throw new Error(problem);
   const server = createServer((request, response) => {
-    const path = (request.url ?? '/').split('?')[0];
-    const send = (status: number, type: string, body: string): void => {
-      response.writeHead(status, { 'content-type': type });
-      response.end(body);
-    };
-    const signalRoute = /^\/connectors\/([^/]+)\/signals$/.exec(path ?? '');
-    if (signalRoute && request.method === 'POST') {
-      void postSignal(options, decodeURIComponent(signalRoute[1]!), request, response);
-      return;
-    }
-    if (request.method !== 'GET') return send(405, 'text/plain', 'method not allowed\n');
-    if (path === '/metrics') {
-      registry.metrics().then(
-        (text) => send(200, registry.contentType, text),
-        (error: unknown) => send(500, 'text/plain', `${String(error)}\n`),
+    readBody(request)
+      .then((body) => (body === null
+        ? { status: 413, body: errorBody(413, `request body over ${MAX_BODY_BYTES} bytes`) }
+        : options.router.handle({ method: request.method ?? 'GET', url: request.url ?? '/', authorization: request.headers.authorization, body })))
+      .then(
+        (result) => write(response, result),
+        (error: unknown) => {
+          options.logger.error({ err: error, url: request.url }, 'admin API request failed');
+          write(response, { status: 500, body: errorBody(500, redactSecrets(errorMessage(error))) });
+        },
       );
-      return;
-    }
-    if (path === '/healthz') {
-      const statuses = options.statuses();
-      const healthy = statuses.every((status) => status.state === 'running');
-      return send(healthy ? 200 : 503, 'application/json', `${JSON.stringify({ healthy, connectors: statuses })}\n`);
-    }
-    if (path === '/connectors') return send(200, 'application/json', `${JSON.stringify(options.statuses(), null, 2)}\n`);
-    return send(404, 'text/plain', 'not found: try /metrics, /healthz or /connectors\n');
   });
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);

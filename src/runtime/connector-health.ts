@@ -74,6 +74,11 @@ export class ConnectorHealth implements ServiceHealth {
     return [...this.outages].map(([service, outage]) => `${service} unreachable since ${new Date(outage.since).toISOString()}: ${outage.reason}`).join('; ');
   }
 
+  /** The services unreachable now. */
+  unreachableServices(): ServiceName[] {
+    return [...this.outages.keys()];
+  }
+
   isUnreachable(service: ServiceName): boolean {
     return this.outages.has(service);
   }

@@ -14,9 +14,13 @@ import { metrics } from '../metrics/registry.js';
 import { MemorySchemaRegistry } from '../registry/memory-registry.js';
 import type { SchemaRegistry } from '../registry/schema-registry.js';
 import { DEFAULT_FORMAT, formatNeedsRegistry, type FormatName } from '../serde/index.js';
+import { instanceId } from '../kafka/group-membership.js';
 import { startAdminServer } from './admin-server.js';
 import { definitionFingerprint, planReload, type LoadedConnector } from './reload-plan.js';
 import { problemText, reportReadFailure, reportReload, summarise, type ReloadSummary } from './reload-report.js';
+import { Router } from './admin/router.js';
+import { adminRoutes, type AdminConnector } from './admin/routes.js';
+import { ConnectorInsight } from './connector-insight.js';
 import { ConnectorSupervisor } from './supervisor.js';
 
 export interface DaemonOptions {
@@ -33,7 +37,12 @@ export interface DaemonOptions {
   registry?: SchemaRegistry;
   /** Reads the connector files again for reload() (`tideline run` reads the paths it was given); without it reload() does nothing. */
   readConnectors?: () => ConnectorFiles;
+  /** TIDELINE_ADMIN_TOKEN: every admin request must carry it; needed to listen on an address other than loopback. */
+  adminToken?: string | undefined;
 }
+
+/** How often throughput is sampled for the admin API's status. */
+const THROUGHPUT_SAMPLE_MS = 2_000;
 
 /**
  * The stopgap registry of a daemon given none: in memory, with ids derived
@@ -56,6 +65,9 @@ export class Daemon {
   /** A reload queued behind the one running: later triggers join it (it reads the files when it starts). */
   private queuedReload: Promise<ReloadSummary | undefined> | null = null;
   private stopping = false;
+  /** Each supervisor as the admin API drives it (made once: it keeps the throughput samples). */
+  private readonly admin = new WeakMap<ConnectorSupervisor, AdminConnector>();
+  private sampler: NodeJS.Timeout | null = null;
 
   constructor(definitions: readonly ConnectorDefinition[], private readonly logger: Logger, private readonly options: DaemonOptions) {
     const enabled = definitions.filter((definition) => definition.enabled);
@@ -75,6 +87,39 @@ export class Daemon {
     return new ConnectorSupervisor(resolved, this.logger.child({ connector: definition.name, kind: definition.kind }), this.registry);
   }
 
+  /** The connectors the admin API serves: the supervisors running now (a reload changes them). */
+  private adminConnectors(): AdminConnector[] {
+    return this.supervisors.map((supervisor) => {
+      let connector = this.admin.get(supervisor);
+      if (!connector) this.admin.set(supervisor, (connector = this.adminConnector(supervisor)));
+      return connector;
+    });
+  }
+
+  /** A supervisor as the admin API drives it. */
+  private adminConnector(supervisor: ConnectorSupervisor): AdminConnector {
+    const definition = supervisor.connector;
+    const { spec } = definition;
+    const logger = this.logger.child({ connector: definition.name, component: 'admin' });
+    const insight = new ConnectorInsight(
+      { name: definition.name, role: spec.role, kafka: definition.kafka, groups: spec.consumerGroups?.(definition.name, definition.config) ?? [] },
+      logger,
+    );
+    return {
+      facts: { name: definition.name, kind: definition.kind, role: spec.role, format: definition.format ?? this.defaultFormat, config: definition.config },
+      status: () => supervisor.status(),
+      lastError: () => supervisor.lastError(),
+      unreachableServices: () => supervisor.unreachableServices(),
+      pause: () => supervisor.pause(),
+      resume: () => supervisor.resume(),
+      restart: () => supervisor.restart(),
+      offsets: async () => (spec.readOffsets ? spec.readOffsets({ name: definition.name, config: definition.config, kafka: definition.kafka, logger }) : []),
+      insight: () => insight.read(),
+      sample: () => insight.sample(),
+      signal: (type, data, id) => supervisor.signal(type, data, id),
+    };
+  }
+
   get adminPort(): number | undefined {
     return (this.server?.address() as AddressInfo | null)?.port;
   }
@@ -83,20 +128,19 @@ export class Daemon {
     return this.supervisors.map((supervisor) => supervisor.status());
   }
 
-  /** Sends a signal to the named connector; undefined when there is no such connector. */
-  signal(name: string, type: string, data: unknown, id?: string): Promise<{ id: string; inserted: boolean }> | undefined {
-    return this.supervisors.find((supervisor) => supervisor.name === name)?.signal(type, data, id);
-  }
-
   async start(): Promise<void> {
     if (this.options.adminPort >= 0) {
-      this.server = await startAdminServer({
-        host: this.options.adminHost,
-        port: this.options.adminPort,
-        statuses: () => this.statuses(),
-        signal: (name, type, data, id) => this.signal(name, type, data, id),
-      });
-      this.logger.info({ address: `http://${this.options.adminHost}:${this.adminPort}` }, 'admin API listening (/metrics, /healthz, /connectors)');
+      const router = new Router(
+        adminRoutes({ workerId: () => `${instanceId()}:${this.adminPort ?? this.options.adminPort}`, connectors: () => this.adminConnectors() }),
+        this.options.adminToken,
+      );
+      this.server = await startAdminServer({ host: this.options.adminHost, port: this.options.adminPort, token: this.options.adminToken, router, logger: this.logger });
+      this.logger.info({ address: `http://${this.options.adminHost}:${this.adminPort}`, token: this.options.adminToken ? 'required' : 'none' }, 'admin API listening (/connectors, /metrics, /healthz, /openapi.json)');
+      this.sampler = setInterval(() => {
+        for (const connector of this.adminConnectors()) connector.sample().catch(() => undefined);
+      }, THROUGHPUT_SAMPLE_MS);
+      this.sampler.unref();
+      for (const connector of this.adminConnectors()) connector.sample().catch(() => undefined);
     }
     for (const supervisor of this.supervisors) supervisor.start();
     if (this.options.readConnectors) {
@@ -188,6 +232,7 @@ export class Daemon {
     // A reload in progress finishes its stops first, so no connector is left half-replaced.
     await this.reloads.run(async () => undefined);
     this.logger.info('stopping connectors');
+    if (this.sampler) clearInterval(this.sampler);
     await Promise.all(this.supervisors.map((supervisor) => supervisor.stop()));
     await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
     this.logger.info('daemon stopped');

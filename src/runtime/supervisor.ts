@@ -2,6 +2,12 @@
  * Runs one connector and restarts it with exponential backoff when it fails.
  * A fresh instance is created for each attempt, so no state of a failed run
  * (half-open transactions, stale caches) leaks into the next.
+ *
+ * An operator can pause, resume and restart it (admin API). Pausing stops the
+ * run as a shutdown does (the open transaction or batch finishes or aborts;
+ * nothing unacknowledged is confirmed upstream) and resuming starts a fresh
+ * run from the stored position, so the exactly-once protocol that covers a
+ * daemon restart covers a pause too.
  */
 import type { Connector, ConnectorContext, ConnectorState } from '../core/connector.js';
 import type { ConnectorDefinition } from '../config/load.js';
@@ -33,6 +39,16 @@ export interface ConnectorStatus {
 
 /** A signal for a connector that takes none, or that is not running. */
 export class SignalRefusedError extends Error {}
+/** The last failure of a connector's run, kept after the next run started. */
+export interface ConnectorFailure {
+  message: string;
+  /** The error's stack, secrets redacted. */
+  trace: string;
+  at: string;
+}
+
+/** What a request to restart did. */
+export type RestartOutcome = 'restarting' | 'paused' | 'stopped';
 
 export interface BackoffPolicy {
   initialMs: number;
@@ -59,6 +75,16 @@ export class ConnectorSupervisor {
   private reloadError: string | undefined;
   /** The current run's connector instance (for signals and snapshot progress). */
   private current: Connector | null = null;
+  /** The current run's own abort: a pause or restart ends the run, not the supervisor. */
+  private attempt: AbortController | null = null;
+  /** Set by pause(): the loop holds, with no run, until resume() clears it. */
+  private paused = false;
+  private resumed: (() => void) | null = null;
+  /** Waiters of pause(), told once the run has stopped. */
+  private pausedWaiters: (() => void)[] = [];
+  /** Set by restart(): the run ending (or a backoff wait) is not a failure; the next run starts at once. */
+  private restartRequested = false;
+  private lastFailure: ConnectorFailure | undefined;
 
   constructor(
     private readonly definition: ConnectorDefinition,
@@ -74,9 +100,19 @@ export class ConnectorSupervisor {
     return this.definition.name;
   }
 
+  /** The connector file it runs. */
+  get connector(): ConnectorDefinition {
+    return this.definition;
+  }
+
+  /** Services the connector cannot reach now (none while paused or stopped). */
+  unreachableServices(): ServiceName[] {
+    return this.state === 'stopped' || this.state === 'paused' ? [] : this.health.unreachableServices();
+  }
+
   status(): ConnectorStatus {
     // An outage shows as `degraded` with its reason, whatever the connector last reported.
-    const outage = this.state === 'stopped' ? undefined : this.health.degradedReason();
+    const outage = this.state === 'stopped' || this.state === 'paused' ? undefined : this.health.degradedReason();
     const status: ConnectorStatus = {
       name: this.definition.name,
       kind: this.definition.kind,
@@ -111,11 +147,72 @@ export class ConnectorSupervisor {
     this.reloadError = message;
   }
 
+  /** The last failure of a run (also after a later run recovered), if any. */
+  lastError(): ConnectorFailure | undefined {
+    return this.lastFailure;
+  }
+
+  /**
+   * Stops the connector's run and keeps it stopped (state `paused`) until
+   * resume(). Resolves once the run has stopped: nothing flows from then on.
+   */
+  async pause(): Promise<void> {
+    if (this.abort.signal.aborted) return;
+    if (this.paused && this.state === 'paused') return;
+    this.paused = true;
+    const stopped = new Promise<void>((resolve) => this.pausedWaiters.push(resolve));
+    this.attempt?.abort();
+    this.wake?.();
+    await stopped;
+  }
+
+  /** Starts a paused connector again, from its stored position. */
+  resume(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    // A pause still stopping the run is over too: its waiters must not hang.
+    this.settlePauseWaiters();
+    this.resumed?.();
+  }
+
+  /**
+   * Ends the current run and starts a fresh one at once (no backoff); a run
+   * waiting out its backoff after a failure starts now. A paused or stopped
+   * connector is left as it is (the outcome says so).
+   */
+  restart(): RestartOutcome {
+    if (this.abort.signal.aborted) return 'stopped';
+    if (this.paused) return 'paused';
+    this.restartRequested = true;
+    this.attempt?.abort();
+    this.wake?.();
+    return 'restarting';
+  }
+
   /** Asks the connector to stop and waits until it has. */
   async stop(): Promise<void> {
     this.abort.abort();
     this.wake?.();
+    this.resumed?.();
     await this.done;
+    this.settlePauseWaiters();
+  }
+
+  private settlePauseWaiters(): void {
+    for (const waiter of this.pausedWaiters.splice(0)) waiter();
+  }
+
+  /** Holds the loop while paused: no run, state `paused`, until resume() or stop(). */
+  private async holdWhilePaused(signal: AbortSignal): Promise<void> {
+    this.setState('paused');
+    this.logger.info('connector paused');
+    this.settlePauseWaiters();
+    await new Promise<void>((resolve) => {
+      this.resumed = resolve;
+      if (!this.paused || signal.aborted) resolve();
+    });
+    this.resumed = null;
+    if (!signal.aborted) this.logger.info('connector resumed');
   }
 
   private setState(state: ConnectorState, detail?: string): void {
@@ -136,9 +233,20 @@ export class ConnectorSupervisor {
     const signal = this.abort.signal;
     let delay = this.backoff.initialMs;
     while (!signal.aborted) {
+      if (this.paused) {
+        await this.holdWhilePaused(signal);
+        delay = this.backoff.initialMs;
+        continue;
+      }
       const started = Date.now();
       this.runningSince = null;
+      this.restartRequested = false;
       this.setState(this.restarts === 0 ? 'starting' : 'restarting');
+      // Each attempt gets its own signal, so listeners a failed run left on it
+      // are dropped with it instead of piling up on the daemon's signal; a
+      // pause or restart aborts only this one.
+      const attempt = new AbortController();
+      this.attempt = attempt;
       try {
         const context: ConnectorContext<unknown> = {
           name: this.definition.name,
@@ -152,9 +260,6 @@ export class ConnectorSupervisor {
           setState: (state, detail) => this.setState(state, detail),
           health: this.health,
         };
-        // Each attempt gets its own signal, so listeners a failed run left on it
-        // are dropped with it instead of piling up on the daemon's signal.
-        const attempt = new AbortController();
         const forward = (): void => attempt.abort();
         signal.addEventListener('abort', forward, { once: true });
         try {
@@ -163,13 +268,23 @@ export class ConnectorSupervisor {
         } finally {
           this.current = null;
           signal.removeEventListener('abort', forward);
+          this.attempt = null;
         }
         if (signal.aborted) break;
+        if (attempt.signal.aborted) {
+          this.logger.info(this.paused ? 'connector run stopped for a pause' : 'connector run stopped for a restart');
+          continue;
+        }
         throw new Error('connector stopped without being asked to');
       } catch (error) {
         if (signal.aborted) {
           this.logger.warn({ err: error }, 'connector failed while stopping');
           break;
+        }
+        if (attempt.signal.aborted) {
+          // Asked to pause or restart: the run's failure while stopping is no crash to back off from.
+          this.logger.warn({ err: error }, 'connector failed while stopping for a pause or restart');
+          continue;
         }
         metrics.errors.inc({ connector: this.definition.name, kind: 'connector_failed' });
         const service = this.unreachableService(error);
@@ -185,6 +300,7 @@ export class ConnectorSupervisor {
           this.health.unreachable(service, errorMessage(error), { nextInMs: delay });
           this.logger.debug({ err: error, retryInMs: delay }, 'connector stopped: service unreachable; restarting after backoff');
         } else {
+          this.lastFailure = { message: redactSecrets(errorMessage(error)), trace: redactSecrets(error instanceof Error ? (error.stack ?? error.message) : String(error)), at: new Date().toISOString() };
           this.setState('failed', errorMessage(error));
           this.logger.error({ err: error, retryInMs: delay, action: errorAction(error, this.definition.spec.service) }, 'connector failed; restarting after backoff');
         }
@@ -197,6 +313,11 @@ export class ConnectorSupervisor {
         });
         this.wake = null;
         delay = Math.min(delay * 2, this.backoff.maxMs);
+        // An operator's restart or pause ended the wait: not a restart after backoff.
+        if (this.restartRequested || this.paused) {
+          if (this.restartRequested) delay = this.backoff.initialMs;
+          continue;
+        }
         if (!signal.aborted) {
           this.restarts += 1;
           metrics.connectorRestarts.inc({ connector: this.definition.name });
@@ -205,6 +326,7 @@ export class ConnectorSupervisor {
     }
     this.setState('stopped');
     this.health.close();
+    this.settlePauseWaiters();
   }
 
   /** The service whose unreachability failed a run, if that is why it failed. */

@@ -225,8 +225,8 @@ describe('a key column the column rules leave out', () => {
 
     await client.query(`ALTER TABLE public.${keyed} ADD PRIMARY KEY (code)`);
     await client.query(`INSERT INTO public.${keyed} VALUES ('B-2', 2)`);
-    const port = daemon.adminPort;
-    const status = async () => ((await (await fetch(`http://127.0.0.1:${port}/connectors`)).json()) as { state: string; detail?: string; restarts: number }[])[0]!;
+    const running = daemon;
+    const status = async () => (await running.statuses())[0]!;
     const failed = await eventually('the connector to fail on the new key', async () => {
       const current = await status();
       return current.state === 'failed' ? current : undefined;

@@ -164,7 +164,8 @@ describe('fault matrix', () => {
     await expectViewEqualsTable();
     await expectNoDoubles();
     await eventually('every connector running again', async () => {
-      const statuses = (await (await fetch(`http://127.0.0.1:${daemon!.adminPort}/connectors`)).json()) as { state: string }[];
+      // /healthz keeps tideline's own states ('running', not 'degraded': Kafka Connect's RUNNING covers both).
+      const { connectors: statuses } = (await (await daemon!.request('/healthz')).json()) as { connectors: { state: string }[] };
       if (statuses.every((status) => status.state === 'running')) return true;
       throw new Error(JSON.stringify(statuses)); // the last one is in the timeout's message
     }, 60_000);

@@ -48,9 +48,9 @@ interface Status {
   reloadError?: string;
 }
 
-/** The daemon's connector statuses (today's /connectors: one JSON array of them). */
+/** The daemon's connector statuses, by name (tideline's own, from /healthz). */
 async function statuses(daemon: DaemonProcess): Promise<Map<string, Status>> {
-  const list = (await (await fetch(`http://127.0.0.1:${daemon.adminPort}/connectors`)).json()) as Status[];
+  const list = await daemon.statuses<Status>();
   return new Map(list.map((status) => [status.name, status]));
 }
 

@@ -32,9 +32,9 @@ interface SnapshotStatus {
   rowsEstimate: number | null;
 }
 
-/** The source's incremental snapshot in /connectors, or null when none runs. */
+/** The source's incremental snapshot in its status, or null when none runs. */
 async function snapshotStatus(daemon: DaemonProcess, source: string): Promise<SnapshotStatus | null> {
-  const statuses = (await (await fetch(`http://127.0.0.1:${daemon.adminPort}/connectors`)).json()) as { name: string; snapshot?: SnapshotStatus }[];
+  const statuses = await daemon.statuses<{ name: string; state: string; snapshot?: SnapshotStatus }>();
   return statuses.find((status) => status.name === source)?.snapshot ?? null;
 }
 

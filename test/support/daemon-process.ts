@@ -47,7 +47,7 @@ export class DaemonProcess {
     this.child = child;
     await eventually('the daemon to report every connector running', async () => {
       if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${this.log.join('').slice(-2000)}`);
-      const response = await fetch(`http://127.0.0.1:${this.port}/healthz`);
+      const response = await this.request('/healthz');
       return response.status === 200 || !healthy ? true : undefined;
     }, 90_000);
   }
@@ -64,13 +64,26 @@ export class DaemonProcess {
     return this.port;
   }
 
+  /** A request to its admin API, with its TIDELINE_ADMIN_TOKEN (if it has one) as the bearer token. */
+  request(path: string, init: RequestInit = {}): Promise<Response> {
+    const token = this.env.TIDELINE_ADMIN_TOKEN;
+    const headers = new Headers(init.headers);
+    if (token && !headers.has('authorization')) headers.set('authorization', `Bearer ${token}`);
+    return fetch(`http://127.0.0.1:${this.port}${path}`, { ...init, headers });
+  }
+
+  /** tideline's own status of each connector (the `connectors` of /healthz: name, kind, state, detail, restarts, ...). */
+  async statuses<T extends { name: string; state: string } = { name: string; state: string; detail?: string; restarts: number }>(): Promise<T[]> {
+    return ((await (await this.request('/healthz')).json()) as { connectors: T[] }).connectors;
+  }
+
   get pid(): number | undefined {
     return this.child?.pid;
   }
 
   /** The value of one metric sample from /metrics (summed over its label sets), or 0 when absent. */
   async metric(name: string): Promise<number> {
-    const text = await (await fetch(`http://127.0.0.1:${this.port}/metrics`)).text();
+    const text = await (await this.request('/metrics')).text();
     let sum = 0;
     for (const line of text.split('\n')) {
       const match = /^([a-z_:]+)(?:\{[^}]*\})? (\S+)$/.exec(line);

@@ -72,7 +72,7 @@ describe('tideline validate / run', () => {
   }, 60_000);
 
   it('has --help on every command and exits 2 on an unknown one', async () => {
-    for (const command of ['run', 'validate', 'kinds', 'slots', 'demo-writer']) {
+    for (const command of ['run', 'validate', 'kinds', 'slots', 'demo-writer', 'status']) {
       const result = await tideline([command, '--help']);
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`Usage: tideline ${command}`);

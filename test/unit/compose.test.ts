@@ -528,8 +528,11 @@ describe('Dockerfile and .dockerignore', () => {
       adminPort,
     );
     expect(ports('tideline').map((p) => p.target)).toContain(adminPort);
-    // Prometheus scrapes from another container: the API must not listen on loopback only.
+    // Prometheus scrapes from another container: the API must not listen on loopback only,
+    // and so it needs a token (the daemon refuses to start without one).
     expect(['127.0.0.1', 'localhost', '::1']).not.toContain(environment('tideline').TIDELINE_ADMIN_HOST);
+    expect(environment('tideline').TIDELINE_ADMIN_TOKEN ?? '').not.toBe('');
+    expect(healthcheckText('tideline')).toContain('TIDELINE_ADMIN_TOKEN');
   });
 
   it('keeps dependencies, build output and git out of the build context, but not the sources', () => {
@@ -561,6 +564,10 @@ describe('prometheus/prometheus.yml', () => {
     expect(job?.scrape_interval ?? global.scrape_interval).toBe('5s');
     expect(job?.metrics_path ?? '/metrics').toBe('/metrics');
     expect(job?.scheme ?? 'http').toBe('http');
+    // The daemon's admin token, as a bearer token.
+    const authorization = isRecord(job?.authorization) ? job.authorization : {};
+    expect(authorization.type ?? 'Bearer').toBe('Bearer');
+    expect(authorization.credentials).toBe(environment('tideline').TIDELINE_ADMIN_TOKEN);
   });
 
   it('loads the alert rules from prometheus/alerts.yml', () => {

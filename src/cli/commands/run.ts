@@ -5,6 +5,7 @@ import { createLogger } from '../../core/logger.js';
 import { createSchemaRegistry } from '../../registry/create-registry.js';
 import { describeRegistry, registrySettings, type RegistryFlags, type RegistrySettings } from '../../registry/settings.js';
 import { DEFAULT_RELOAD_DEBOUNCE_MS, watchConnectorFiles } from '../../runtime/config-watcher.js';
+import { ADMIN_TOKEN_ENV, bindingProblem } from '../../runtime/admin/auth.js';
 import { Daemon } from '../../runtime/daemon.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, stopWithin } from '../../runtime/shutdown.js';
 import { connectorKinds } from '../../runtime/registry.js';
@@ -23,13 +24,17 @@ interface RunOptions extends RegistryFlags {
   reloadDebounce: string;
 }
 
+/** The admin API listens on loopback unless told otherwise (then it needs a token). */
+export const DEFAULT_ADMIN_HOST = '127.0.0.1';
+export const DEFAULT_ADMIN_PORT = 8089;
+
 export function registerRun(program: Command): void {
   program
     .command('run')
-    .description('Run the daemon on connector files: supervise every connector, serve /metrics, /healthz and /connectors, reload the connector files on SIGHUP or when they change, stop cleanly on SIGINT/SIGTERM.')
+    .description('Run the daemon on connector files: supervise every connector, serve the admin API (Kafka Connect\'s /connectors endpoints, /metrics, /healthz, /openapi.json), reload the connector files on SIGHUP or when they change, stop cleanly on SIGINT/SIGTERM.')
     .argument('<paths...>', 'connector files or directories of .yaml/.yml files')
-    .option('--admin-port <port>', 'admin HTTP port (-1 disables it)', process.env.TIDELINE_ADMIN_PORT ?? '8089')
-    .option('--admin-host <host>', 'admin HTTP address to listen on', process.env.TIDELINE_ADMIN_HOST ?? '0.0.0.0')
+    .option('--admin-port <port>', 'admin HTTP port (-1 disables it)', process.env.TIDELINE_ADMIN_PORT ?? String(DEFAULT_ADMIN_PORT))
+    .option('--admin-host <host>', `admin HTTP address to listen on (another address than loopback needs $${ADMIN_TOKEN_ENV})`, process.env.TIDELINE_ADMIN_HOST ?? DEFAULT_ADMIN_HOST)
     .option('--format <format>', 'event format of connectors whose file sets no format: json or avro (avro: Confluent wire format with a schema registry)', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
     .option(
       '--shutdown-timeout <seconds>',
@@ -89,6 +94,13 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
+      const adminToken = process.env[ADMIN_TOKEN_ENV] || undefined;
+      const binding = adminPort >= 0 ? bindingProblem(options.adminHost, adminToken) : undefined;
+      if (binding) {
+        console.error(binding);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
       const shutdownTimeoutMs = Number(options.shutdownTimeout) * 1000;
       if (!(shutdownTimeoutMs >= 2000)) {
         console.error(`--shutdown-timeout (or TIDELINE_SHUTDOWN_TIMEOUT): "${options.shutdownTimeout}" is not a number of seconds of at least 2`);
@@ -113,6 +125,7 @@ export function registerRun(program: Command): void {
       const daemon = new Daemon(definitions, logger, {
         adminHost: options.adminHost,
         adminPort,
+        adminToken,
         format,
         registry,
         readConnectors: () => readConnectorFiles(paths, connectorKinds),

@@ -1,6 +1,7 @@
 /** The clickhouse-sink kind: its config schema (spec.ts) and its connector class. */
 import { defineConnector } from '../../core/connector.js';
 import { ClickHouseSink } from './clickhouse-sink.js';
+import { readSinkOffsets } from './offset-store.js';
 import { clickhouseSinkConfigSchema } from './spec.js';
 
 export const clickhouseSinkConnector = defineConnector({
@@ -10,4 +11,6 @@ export const clickhouseSinkConnector = defineConnector({
   description: 'Upserts Debezium-shaped change topics into ClickHouse ReplacingMergeTree tables, with offsets stored in ClickHouse.',
   configSchema: clickhouseSinkConfigSchema,
   create: (context) => new ClickHouseSink(context),
+  readOffsets: ({ name, config }) => readSinkOffsets(config, name),
+  consumerGroups: (name, config) => [{ groupId: config.groupId ?? `tideline-${name}`, topics: config.topics }],
 });

@@ -6,7 +6,9 @@
  * an instance that lost the partition never moves it back, and the table needs
  * no FINAL to be read.
  */
-import type { ClickHouseServer } from './server.js';
+import { ClickHouseServer, serverErrorCode } from './server.js';
+import type { ClickHouseSinkConfig } from './spec.js';
+import type { StoredOffset as AdminOffset } from '../../core/connector.js';
 import { qualified, quoteString } from './sql.js';
 import { escapeTsv, formatMicros } from './type-mapping.js';
 import type { StoredOffset } from '../runtime/writer.js';
@@ -45,3 +47,23 @@ export class SinkOffsetStore {
   }
 }
 
+
+/** ClickHouse's UNKNOWN_TABLE and UNKNOWN_DATABASE: the sink never stored offsets. */
+const NOTHING_STORED = new Set([60, 81]);
+
+/**
+ * The offsets a sink stored, as the admin API shows them: per partition the
+ * next offset to read (the stored last offset + 1, where the sink resumes).
+ */
+export async function readSinkOffsets(config: ClickHouseSinkConfig, connector: string): Promise<AdminOffset[]> {
+  const server = new ClickHouseServer(config.url, config.username, config.password);
+  try {
+    const stored = await new SinkOffsetStore(server, config.database, connector).load();
+    return stored.map((o) => ({ type: 'kafka', topic: o.topic, partition: o.partition, offset: (BigInt(o.offset) + 1n).toString() }));
+  } catch (error) {
+    if (NOTHING_STORED.has(serverErrorCode(error) ?? 0)) return [];
+    throw error;
+  } finally {
+    await server.close();
+  }
+}
