@@ -13,6 +13,7 @@ import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { DEFAULT_FORMAT } from '../../src/serde/index.js';
 import { keyOf, loadSchemas, valueOf } from '../support/debezium-events.js';
+import { expectViewToEqual } from '../support/view-check.js';
 
 const KILLS = Number(process.env.TIDELINE_TEST_KILLS ?? 10);
 const fixture = new TableFixture('crash');
@@ -137,13 +138,7 @@ describe('crash recovery (SIGKILL)', () => {
     // ClickHouse: the view equals the table, every column.
     const expected = (await client.query(`SELECT id::text, name, amount::text, version::text FROM public.${table} ORDER BY id`)).rows;
     const query = `SELECT toString(id) AS id, name, toString(amount) AS amount, toString(version) AS version FROM ${database}.${table}_current ORDER BY id`;
-    await eventually('the ClickHouse view to equal the PostgreSQL table', async () => {
-      const rows = await clickhouse.rows(query);
-      return JSON.stringify(rows) === JSON.stringify(expected) ? true : undefined;
-    }, 120_000).catch(async (error: unknown) => {
-      expect(await clickhouse.rows(query)).toEqual(expected);
-      throw error;
-    });
+    await expectViewToEqual(clickhouse, query, expected, 120_000);
     // No (key, _version) pair twice once merged.
     await clickhouse.command(`OPTIMIZE TABLE ${database}.${table} FINAL`);
     const [duplicates] = await clickhouse.rows<{ n: string }>(

@@ -20,6 +20,7 @@ import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { TcpProxy } from '../support/tcp-proxy.js';
 import { freezeService, requireNativeStack, startService, stopService, type StackService } from '../support/stack-control.js';
+import { expectViewToEqual } from '../support/view-check.js';
 
 const fixture = new TableFixture('faults');
 const { services, table, database } = fixture;
@@ -198,13 +199,7 @@ describe('fault matrix', () => {
   async function expectViewEqualsTable(): Promise<void> {
     const expected = (await fixture.client.query(`SELECT id::text, name, amount::text, ratio::text FROM public.${table} ORDER BY id`)).rows;
     const query = `SELECT toString(id) AS id, name, toString(amount) AS amount, toString(ratio) AS ratio FROM ${database}.${table}_current ORDER BY id`;
-    await eventually('the ClickHouse view to equal the PostgreSQL table', async () => {
-      const rows = await fixture.clickhouse.rows(query);
-      return JSON.stringify(rows) === JSON.stringify(expected) ? true : undefined;
-    }, 90_000).catch(async (error: unknown) => {
-      expect(await fixture.clickhouse.rows(query)).toEqual(expected);
-      throw error;
-    });
+    await expectViewToEqual(fixture.clickhouse, query, expected, 90_000);
   }
 
   /** No row version written twice: counted before any merge could fold doubles away. */

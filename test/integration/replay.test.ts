@@ -21,6 +21,7 @@ import { eventually } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { tideline } from '../support/cli.js';
 import { ReplayStore } from '../../src/sinks/clickhouse/replay/replay-store.js';
+import { expectViewToEqual } from '../support/view-check.js';
 
 const fixture = new TableFixture('replay');
 const { services, table, topic, database, sinkName, sourceName, clickhouse } = fixture;
@@ -89,13 +90,7 @@ describe('tideline replay', () => {
   async function expectViewEqualsPostgres(): Promise<void> {
     const expected = (await fixture.client.query(`SELECT id::text, name, amount::text FROM public.${table} ORDER BY id`)).rows;
     const query = `SELECT toString(id) AS id, name, toString(amount) AS amount FROM ${database}.${table}_current ORDER BY id`;
-    await eventually('the ClickHouse view to equal the PostgreSQL table', async () => {
-      const rows = await clickhouse.rows(query);
-      return JSON.stringify(rows) === JSON.stringify(expected) ? true : undefined;
-    }, 60_000).catch(async (error: unknown) => {
-      expect(await clickhouse.rows(query)).toEqual(expected);
-      throw error;
-    });
+    await expectViewToEqual(clickhouse, query, expected);
   }
 
   /** The table's shadow and replaced tables that exist. */

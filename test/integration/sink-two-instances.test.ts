@@ -15,6 +15,7 @@ import type { Daemon } from '../../src/runtime/daemon.js';
 import { sinkConnectorYaml, TableFixture } from '../support/fixture.js';
 import { eventually, startDaemon, writeConnectorFiles } from '../support/pipeline.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
+import { expectViewToEqual } from '../support/view-check.js';
 
 const fixture = new TableFixture('sink2');
 const { services, table, topic, database, sinkName, client, clickhouse } = fixture;
@@ -139,13 +140,7 @@ describe('clickhouse sink on two instances (SIGKILL each in turn)', () => {
     const query =
       `SELECT toString(id) AS id, name, toString(amount) AS amount, toString(reinterpretAsInt64(reinterpretAsString(assumeNotNull(ratio)))) AS ratio, toString(toUInt32(seen)) AS seen ` +
       `FROM ${database}.${table}_current ORDER BY id`;
-    await eventually('the ClickHouse view to equal the PostgreSQL table', async () => {
-      const rows = await clickhouse.rows(query);
-      return JSON.stringify(rows) === JSON.stringify(expected) ? true : undefined;
-    }, 60_000).catch(async (error: unknown) => {
-      expect(await clickhouse.rows(query)).toEqual(expected);
-      throw error;
-    });
+    await expectViewToEqual(clickhouse, query, expected);
     expect(expected.length).toBeGreaterThan(8);
 
     // A (key, _version) may be stored twice before a merge (a batch rewritten
