@@ -22,8 +22,23 @@ export function encodeSourcePosition(position: SourcePosition): Buffer {
   return Buffer.from(JSON.stringify(position));
 }
 
+/**
+ * Configs of the offsets topic when tideline creates it. A source writes one
+ * record per transaction, and every source start reads the topic to its end.
+ * Kafka compacts only closed segments, and by default a segment closes after
+ * 1 GiB or 7 days: at 1,000 transactions/s that is ~86M records a day for a
+ * start to read. Small segments that close every 10 minutes keep what is left
+ * uncompacted to a few MiB (Kafka Connect's offsets topic needs no such thing:
+ * it is written once per flush interval, not per transaction).
+ */
+export const SOURCE_OFFSETS_TOPIC_CONFIGS: Readonly<Record<string, string>> = {
+  'cleanup.policy': 'compact',
+  'segment.bytes': String(16 * 1024 * 1024),
+  'segment.ms': String(10 * 60 * 1000),
+};
+
 export async function ensureSourceOffsetsTopic(kafka: Kafka): Promise<void> {
-  await withAdmin(kafka, (admin) => ensureTopics(admin, [{ topic: SOURCE_OFFSETS_TOPIC, partitions: 1, configs: { 'cleanup.policy': 'compact' } }]));
+  await withAdmin(kafka, (admin) => ensureTopics(admin, [{ topic: SOURCE_OFFSETS_TOPIC, partitions: 1, configs: { ...SOURCE_OFFSETS_TOPIC_CONFIGS } }]));
 }
 
 /** The offset record of `connector`, written in the transaction whose events it covers. */
