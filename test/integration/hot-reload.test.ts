@@ -186,7 +186,8 @@ describe('hot reload', () => {
     expect(await running.metric('tideline_config_last_reload_successful')).toBe(0);
     expect(await running.metric('tideline_config_file_problems')).toBe(1);
     expect(await running.metric('tideline_config_reloads_total')).toBeGreaterThan(reloads);
-    expect(running.log.join('')).toContain(`connector file refused on reload: ${join(dir, B.file)}: config.maxBatchRows:`);
+    // The status can be read before the child's log line has come through its stdout pipe.
+    await eventually('the refusal in the log', async () => (running.log.join('').includes(`connector file refused on reload: ${join(dir, B.file)}: config.maxBatchRows:`) ? true : undefined), 10_000, 100);
 
     // The old version still streams: rows written now reach B.
     const inB = await count(B.database);
@@ -244,7 +245,11 @@ describe('hot reload', () => {
     expect((await statuses(daemon)).has(E.name)).toBe(false);
     daemon.hangUp();
     await eventually('E to run after SIGHUP', async () => ((await statuses(daemon!)).get(E.name)?.state === 'running' ? true : undefined), 60_000, 100);
-    const reloads = daemon.log.join('').split('\n').filter((line) => line.includes('connectors reloaded'));
+    const running = daemon;
+    const reloads = await eventually('the reload line in the log', async () => {
+      const lines = running.log.join('').split('\n').filter((line) => line.includes('connectors reloaded'));
+      return lines.length > 0 ? lines : undefined;
+    }, 10_000, 100);
     expect(reloads).toHaveLength(1);
     expect(JSON.parse(reloads[0]!)).toMatchObject({ trigger: 'SIGHUP', added: [E.name] });
     await eventually('rows in E', async () => ((await count(E.database)) > 0 ? true : undefined));

@@ -45,11 +45,13 @@ export class DaemonProcess {
     child.stdout?.on('data', (chunk: Buffer) => this.log.push(chunk.toString()));
     child.stderr?.on('data', (chunk: Buffer) => this.log.push(chunk.toString()));
     this.child = child;
-    await eventually('the daemon to report every connector running', async () => {
-      if (child.exitCode !== null) throw new Error(`daemon exited with ${child.exitCode}: ${this.log.join('').slice(-2000)}`);
+    // A daemon that exited (e.g. refusing its files) ends the wait at once, with its last output.
+    const outcome = await eventually('the daemon to report every connector running', async () => {
+      if (child.exitCode !== null) return 'exited' as const;
       const response = await this.request('/healthz');
-      return response.status === 200 || !healthy ? true : undefined;
+      return response.status === 200 || !healthy ? ('running' as const) : undefined;
     }, 90_000);
+    if (outcome === 'exited') throw new Error(`daemon exited with ${child.exitCode}: ${this.log.join('').slice(-2000)}`);
   }
 
   /** The process ended by itself (or was killed from outside this object). */
