@@ -3,6 +3,7 @@
  * (pure: rows from the response, and the table or JSON they print as).
  * Unknown values print as "-".
  */
+import { alignColumns, formatBytes } from './text-table.js';
 
 /** What the admin API says of one connector (routes.ts, connect-shapes.ts); every field may be missing. */
 interface StatusJson {
@@ -66,17 +67,6 @@ export function statusRows(body: unknown): StatusRow[] {
 
 const DASH = '-';
 
-function bytes(value: number): string {
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let scaled = value;
-  let unit = 0;
-  while (scaled >= 1024 && unit < units.length - 1) {
-    scaled /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${value} B` : `${scaled.toFixed(1)} ${units[unit]}`;
-}
-
 function duration(seconds: number): string {
   if (seconds < 60) return `${Number(seconds.toFixed(1))} s`;
   if (seconds < 3600) return `${Math.floor(seconds / 60)} m ${Math.round(seconds % 60)} s`;
@@ -95,7 +85,7 @@ export function formatState(row: StatusRow): string {
 
 export function formatLag(row: StatusRow): string {
   if (row.lagEvents !== null) return row.lagSeconds !== null ? `${row.lagEvents} (${duration(row.lagSeconds)})` : String(row.lagEvents);
-  if (row.walBytes !== null) return `${bytes(row.walBytes)} WAL`;
+  if (row.walBytes !== null) return `${formatBytes(row.walBytes)} WAL`;
   return DASH;
 }
 
@@ -131,6 +121,5 @@ const COLUMNS: { title: string; cell(row: StatusRow): string }[] = [
 export function formatTable(rows: readonly StatusRow[]): string {
   if (rows.length === 0) return 'no connectors\n';
   const cells = [COLUMNS.map((column) => column.title), ...rows.map((row) => COLUMNS.map((column) => column.cell(row)))];
-  const widths = COLUMNS.map((_, index) => Math.max(...cells.map((line) => line[index]!.length)));
-  return cells.map((line) => line.map((cell, index) => (index === line.length - 1 ? cell : cell.padEnd(widths[index]!))).join('  ').trimEnd()).join('\n') + '\n';
+  return `${alignColumns(cells).join('\n')}\n`;
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import pg from 'pg';
 import { TidelineError } from '../../core/errors.js';
 import { ExitCode } from '../exit-codes.js';
+import { alignColumns, formatBytes } from '../text-table.js';
 
 interface SlotRow {
   slot_name: string;
@@ -23,17 +24,8 @@ const SLOTS_SQL = `
          wal_status
     FROM pg_catalog.pg_replication_slots ORDER BY slot_name`;
 
-function formatBytes(text: string | null): string {
-  if (text === null) return '-';
-  const bytes = Number(text);
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let value = bytes;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit += 1;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(1)} ${units[unit]}`;
+function bytesCell(text: string | null): string {
+  return text === null ? '-' : formatBytes(Number(text));
 }
 
 /** `tideline slots`: replication slots with their lag; `--drop NAME` removes an inactive one. */
@@ -55,7 +47,7 @@ export function registerSlots(program: Command): void {
           if (!slot) throw new TidelineError(`no replication slot named "${options.drop}" (slots: ${rows.map((row) => row.slot_name).join(', ') || 'none'})`);
           if (slot.active) throw new TidelineError(`slot "${options.drop}" is active: stop the connector that streams from it first`);
           await client.query('SELECT pg_catalog.pg_drop_replication_slot($1)', [options.drop]);
-          console.log(`dropped slot ${options.drop} (it held ${formatBytes(slot.retained_bytes)} of WAL)`);
+          console.log(`dropped slot ${options.drop} (it held ${bytesCell(slot.retained_bytes)} of WAL)`);
           process.exitCode = ExitCode.ok;
           return;
         }
@@ -74,13 +66,12 @@ export function registerSlots(program: Command): void {
             row.plugin ?? row.slot_type,
             row.active ? 'yes' : 'no',
             row.confirmed_flush_lsn ?? '-',
-            formatBytes(row.lag_bytes),
-            formatBytes(row.retained_bytes),
+            bytesCell(row.lag_bytes),
+            bytesCell(row.retained_bytes),
             row.wal_status ?? '-',
           ]),
         ];
-        const widths = table[0]!.map((_, column) => Math.max(...table.map((line) => line[column]!.length)));
-        for (const line of table) console.log(line.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd());
+        for (const line of alignColumns(table)) console.log(line);
       } finally {
         await client.end();
       }
