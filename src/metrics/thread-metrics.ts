@@ -56,7 +56,18 @@ export function mergeMetrics(parts: readonly MetricsJson[]): AggregatorRegistry<
  */
 export async function scrapeMetrics(): Promise<string> {
   if (sources.size === 0 && carried.length === 0) return registry.metrics();
+  return mergeMetrics(await everyThread()).metrics();
+}
+
+/** The main thread's metrics, each live worker's (a worker that does not answer is left out) and the carried ones. */
+async function everyThread(): Promise<MetricsJson[]> {
   const own = await registry.getMetricsAsJSON();
   const workers = await Promise.all([...sources].map((source) => source.collect().catch(() => [] as MetricsJson)));
-  return mergeMetrics([own, ...workers, ...carried]).metrics();
+  return [own, ...workers, ...carried];
+}
+
+/** The values of one metric summed over every thread (the main one, live workers, ended workers carried): for in-process readers such as the bench. */
+export async function metricValues(name: string): Promise<MetricValue<string>[]> {
+  const merged = await mergeMetrics((await everyThread()).map((part) => part.filter((metric) => metric.name === name))).getMetricsAsJSON();
+  return merged.find((metric) => metric.name === name)?.values ?? [];
 }

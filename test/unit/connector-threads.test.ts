@@ -11,7 +11,7 @@ import type { ConnectorDefinition } from '../../src/config/load.js';
 import { errorAction } from '../../src/core/error-actions.js';
 import { createLogger } from '../../src/core/logger.js';
 import { isKafkaError, isUnreachable } from '../../src/core/service-health.js';
-import { addMetricsSource, mergeMetrics, monotonic, removeMetricsSource, scrapeMetrics, type MetricsJson } from '../../src/metrics/thread-metrics.js';
+import { addMetricsSource, mergeMetrics, metricValues, monotonic, removeMetricsSource, scrapeMetrics, type MetricsJson } from '../../src/metrics/thread-metrics.js';
 import { IncompatibleSchemaError, SchemaNotFoundError } from '../../src/registry/schema-registry.js';
 import { connectorKinds } from '../../src/runtime/registry.js';
 import { deserializeError, serializeError } from '../../src/runtime/worker/protocol.js';
@@ -119,6 +119,7 @@ describe('metrics across threads', () => {
     const before = await scrapeMetrics();
     expect(before).toContain('tideline_test_events_total{connector="carried-test"} 8');
     expect(before).toContain('tideline_test_assigned{connector="carried-test"} 6');
+    expect((await metricValues('tideline_test_events_total')).find((value) => value.labels.connector === 'carried-test')?.value).toBe(8);
     removeMetricsSource(ended, first);
     const after = await scrapeMetrics();
     expect(after).toContain('tideline_test_events_total{connector="carried-test"} 8'); // not back to 3
