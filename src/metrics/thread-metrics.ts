@@ -59,6 +59,19 @@ export async function scrapeMetrics(): Promise<string> {
   return mergeMetrics(await everyThread()).metrics();
 }
 
+/**
+ * Every thread's metrics, collected at most every RECENT_MS: the admin API
+ * reads several metrics of each connector every 2 s (connector-insight.ts),
+ * which should not ask every worker for everything each time.
+ */
+const RECENT_MS = 250;
+let recent: { at: number; parts: Promise<MetricsJson[]> } | null = null;
+function recentThreads(): Promise<MetricsJson[]> {
+  const now = Date.now();
+  if (!recent || now - recent.at > RECENT_MS) recent = { at: now, parts: everyThread() };
+  return recent.parts;
+}
+
 /** The main thread's metrics, each live worker's (a worker that does not answer is left out) and the carried ones. */
 async function everyThread(): Promise<MetricsJson[]> {
   const own = await registry.getMetricsAsJSON();
@@ -68,6 +81,7 @@ async function everyThread(): Promise<MetricsJson[]> {
 
 /** The values of one metric summed over every thread (the main one, live workers, ended workers carried): for in-process readers such as the bench. */
 export async function metricValues(name: string): Promise<MetricValue<string>[]> {
-  const merged = await mergeMetrics((await everyThread()).map((part) => part.filter((metric) => metric.name === name))).getMetricsAsJSON();
+  const parts = sources.size === 0 ? [await registry.getMetricsAsJSON(), ...carried] : await recentThreads();
+  const merged = await mergeMetrics(parts.map((part) => part.filter((metric) => metric.name === name))).getMetricsAsJSON();
   return merged.find((metric) => metric.name === name)?.values ?? [];
 }
