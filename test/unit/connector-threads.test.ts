@@ -9,6 +9,7 @@ import { loadConnectorFiles } from '../../src/config/load.js';
 import type { ConnectorContext, ConnectorState } from '../../src/core/connector.js';
 import type { ConnectorDefinition } from '../../src/config/load.js';
 import { errorAction } from '../../src/core/error-actions.js';
+import { TidelineError } from '../../src/core/errors.js';
 import { createLogger } from '../../src/core/logger.js';
 import { isKafkaError, isUnreachable } from '../../src/core/service-health.js';
 import { addMetricsSource, mergeMetrics, metricValues, monotonic, removeMetricsSource, scrapeMetrics, type MetricsJson } from '../../src/metrics/thread-metrics.js';
@@ -59,6 +60,14 @@ describe('errors across threads', () => {
     const missing = roundTrip(new SchemaNotFoundError(42));
     expect(missing).toBeInstanceOf(SchemaNotFoundError);
     expect((missing as SchemaNotFoundError).id).toBe(42);
+  });
+
+  it('keeps a TidelineError one (the admin API answers 400 with it) under its own name', () => {
+    class SignalDataError extends TidelineError {}
+    const back = roundTrip(new SignalDataError('data-collections must be a list'));
+    expect(back).toBeInstanceOf(TidelineError);
+    expect(back.name).toBe('SignalDataError');
+    expect(back.message).toBe('data-collections must be a list');
   });
 
   it('survives a non-Error and a cause cycle', () => {

@@ -9,6 +9,7 @@
  * thread as they would have in the worker.
  */
 import type { ConnectorState } from '../../core/connector.js';
+import { TidelineError } from '../../core/errors.js';
 import type { KafkaConnection } from '../../core/kafka-connection.js';
 import type { MetricsJson } from '../../metrics/thread-metrics.js';
 import type { RetryInfo, ServiceName } from '../../core/service-health.js';
@@ -38,6 +39,8 @@ export interface SerializedError {
   /** IncompatibleSchemaError's subject, SchemaNotFoundError's id. */
   subject?: string;
   id?: number;
+  /** A TidelineError (an error a user can act on: the admin API answers 400 with it). */
+  tideline?: boolean;
   cause?: SerializedError;
   errors?: SerializedError[];
 }
@@ -72,6 +75,7 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
   if (typeof code === 'string' || typeof code === 'number') serialized.code = code;
   if (error instanceof IncompatibleSchemaError && typeof subject === 'string') serialized.subject = subject;
   if (error instanceof SchemaNotFoundError && typeof id === 'number') serialized.id = id;
+  if (error instanceof TidelineError) serialized.tideline = true;
   if (depth < MAX_DEPTH) {
     if (error.cause !== undefined) serialized.cause = serializeError(error.cause, depth + 1);
     if (error instanceof AggregateError) serialized.errors = error.errors.map((inner) => serializeError(inner, depth + 1));
@@ -81,7 +85,7 @@ export function serializeError(error: unknown, depth = 0): SerializedError {
 
 /**
  * The error again: the registry's two errors as their classes (callers test
- * them with instanceof), any other as an Error (or AggregateError) with the
+ * them with instanceof), a TidelineError as one, any other as an Error (or AggregateError) with the
  * original name, message, stack, code and causes.
  */
 export function deserializeError(serialized: SerializedError): Error {
@@ -92,7 +96,9 @@ export function deserializeError(serialized: SerializedError): Error {
     error = new SchemaNotFoundError(serialized.id);
   } else {
     const cause = serialized.cause ? { cause: deserializeError(serialized.cause) } : undefined;
-    error = serialized.errors ? new AggregateError(serialized.errors.map(deserializeError), serialized.message, cause) : new Error(serialized.message, cause);
+    if (serialized.errors) error = new AggregateError(serialized.errors.map(deserializeError), serialized.message, cause);
+    else if (serialized.tideline) error = new TidelineError(serialized.message, cause);
+    else error = new Error(serialized.message, cause);
     Object.defineProperty(error, 'name', { value: serialized.name, configurable: true, writable: true });
     if (serialized.code !== undefined) Object.assign(error, { code: serialized.code });
   }
