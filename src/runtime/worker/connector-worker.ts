@@ -6,7 +6,7 @@
  * its metrics (its own prom-client registry: this thread's copy of
  * metrics/registry.ts) and for signals.
  */
-import { parentPort, workerData } from 'node:worker_threads';
+import { parentPort, threadId, workerData } from 'node:worker_threads';
 import type { Connector, ConnectorContext } from '../../core/connector.js';
 import { createLogger } from '../../core/logger.js';
 import type { RetryInfo, ServiceHealth, ServiceName } from '../../core/service-health.js';
@@ -26,7 +26,9 @@ const spec = connectorKinds.get(definition.kind);
 if (!spec) throw new Error(`connector ${definition.name}: unknown kind "${definition.kind}" in its worker`);
 
 const post = (message: FromWorker): void => port.postMessage(message);
-const logger = createLogger({ level: definition.logLevel }).child(definition.logBindings);
+// Every line of the connector names its thread (the main thread's lines have none).
+const logger = createLogger({ level: definition.logLevel }).child({ ...definition.logBindings, thread: threadId });
+logger.info('connector thread started');
 const registry = definition.hasRegistry ? new RemoteSchemaRegistry(port) : undefined;
 const ownMetrics = new Set(metricNames);
 
