@@ -205,6 +205,20 @@ async function until(check: () => boolean, timeoutMs = 20_000): Promise<void> {
   }
 }
 
+describe('workerRefusal', () => {
+  const sink = () => definitionOf(['name: refusal-sink', 'kind: clickhouse-sink', 'format: json', 'kafka:', '  brokers: 127.0.0.1:1', 'config:', '  url: http://127.0.0.1:1', '  topics: [t]']);
+
+  it('runs in the main thread a kind that is not the registered one (the worker finds kinds by name)', () => {
+    const definition = sink();
+    expect(workerRefusal({ ...definition, spec: { ...definition.spec } })).toMatch(/not one of the registered kinds/);
+  });
+
+  it('runs in the main thread a config that cannot be sent to a thread', () => {
+    const definition = sink();
+    expect(workerRefusal({ ...definition, config: { ...(definition.config as object), hook: () => undefined } })).toMatch(/cannot be sent to a thread/);
+  });
+});
+
 describe('WorkerHost (a real worker thread)', () => {
   const hosts: WorkerHost[] = [];
   afterEach(async () => {
