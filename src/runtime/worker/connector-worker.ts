@@ -39,9 +39,16 @@ interface Run {
 }
 let current: Run | null = null;
 
-/** Outages as this run reported them (isUnreachable is asked synchronously); each report also goes to the main thread. */
-function healthOf(attempt: number): ServiceHealth {
-  const down = new Set<ServiceName>();
+/**
+ * The connector's health as the worker sees it: reports go to the main
+ * thread's ConnectorHealth, and isUnreachable (asked synchronously, e.g. by
+ * kafka/reachability.ts to decide whether a working probe ends an outage)
+ * answers from the set the main thread sent with the run, kept up to date by
+ * the run's own reports. Outages outlive runs there, so a run that starts
+ * during one must know it, or it would never report its end.
+ */
+function healthOf(attempt: number, unreachable: readonly ServiceName[]): ServiceHealth {
+  const down = new Set<ServiceName>(unreachable);
   return {
     unreachable(service: ServiceName, reason: string, retry?: RetryInfo, since?: number) {
       down.add(service);
@@ -55,7 +62,7 @@ function healthOf(attempt: number): ServiceHealth {
   };
 }
 
-async function run(attempt: number): Promise<void> {
+async function run(attempt: number, unreachable: readonly ServiceName[]): Promise<void> {
   const run: Run = { attempt, abort: new AbortController(), connector: null };
   current = run;
   let snapshots: NodeJS.Timeout | undefined;
@@ -70,7 +77,7 @@ async function run(attempt: number): Promise<void> {
       rowVersions,
       logger,
       setState: (state, detail) => post({ type: 'state', attempt, state, detail }),
-      health: healthOf(attempt),
+      health: healthOf(attempt, unreachable),
     };
     const connector = spec!.create(context);
     run.connector = connector;
@@ -115,7 +122,7 @@ async function metrics(request: number): Promise<void> {
 port.on('message', (message: ToWorker) => {
   switch (message.type) {
     case 'run':
-      void run(message.attempt);
+      void run(message.attempt, message.unreachable);
       break;
     case 'abort':
       if (current?.attempt === message.attempt) current.abort.abort();

@@ -46,7 +46,8 @@ export interface SerializedError {
 }
 
 export type ToWorker =
-  | { type: 'run'; attempt: number }
+  /** `unreachable`: the services the connector's health in the main thread has as unreachable now (outages outlive runs). */
+  | { type: 'run'; attempt: number; unreachable: ServiceName[] }
   | { type: 'abort'; attempt: number }
   | { type: 'signal'; request: number; signalType: string; data: unknown; id?: string | undefined }
   | { type: 'registry-reply'; request: number; value?: number | string; error?: SerializedError }

@@ -108,8 +108,14 @@ export class WorkerHost implements ConnectorHost, MetricsSource {
       const abort = (): void => this.post(worker, { type: 'abort', attempt });
       if (signal.aborted) abort();
       else signal.addEventListener('abort', abort, { once: true });
-      this.post(worker, { type: 'run', attempt });
+      this.post(worker, { type: 'run', attempt, unreachable: this.unreachableIn(context) });
     });
+  }
+
+  /** The services the context's health (the supervisor's, across runs) has as unreachable: Kafka's and the kind's own. */
+  private unreachableIn(context: ConnectorContext<unknown>): string[] {
+    const services = ['kafka', ...(this.definition.spec.service ? [this.definition.spec.service] : [])];
+    return services.filter((service) => context.health.isUnreachable(service));
   }
 
   private async signal(type: string, data: unknown, id?: string): Promise<{ id: string; inserted: boolean }> {
