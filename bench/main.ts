@@ -53,6 +53,7 @@ import { createKafka } from '../src/kafka/client.js';
 import { ConnectorHealth } from '../src/runtime/connector-health.js';
 import { createLogger } from '../src/core/logger.js';
 import { metrics } from '../src/metrics/registry.js';
+import { metricValues } from '../src/metrics/thread-metrics.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import { DaemonProcess, freePort } from '../test/support/daemon-process.js';
@@ -162,8 +163,10 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-function counterTotal(counter: { get(): Promise<{ values: { value: number }[] }> }): Promise<number> {
-  return counter.get().then((metric) => metric.values.reduce((sum, value) => sum + value.value, 0));
+/** A counter's total over every thread (with TIDELINE_THREADS=true the in-process daemons run connectors in worker threads). */
+function counterTotal(counter: object): Promise<number> {
+  // prom-client's types do not declare the metric's name, which every metric has (see metricNames).
+  return metricValues((counter as { name: string }).name).then((values) => values.reduce((sum, value) => sum + value.value, 0));
 }
 
 async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {

@@ -17,6 +17,7 @@ import { pathToFileURL } from 'node:url';
 import type { Admin, Kafka } from 'kafkajs';
 import type { Daemon } from '../src/runtime/daemon.js';
 import { metrics } from '../src/metrics/registry.js';
+import { metricValues } from '../src/metrics/thread-metrics.js';
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import { createTopic, idempotentProducer, testKafka } from '../test/support/debezium-events.js';
 import { OrderStream, ordersTable } from '../test/support/orders.js';
@@ -90,7 +91,7 @@ export async function benchProcessors(opts: ProcessorBenchOptions): Promise<void
     ].join('\n'),
     { from: `${aggregateName}.repartition`, to: aggregateName },
   );
-  const late = (await metrics.processorLateEvents.get()).values.reduce((sum, value) => sum + value.value, 0);
+  const late = (await metricValues('tideline_processor_late_events_total')).reduce((sum, value) => sum + value.value, 0);
   console.log(
     `aggregate (repartition + 1 m tumbling count/sum by customer): ${opts.events.toLocaleString()} events in ${aggregate.seconds.toFixed(1)} s = ` +
       `${Math.round(opts.events / aggregate.seconds).toLocaleString()} events/s (peak RSS ${Math.round(aggregate.peakRssMb)} MB, ${late} late events dropped)`,
@@ -128,8 +129,10 @@ async function drain(kafka: Kafka, groupId: string, input: string, yaml: string,
   }
 }
 
-async function counterValue(counter: { get(): Promise<{ values: { value: number; labels: Record<string, unknown> }[] }> }, connector: string): Promise<number> {
-  return (await counter.get()).values.filter((value) => value.labels.connector === connector).reduce((sum, value) => sum + value.value, 0);
+/** A counter's value for one connector, over every thread (TIDELINE_THREADS=true runs connectors in worker threads). */
+async function counterValue(counter: object, connector: string): Promise<number> {
+  // prom-client's types do not declare the metric's name, which every metric has (see metricNames).
+  return (await metricValues((counter as { name: string }).name)).filter((value) => value.labels.connector === connector).reduce((sum, value) => sum + value.value, 0);
 }
 
 async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs = 900_000): Promise<void> {

@@ -12,13 +12,15 @@ import type { Logger } from '../core/logger.js';
 import { redactSecrets } from '../core/redact.js';
 import { consumerLag, withKafka } from '../kafka/group-offsets.js';
 import { metrics } from '../metrics/registry.js';
+import { metricValues } from '../metrics/thread-metrics.js';
 import type { Insight, Lag, Progress, Throughput } from './admin/connect-shapes.js';
 
-type Metric = { get(): Promise<{ values: { labels: Record<string, string | number | undefined>; value: number }[] }> };
+/** prom-client's metrics have a name (their types do not declare it). */
+type Metric = object;
 
-/** Sum of a metric's samples whose `connector` label is `connector`; null when it has none. */
+/** Sum of a metric's samples whose `connector` label is `connector`, over every thread (connectors may run in worker threads); null when it has none. */
 async function sumFor(metric: Metric, connector: string): Promise<number | null> {
-  const { values } = await metric.get();
+  const values = await metricValues((metric as { name: string }).name);
   const mine = values.filter((sample) => sample.labels.connector === connector);
   return mine.length === 0 ? null : mine.reduce((sum, sample) => sum + sample.value, 0);
 }

@@ -22,6 +22,7 @@ import { Router } from './admin/router.js';
 import { adminRoutes, type AdminConnector } from './admin/routes.js';
 import { ConnectorInsight } from './connector-insight.js';
 import { ConnectorSupervisor } from './supervisor.js';
+import { WorkerHost, workerRefusal } from './worker/worker-host.js';
 
 export interface DaemonOptions {
   adminHost: string;
@@ -39,6 +40,12 @@ export interface DaemonOptions {
   readConnectors?: () => ConnectorFiles;
   /** TIDELINE_ADMIN_TOKEN: every admin request must carry it; needed to listen on an address other than loopback. */
   adminToken?: string | undefined;
+  /**
+   * Run each connector in a worker thread of its own (`tideline run
+   * --threads`, TIDELINE_THREADS), so connectors do not share one event loop.
+   * Default: all in the daemon's thread.
+   */
+  threads?: boolean;
 }
 
 /** How often throughput is sampled for the admin API's status. */
@@ -84,7 +91,17 @@ export class Daemon {
     const resolved = { ...definition, format: definition.format ?? this.defaultFormat };
     if (formatNeedsRegistry(resolved.format)) this.registry ??= inMemoryRegistry(this.logger);
     this.loaded.set(definition.name, { name: definition.name, file: definition.file, fingerprint: definitionFingerprint(definition, this.defaultFormat) });
-    return new ConnectorSupervisor(resolved, this.logger.child({ connector: definition.name, kind: definition.kind }), this.registry);
+    const logger = this.logger.child({ connector: definition.name, kind: definition.kind });
+    return new ConnectorSupervisor(resolved, logger, this.registry, undefined, this.threadHost(resolved, logger));
+  }
+
+  /** A worker thread for the connector when the daemon runs threads and the connector can run in one. */
+  private threadHost(definition: ConnectorDefinition, logger: Logger): WorkerHost | undefined {
+    if (!this.options.threads) return undefined;
+    const refusal = workerRefusal(definition);
+    if (!refusal) return new WorkerHost(definition, logger, this.registry);
+    logger.warn({ reason: refusal }, 'connector runs in the daemon\'s thread, not a worker thread of its own');
+    return undefined;
   }
 
   /** The connectors the admin API serves: the supervisors running now (a reload changes them). */

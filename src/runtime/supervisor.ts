@@ -20,6 +20,7 @@ import { metrics } from '../metrics/registry.js';
 import type { SchemaRegistry } from '../registry/schema-registry.js';
 import { createConverter, DEFAULT_FORMAT } from '../serde/index.js';
 import { ConnectorHealth } from './connector-health.js';
+import { inThreadHost, type ConnectorHost } from './connector-host.js';
 import { rowVersions } from './registry.js';
 
 export interface ConnectorStatus {
@@ -92,6 +93,8 @@ export class ConnectorSupervisor {
     /** The daemon's schema registry (formats that register schemas need it). */
     private readonly registry?: SchemaRegistry,
     private readonly backoff: BackoffPolicy = { initialMs: 1_000, maxMs: 60_000, healthyRunMs: 10_000 },
+    /** Where each attempt's connector runs (worker/worker-host.ts: its own thread); default: this thread. */
+    private readonly host: ConnectorHost = inThreadHost(definition),
   ) {
     this.health = new ConnectorHealth(definition.name, logger);
   }
@@ -263,7 +266,7 @@ export class ConnectorSupervisor {
         const forward = (): void => attempt.abort();
         signal.addEventListener('abort', forward, { once: true });
         try {
-          this.current = this.definition.spec.create(context);
+          this.current = this.host.create(context);
           await this.current.run(attempt.signal);
         } finally {
           this.current = null;
@@ -325,6 +328,7 @@ export class ConnectorSupervisor {
       }
     }
     this.setState('stopped');
+    await this.host.close().catch((error: unknown) => this.logger.warn({ err: error }, 'connector host did not close cleanly'));
     this.health.close();
     this.settlePauseWaiters();
   }

@@ -29,9 +29,10 @@ export function writeConnectorFiles(files: Record<string, string>): string {
  * TIDELINE_FORMAT, else the daemon's default (avro), as for `tideline run`
  * (and the DaemonProcess children); the registry to the run's embedded one
  * (test-registry.ts), the kind `tideline run` uses, shared with the test's
- * readers (testConverter) and the child daemons.
+ * readers (testConverter) and the child daemons. `threads` defaults to
+ * TIDELINE_THREADS=true, as for `tideline run`.
  */
-export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'format' | 'registry'> = {}): Promise<Daemon> {
+export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'format' | 'registry' | 'threads'> = {}): Promise<Daemon> {
   const definitions = loadConnectorFiles([dir], connectorKinds);
   const envFormat = process.env.TIDELINE_FORMAT;
   const format = options.format ?? (isFormat(envFormat) ? envFormat : undefined);
@@ -39,6 +40,8 @@ export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'for
     adminHost: '127.0.0.1',
     adminPort: -1,
     registry: testRegistry,
+    // TIDELINE_THREADS=true runs the in-process daemons' connectors in worker threads, as it does `tideline run`'s.
+    threads: process.env.TIDELINE_THREADS === 'true',
     ...options,
     format,
   });

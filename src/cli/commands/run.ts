@@ -22,6 +22,15 @@ interface RunOptions extends RegistryFlags {
   shutdownTimeout: string;
   watch: boolean;
   reloadDebounce: string;
+  threads?: boolean;
+}
+
+/** --threads / --no-threads, else TIDELINE_THREADS (true or false), else off; a string: the usage problem. */
+export function threadsSetting(flag: boolean | undefined, env: string | undefined): boolean | string {
+  if (flag !== undefined) return flag;
+  if (env === undefined || env === '') return false;
+  if (env === 'true' || env === 'false') return env === 'true';
+  return `TIDELINE_THREADS: "${env}" is neither true nor false`;
 }
 
 /** The admin API listens on loopback unless told otherwise (then it needs a token). */
@@ -50,6 +59,8 @@ export function registerRun(program: Command): void {
     .option('--registry-host <host>', 'address the embedded registry listens on (default: $TIDELINE_REGISTRY_HOST or 127.0.0.1)')
     .option('--no-watch', 'do not reload when a connector file changes (SIGHUP still reloads; also $TIDELINE_RELOAD_WATCH=false)')
     .option('--reload-debounce <ms>', 'reload once connector files stopped changing for this many milliseconds', process.env.TIDELINE_RELOAD_DEBOUNCE_MS ?? String(DEFAULT_RELOAD_DEBOUNCE_MS))
+    .option('--threads', 'run each connector in a worker thread of its own, so that sources, sinks and processors use more than one core (default: $TIDELINE_THREADS, else off)')
+    .option('--no-threads', 'run every connector in the daemon\'s thread')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (paths: string[], options: RunOptions) => {
       const logger = createLogger({ level: options.logLevel });
@@ -107,6 +118,12 @@ export function registerRun(program: Command): void {
         process.exitCode = ExitCode.usage;
         return;
       }
+      const threads = threadsSetting(options.threads, process.env.TIDELINE_THREADS);
+      if (typeof threads === 'string') {
+        console.error(threads);
+        process.exitCode = ExitCode.usage;
+        return;
+      }
       let settings: RegistrySettings;
       try {
         settings = registrySettings({ ...options, kafkaSsl: options.registryKafkaSsl });
@@ -128,6 +145,7 @@ export function registerRun(program: Command): void {
         adminToken,
         format,
         registry,
+        threads,
         readConnectors: () => readConnectorFiles(paths, connectorKinds),
       });
       await daemon.start();

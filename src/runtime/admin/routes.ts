@@ -8,6 +8,7 @@ import type { StoredOffset } from '../../core/connector.js';
 import { errorMessage, TidelineError } from '../../core/errors.js';
 import { redactSecrets } from '../../core/redact.js';
 import { registry } from '../../metrics/registry.js';
+import { scrapeMetrics } from '../../metrics/thread-metrics.js';
 import { SignalRefusedError, type ConnectorFailure, type ConnectorStatus, type RestartOutcome } from '../supervisor.js';
 import { configBody, infoBody, offsetsBody, statusBody, type ConnectorFacts, type Insight } from './connect-shapes.js';
 import { AdminError, unknownConnector } from './errors.js';
@@ -69,7 +70,7 @@ export function adminRoutes(backend: AdminBackend): Route[] {
     {
       method: 'GET',
       path: '/metrics',
-      handle: async () => ({ status: 200, contentType: registry.contentType, body: await registry.metrics() }),
+      handle: async () => ({ status: 200, contentType: registry.contentType, body: await scrapeMetrics() }),
     },
     {
       method: 'GET',
