@@ -14,6 +14,8 @@ export default defineConfig({
           environment: 'node',
           // Before any test imports kafkajs (src/kafka/kafkajs-patches.ts).
           setupFiles: ['test/support/kafkajs-fix.ts'],
+          // The CLI tests spawn dist/cli/main.js: built first when a source is newer.
+          globalSetup: ['test/support/build-dist.ts'],
         },
       },
       {
@@ -26,7 +28,8 @@ export default defineConfig({
           // each file's test schema registry is closed after it.
           setupFiles: ['test/support/kafkajs-fix.ts', 'test/support/registry-teardown.ts'],
           // One stack for the whole run: services are found or started once.
-          globalSetup: ['test/support/global-setup.ts'],
+          // dist/ built first when a source is newer: spawned daemons run it.
+          globalSetup: ['test/support/build-dist.ts', 'test/support/global-setup.ts'],
           // The suites share one Postgres/Kafka/ClickHouse; run files one at a time
           // so that two suites never fight over the same replication slot or CPU.
           fileParallelism: false,

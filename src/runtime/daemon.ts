@@ -41,9 +41,10 @@ export interface DaemonOptions {
   /** TIDELINE_ADMIN_TOKEN: every admin request must carry it; needed to listen on an address other than loopback. */
   adminToken?: string | undefined;
   /**
-   * Run each connector in a worker thread of its own (`tideline run
-   * --threads`, TIDELINE_THREADS), so connectors do not share one event loop.
-   * Default: all in the daemon's thread.
+   * Run each connector in a worker thread of its own, so connectors do not
+   * share one event loop. `tideline run` turns it on unless `--no-threads` or
+   * TIDELINE_THREADS=false; a Daemon made in code runs every connector in
+   * the daemon's thread unless this is true.
    */
   threads?: boolean;
 }

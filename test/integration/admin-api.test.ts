@@ -12,8 +12,9 @@
  */
 import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tidelineArgs } from '../support/tideline-command.js';
 import { tideline } from '../support/cli.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { testKafka } from '../support/debezium-events.js';
@@ -244,7 +245,7 @@ describe('admin API on a running daemon', () => {
   });
 
   it('`tideline status --watch` refreshes until interrupted', async () => {
-    const child = spawn(process.execPath, ['--import', 'tsx', resolve('src/cli/main.ts'), 'status', '--url', `http://127.0.0.1:${daemon.adminPort}`, '--json', '--watch', '1'], {
+    const child = spawn(process.execPath, tidelineArgs('status', '--url', `http://127.0.0.1:${daemon.adminPort}`, '--json', '--watch', '1'), {
       env: { ...process.env, TIDELINE_ADMIN_TOKEN: TOKEN },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

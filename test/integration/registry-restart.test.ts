@@ -11,15 +11,14 @@
  * the topic is Avro.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { tidelineArgs } from '../support/tideline-command.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { readTopics, testKafka } from '../support/debezium-events.js';
 import { TableFixture } from '../support/fixture.js';
 import { eventually } from '../support/pipeline.js';
 import { testRegistryTopic } from '../support/test-registry.js';
 
-const MAIN = resolve('src/cli/main.ts');
 const fixture = new TableFixture('regrestart');
 const { services, table, topic, database, slot, client, clickhouse } = fixture;
 
@@ -35,7 +34,7 @@ class RegistryProcess {
   }
 
   async start(): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'registry', '--port', String(this.port), '--topic', testRegistryTopic(), '--brokers', services.kafkaBrokers.join(',')], {
+    const child = spawn(process.execPath, tidelineArgs('registry', '--port', String(this.port), '--topic', testRegistryTopic(), '--brokers', services.kafkaBrokers.join(',')), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TIDELINE_LOG_LEVEL: 'warn' },
     });

@@ -6,7 +6,6 @@
  * with basic auth and keeps its ids while it is down.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createLogger } from '../../src/core/logger.js';
 import { createKafka } from '../../src/kafka/client.js';
@@ -15,6 +14,7 @@ import { HttpSchemaRegistry, SchemaRegistryRequestError } from '../../src/regist
 import { startRegistryServer } from '../../src/registry/rest-server.js';
 import { IncompatibleSchemaError } from '../../src/registry/schema-registry.js';
 import type { SchemaRegistry } from '../../src/registry/schema-registry.js';
+import { tidelineArgs } from '../support/tideline-command.js';
 import { DaemonProcess, freePort } from '../support/daemon-process.js';
 import { createTopic, testKafka } from '../support/debezium-events.js';
 import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
@@ -138,7 +138,7 @@ describe('embedded schema registry on Kafka', () => {
     const port = await freePort();
     const child: ChildProcess = spawn(
       process.execPath,
-      ['--import', 'tsx', resolve('src/cli/main.ts'), 'registry', '--brokers', services.kafkaBrokers.join(','), '--topic', topic, '--port', String(port)],
+      tidelineArgs('registry', '--brokers', services.kafkaBrokers.join(','), '--topic', topic, '--port', String(port)),
       { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, TIDELINE_LOG_LEVEL: 'warn', TIDELINE_REGISTRY_USERNAME: '', TIDELINE_REGISTRY_PASSWORD: '' } },
     );
     const output: string[] = [];

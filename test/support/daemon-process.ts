@@ -5,10 +5,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:net';
-import { resolve } from 'node:path';
 import { eventually } from './pipeline.js';
 
-const MAIN = resolve('src/cli/main.ts');
+import { tidelineArgs } from './tideline-command.js';
 
 export async function freePort(): Promise<number> {
   return new Promise((done, fail) => {
@@ -38,7 +37,7 @@ export class DaemonProcess {
    * once the admin API answers).
    */
   async start({ healthy = true, env = {} }: { healthy?: boolean; env?: Record<string, string> } = {}): Promise<void> {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, 'run', this.dir, '--admin-port', String(this.port), '--admin-host', '127.0.0.1'], {
+    const child = spawn(process.execPath, tidelineArgs('run', this.dir, '--admin-port', String(this.port), '--admin-host', '127.0.0.1'), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, TIDELINE_LOG_LEVEL: process.env.TIDELINE_TEST_LOG_LEVEL ?? 'warn', TIDELINE_INSTANCE_ID: this.instanceId, ...this.env, ...env },
     });

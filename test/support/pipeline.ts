@@ -29,8 +29,12 @@ export function writeConnectorFiles(files: Record<string, string>): string {
  * TIDELINE_FORMAT, else the daemon's default (avro), as for `tideline run`
  * (and the DaemonProcess children); the registry to the run's embedded one
  * (test-registry.ts), the kind `tideline run` uses, shared with the test's
- * readers (testConverter) and the child daemons. `threads` defaults to
- * TIDELINE_THREADS=true, as for `tideline run`.
+ * readers (testConverter) and the child daemons. `threads` is off unless
+ * TIDELINE_THREADS=true: these daemons run from TypeScript under vitest,
+ * where each worker would first load tsx and compile its module graph. The
+ * spawned daemons (DaemonProcess: crash recovery, faults, reload, the admin
+ * API, Prometheus) run `tideline run` from dist/ with its default, threads
+ * on, and connector-threads.test.ts runs in-process daemons with threads.
  */
 export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'format' | 'registry' | 'threads'> = {}): Promise<Daemon> {
   const definitions = loadConnectorFiles([dir], connectorKinds);
@@ -40,7 +44,7 @@ export async function startDaemon(dir: string, options: Pick<DaemonOptions, 'for
     adminHost: '127.0.0.1',
     adminPort: -1,
     registry: testRegistry,
-    // TIDELINE_THREADS=true runs the in-process daemons' connectors in worker threads, as it does `tideline run`'s.
+    // TIDELINE_THREADS=true runs the in-process daemons' connectors in worker threads.
     threads: process.env.TIDELINE_THREADS === 'true',
     ...options,
     format,

@@ -160,11 +160,13 @@ describe('workerEntry', () => {
 });
 
 describe('threadsSetting', () => {
-  it('takes the flag, else TIDELINE_THREADS, else off, and names a bad value', () => {
+  it('takes the flag, else TIDELINE_THREADS, else on, and names a bad value', () => {
     expect(threadsSetting(true, 'false')).toBe(true);
     expect(threadsSetting(false, 'true')).toBe(false);
     expect(threadsSetting(undefined, 'true')).toBe(true);
-    expect(threadsSetting(undefined, undefined)).toBe(false);
+    expect(threadsSetting(undefined, 'false')).toBe(false);
+    expect(threadsSetting(undefined, undefined)).toBe(true);
+    expect(threadsSetting(undefined, '')).toBe(true);
     expect(threadsSetting(undefined, 'yes')).toMatch(/TIDELINE_THREADS: "yes"/);
   });
 });

@@ -25,10 +25,10 @@ interface RunOptions extends RegistryFlags {
   threads?: boolean;
 }
 
-/** --threads / --no-threads, else TIDELINE_THREADS (true or false), else off; a string: the usage problem. */
+/** --threads / --no-threads, else TIDELINE_THREADS (true or false), else on; a string: the usage problem. */
 export function threadsSetting(flag: boolean | undefined, env: string | undefined): boolean | string {
   if (flag !== undefined) return flag;
-  if (env === undefined || env === '') return false;
+  if (env === undefined || env === '') return true;
   if (env === 'true' || env === 'false') return env === 'true';
   return `TIDELINE_THREADS: "${env}" is neither true nor false`;
 }
@@ -59,8 +59,8 @@ export function registerRun(program: Command): void {
     .option('--registry-host <host>', 'address the embedded registry listens on (default: $TIDELINE_REGISTRY_HOST or 127.0.0.1)')
     .option('--no-watch', 'do not reload when a connector file changes (SIGHUP still reloads; also $TIDELINE_RELOAD_WATCH=false)')
     .option('--reload-debounce <ms>', 'reload once connector files stopped changing for this many milliseconds', process.env.TIDELINE_RELOAD_DEBOUNCE_MS ?? String(DEFAULT_RELOAD_DEBOUNCE_MS))
-    .option('--threads', 'run each connector in a worker thread of its own, so that sources, sinks and processors use more than one core (default: $TIDELINE_THREADS, else off)')
-    .option('--no-threads', 'run every connector in the daemon\'s thread')
+    .option('--threads', 'run each connector in a worker thread of its own, so that sources, sinks and processors use more than one core (the default; $TIDELINE_THREADS=false turns it off)')
+    .option('--no-threads', 'run every connector in the daemon\'s own thread')
     .option('--log-level <level>', 'fatal, error, warn, info, debug or trace (default: $TIDELINE_LOG_LEVEL or info)')
     .action(async (paths: string[], options: RunOptions) => {
       const logger = createLogger({ level: options.logLevel });

@@ -1,0 +1,16 @@
+/**
+ * The `tideline` command as users run it: the built CLI in dist/. Tests that
+ * spawn it (the CLI, daemons, the registry) run what `npm install` ships,
+ * and a spawned daemon's connector worker threads start from JavaScript
+ * (from TypeScript each worker would first load tsx and compile its module
+ * graph). test/support/build-dist.ts, the global setup of both test
+ * projects, builds dist/ first whenever a source is newer.
+ */
+import { resolve } from 'node:path';
+
+export const TIDELINE_MAIN = resolve('dist/cli/main.js');
+
+/** node's arguments for `tideline <args>`. */
+export function tidelineArgs(...args: string[]): string[] {
+  return [TIDELINE_MAIN, ...args];
+}
