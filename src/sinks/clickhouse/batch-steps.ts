@@ -73,7 +73,10 @@ export async function toSteps(
     for (let index = 0; index < run.records.length; index++) {
       const record = run.records[index]!;
       if (record.value === null) continue; // tombstone: the delete before it was written
-      const prepared = run.prepared[index];
+      // Not converted on arrival (e.g. the batch's first records of a table
+      // not yet created): once an earlier record's full decode made the table
+      // known, the fast path takes the rest, instead of one full decode each.
+      const prepared = run.prepared[index] ?? prepareRecord(decoder, run.topic, record);
       if (prepared && 'error' in prepared) {
         deadLetters.push({ run, record, error: prepared.error });
         continue;
