@@ -58,6 +58,8 @@ import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.
 import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import { DaemonProcess, freePort } from '../test/support/daemon-process.js';
 import { benchProcessors, deleteBenchTopics } from './processors.js';
+import buildDistIfStale from '../test/support/build-dist.js';
+import { describeHistogram, histogramDelta, readHistogram } from './daemon-histograms.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -274,6 +276,8 @@ async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof se
 }
 
 async function main(): Promise<void> {
+  // The daemon processes (latency, recovery) run the built CLI: build it if a source is newer.
+  buildDistIfStale();
   const svc = services();
   const suffix = uniqueSuffix();
   const client = new pg.Client({ connectionString: svc.pgUrl });
@@ -474,6 +478,9 @@ async function measureLatency(
       return writer;
     }),
   );
+  /** The daemon's histograms before the load: its own view of the stages is printed for the load alone. */
+  const stageMetrics = ['tideline_source_commit_to_kafka_seconds', 'tideline_sink_flush_seconds', 'tideline_sink_end_to_end_seconds'] as const;
+  const metricsBefore = await daemon.request('/metrics').then((response) => response.text());
   const writerStarted = Date.now();
   const writing = Promise.all(
     writers.map(async (writer, w) => {
@@ -519,6 +526,11 @@ async function measureLatency(
   );
   console.log(`commit-to-Kafka latency (read_committed consumer): p50 ${percentile(kafkaLatencies, 50)} ms, p99 ${percentile(kafkaLatencies, 99)} ms (${kafkaLatencies.length} events)`);
   console.log(`end-to-end latency (commit → row in ClickHouse, 25 ms polling): p50 ${percentile(endToEnd, 50)} ms, p99 ${percentile(endToEnd, 99)} ms (${endToEnd.length} of ${total} rows)`);
+  const metricsAfter = await daemon.request('/metrics').then((response) => response.text());
+  const [commitToKafka, flush, daemonEndToEnd] = stageMetrics.map((name) => histogramDelta(readHistogram(metricsAfter, name), readHistogram(metricsBefore, name)));
+  console.log(`  the daemon's view: source commit → Kafka commit per transaction: ${describeHistogram(commitToKafka!, [0.1, 0.25, 0.5, 1])}`);
+  console.log(`  sink batch write (rows and offsets to ClickHouse): ${describeHistogram(flush!, [0.05, 0.1, 0.25, 0.5, 1])}`);
+  console.log(`  source commit → row in ClickHouse per row: ${describeHistogram(daemonEndToEnd!, [0.25, 0.5, 1, 2.5])}`);
 }
 
 await main();

@@ -4,13 +4,16 @@
  *  - consumer/filterAbortedMessages.js: a correct read_committed filter
  *    (read-committed-fix.ts);
  *  - producer/groupMessagesPerPartition.js: linear instead of quadratic
- *    (group-per-partition.ts).
+ *    (group-per-partition.ts);
+ *  - protocol/recordBatch/record/v0: a produced record written into one
+ *    buffer sized first (record-encoder.ts).
  * Importing this module installs them. kafkajs.ts imports it before kafkajs;
  * the test setup (test/support/kafkajs-fix.ts) and the bench import it first.
  */
 import { createRequire } from 'node:module';
 import { groupMessagesPerPartition } from './group-per-partition.js';
 import { filterAbortedMessages } from './read-committed-fix.js';
+import { encodeRecord } from './record-encoder.js';
 
 const require = createRequire(import.meta.url);
 const INSTALLED = Symbol.for('tideline.kafkajs.patched');
@@ -26,6 +29,7 @@ interface Patch {
 const PATCHES: readonly Patch[] = [
   { module: 'kafkajs/src/consumer/filterAbortedMessages.js', requiredBy: 'kafkajs/src/consumer/batch.js', exports: filterAbortedMessages },
   { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', requiredBy: 'kafkajs/src/producer/sendMessages.js', exports: groupMessagesPerPartition },
+  { module: 'kafkajs/src/protocol/recordBatch/record/v0/index.js', requiredBy: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: encodeRecord },
 ];
 
 /** Installs every patch; throws if kafkajs was loaded first (a patch would silently not apply). */

@@ -15,6 +15,7 @@ export class KafkaOutput {
   /** Events in the open Kafka transaction. */
   private events = 0;
   private committedAt = Date.now();
+  private readonly eventCounters = new Map<string, { inc(): void }>();
 
   constructor(
     private readonly writer: TransactionalWriter,
@@ -32,13 +33,21 @@ export class KafkaOutput {
 
   /** Adds the records of one change to the open Kafka transaction (sent once enough bytes are buffered). */
   async write({ records, events, deadLettered }: BuiltEvents): Promise<void> {
-    for (const event of events) metrics.sourceEvents.inc({ connector: this.connector, table: event.table, op: event.op });
+    for (const event of events) this.eventCounter(event.table, event.op).inc();
     for (const table of deadLettered ?? []) metrics.sourceDeadLetters.inc({ connector: this.connector, table });
     this.events += events.length;
     let bytes = 0;
     for (const record of records) bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
     metrics.sourceBytes.inc({ connector: this.connector }, bytes);
     await this.writer.write(records);
+  }
+
+  /** tideline_source_events_total of one table and op, looked up once (prom-client hashes the labels at every inc()). */
+  private eventCounter(table: string, op: string): { inc(): void } {
+    const key = `${table}\u0000${op}`;
+    let counter = this.eventCounters.get(key);
+    if (!counter) this.eventCounters.set(key, (counter = metrics.sourceEvents.labels({ connector: this.connector, table, op })));
+    return counter;
   }
 
   /** Sends what is buffered plus the offset record of `position`, and commits the Kafka transaction. */
