@@ -10,7 +10,13 @@ import { resolve } from 'node:path';
 
 export const TIDELINE_MAIN = resolve('dist/cli/main.js');
 
-/** node's arguments for `tideline <args>`. */
+/**
+ * node's arguments for `tideline <args>`. TIDELINE_NODE_ARGS adds node
+ * options (space-separated) to every spawned daemon, e.g. to profile the
+ * bench's daemon: TIDELINE_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
+ * (node refuses --cpu-prof in NODE_OPTIONS).
+ */
 export function tidelineArgs(...args: string[]): string[] {
-  return [TIDELINE_MAIN, ...args];
+  const nodeArgs = (process.env.TIDELINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  return [...nodeArgs, TIDELINE_MAIN, ...args];
 }

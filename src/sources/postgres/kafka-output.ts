@@ -4,18 +4,39 @@
  * chunks as they arrive), and how a position commits with them: the offset
  * record goes last into the same Kafka transaction, so the events and the
  * position that covers them become visible together or not at all.
+ *
+ * The stream commits behind its back (commitBehind): while one Kafka
+ * transaction commits (a few round trips), the next PostgreSQL changes are
+ * already built and encoded, and held here; they go to the writer, in order,
+ * as the next transaction once the commit is done. Only one commit runs at a
+ * time, and what is held is bounded (HOLD_MAX_BYTES: then the stream waits),
+ * so a slow or unreachable Kafka slows the stream instead of filling memory.
  */
+import type { OutputRecord } from '../../kafka/records.js';
 import type { TransactionalWriter } from '../../kafka/transactional-writer.js';
 import { sourceOffsetRecord } from '../../kafka/source-offsets.js';
 import { metrics } from '../../metrics/registry.js';
 import type { BuiltEvents } from './change-events.js';
 import { encodePosition, type PostgresPosition } from './position.js';
 
+/** Records held while a commit runs, at most (about 1 s of a busy source). */
+const HOLD_MAX_BYTES = 16 * 1024 * 1024;
+
 export class KafkaOutput {
   /** Events in the open Kafka transaction. */
   private events = 0;
   private committedAt = Date.now();
   private readonly eventCounters = new Map<string, { inc(): void }>();
+  /** The commit started by commitBehind() and not yet settled. */
+  private committing: Promise<void> | null = null;
+  /** That commit is done (and its onCommitted ran): writes go to the writer again, after the held records. */
+  private committed = false;
+  /** Records written while the commit runs, for the next transaction. */
+  private held: OutputRecord[] = [];
+  private settling: Promise<void> | null = null;
+  /** A commit started behind the stream failed: the transaction can only be aborted now. */
+  private commitError: Error | null = null;
+  private heldBytes = 0;
 
   constructor(
     private readonly writer: TransactionalWriter,
@@ -31,7 +52,11 @@ export class KafkaOutput {
     return this.committedAt;
   }
 
-  /** Adds the records of one change to the open Kafka transaction (sent once enough bytes are buffered). */
+  /**
+   * Adds the records of one change to the open Kafka transaction (sent once
+   * enough bytes are buffered), or holds them while the previous transaction
+   * commits.
+   */
   async write({ records, events, deadLettered }: BuiltEvents): Promise<void> {
     for (const event of events) this.eventCounter(event.table, event.op).inc();
     for (const table of deadLettered ?? []) metrics.sourceDeadLetters.inc({ connector: this.connector, table });
@@ -39,6 +64,15 @@ export class KafkaOutput {
     let bytes = 0;
     for (const record of records) bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
     metrics.sourceBytes.inc({ connector: this.connector }, bytes);
+    if (this.commitError) throw this.commitError;
+    if (this.committing && !this.committed) {
+      for (const record of records) this.held.push(record);
+      this.heldBytes += bytes;
+      // Over the bound: wait for the commit (settle() then writes these too).
+      if (this.heldBytes >= HOLD_MAX_BYTES) await this.settle();
+      return;
+    }
+    await this.settle();
     await this.writer.write(records);
   }
 
@@ -52,13 +86,61 @@ export class KafkaOutput {
 
   /** Sends what is buffered plus the offset record of `position`, and commits the Kafka transaction. */
   async commit(position: PostgresPosition): Promise<void> {
-    await this.writer.commit({ offsetRecord: sourceOffsetRecord(this.connector, encodePosition(position)) });
-    this.events = 0;
-    this.committedAt = Date.now();
+    await this.commitBehind(position);
+    await this.settle();
   }
 
-  /** Drops the open Kafka transaction, never failing. */
+  /**
+   * Starts committing the open Kafka transaction with `position` and returns
+   * once it is started (after the previous commit is done): the caller goes
+   * on writing, which is held until then. `onCommitted` runs once the commit
+   * is done, before any later commit starts. A failed commit fails the next
+   * write, commit or settle(), and is given to `onError` at once.
+   */
+  async commitBehind(position: PostgresPosition, onCommitted?: () => Promise<void>, onError?: (error: Error) => void): Promise<void> {
+    await this.settle();
+    this.events = 0;
+    const offsetRecord = sourceOffsetRecord(this.connector, encodePosition(position));
+    const committing = this.writer.commit({ offsetRecord }).then(async () => {
+      this.committedAt = Date.now();
+      await onCommitted?.();
+      this.committed = true;
+    });
+    this.committing = committing;
+    this.committed = false;
+    committing.catch((error: unknown) => {
+      this.commitError = error instanceof Error ? error : new Error(String(error));
+      onError?.(this.commitError);
+    });
+  }
+
+  /**
+   * Waits for the commit in progress (throwing its failure), then writes what
+   * was held into the next transaction. Callers at the same time share one
+   * settling, so none writes before the held records are written.
+   */
+  async settle(): Promise<void> {
+    if (!this.committing) return;
+    this.settling ??= this.writeHeld().finally(() => (this.settling = null));
+    await this.settling;
+  }
+
+  private async writeHeld(): Promise<void> {
+    await this.committing;
+    this.committing = null;
+    const held = this.held;
+    this.held = [];
+    this.heldBytes = 0;
+    if (held.length > 0) await this.writer.write(held);
+  }
+
+  /** Drops the open Kafka transaction and what is held (a commit in progress ends first), never failing. */
   async abort(): Promise<void> {
+    await this.committing?.catch(() => undefined);
+    this.committing = null;
+    this.commitError = null;
+    this.held = [];
+    this.heldBytes = 0;
     this.events = 0;
     await this.writer.abort();
   }

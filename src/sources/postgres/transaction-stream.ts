@@ -104,6 +104,7 @@ export class TransactionStream {
         return;
       }
       if (this.included.length > 0) await this.commitKafka();
+      await this.options.output.settle();
     });
   }
 
@@ -213,22 +214,33 @@ export class TransactionStream {
     }
   }
 
-  /** Commits the open Kafka transaction with the position of its last PostgreSQL commit, then confirms that to PostgreSQL. */
+  /**
+   * Commits the open Kafka transaction with the position of its last
+   * PostgreSQL commit, then confirms that to PostgreSQL. The commit runs
+   * behind the stream (KafkaOutput.commitBehind): the next changes are built
+   * meanwhile and go into the next Kafka transaction once it is done.
+   */
   private async commitKafka(): Promise<void> {
     const last = this.included.at(-1);
     if (!last || this.current) return;
-    await this.options.output.commit(positionAt(last, this.storedLsn, this.options.snapshotted, null, this.options.hooks?.position() ?? null));
-    const now = Date.now();
-    for (const tx of this.included) {
-      metrics.sourceCommitToKafka.observe({ connector: this.options.connector }, Math.max(0, now - tx.commitTimeMs) / 1000);
-    }
-    metrics.sourceTransactions.inc({ connector: this.options.connector }, this.included.length);
-    this.storedLsn = last.commitLsn;
-    this.durableLsnText = formatLsn(last.commitLsn);
+    // The position now: the incremental snapshot's state as of these transactions.
+    const position = positionAt(last, this.storedLsn, this.options.snapshotted, null, this.options.hooks?.position() ?? null);
+    const included = this.included;
     this.included = [];
     this.clearTimer();
-    // Only now is the position safe to confirm: PostgreSQL may recycle WAL up to it.
-    await this.stream!.acknowledge(this.durableLsnText);
+    await this.options.output.commitBehind(
+      position,
+      async () => {
+        const now = Date.now();
+        for (const tx of included) metrics.sourceCommitToKafka.observe({ connector: this.options.connector }, Math.max(0, now - tx.commitTimeMs) / 1000);
+        metrics.sourceTransactions.inc({ connector: this.options.connector }, included.length);
+        this.storedLsn = last.commitLsn;
+        this.durableLsnText = formatLsn(last.commitLsn);
+        // Only now is the position safe to confirm: PostgreSQL may recycle WAL up to it.
+        await this.stream!.acknowledge(this.durableLsnText);
+      },
+      (error) => this.options.onError(error),
+    );
   }
 
   private clearTimer(): void {
