@@ -36,7 +36,7 @@
  * --source-rate N (single-row transactions/s for the source's latency, default
  * 2000), --compression none|gzip (the source's),
  * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
- * source's maxBatchDelayMs), --kills N, --only source,sink,latency,recovery,processors
+ * source's maxBatchDelayMs), --sink-batch-delay-ms N (the sinks' maxBatchDelayMs), --kills N, --only source,sink,latency,recovery,processors
  * (run only these parts; the sink drain needs the source part's topic).
  */
 // First: kafkajs's internals patched before kafkajs loads (src/kafka/kafkajs-patches.ts).
@@ -74,6 +74,7 @@ const { values: args } = parseArgs({
     writers: { type: 'string', default: '4' },
     seconds: { type: 'string', default: '20' },
     'batch-delay-ms': { type: 'string', default: '100' },
+    'sink-batch-delay-ms': { type: 'string' },
     kills: { type: 'string', default: '3' },
     only: { type: 'string', default: 'source,sink,latency,recovery,processors' },
   },
@@ -104,6 +105,8 @@ const WRITERS = Number(args.writers);
 const SECONDS = Number(args.seconds);
 /** The source's maxBatchDelayMs (its default is 100). */
 const BATCH_DELAY_MS = Number(args['batch-delay-ms']);
+/** The sinks' maxBatchDelayMs (default: the sink's own default). */
+const SINK_BATCH_DELAY_MS = args['sink-batch-delay-ms'] === undefined ? undefined : Number(args['sink-batch-delay-ms']);
 /** Single-row transactions per second offered while commit-to-Kafka latency is measured. */
 const SOURCE_RATE = Number(args['source-rate']);
 /** Events in the processor drains (0 skips them). */
@@ -188,7 +191,7 @@ function sourceFile(name: string, url: string, brokers: string, slot: string, ta
 }
 
 function sinkFile(name: string, url: string, brokers: string, database: string, topic: string): string {
-  return sinkConnectorYaml(name, brokers, { url, database, topics: `[${topic}]` });
+  return sinkConnectorYaml(name, brokers, { url, database, topics: `[${topic}]`, ...(SINK_BATCH_DELAY_MS === undefined ? {} : { maxBatchDelayMs: SINK_BATCH_DELAY_MS }) });
 }
 
 /** Creates the table and the slot (through a short source run), then writes the backlog. */
