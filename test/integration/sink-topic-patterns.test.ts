@@ -3,7 +3,8 @@
  * created while the sink runs is written without a restart (its table created
  * at its first event), while a topic it already read keeps flowing through the
  * rejoin with no row lost or written twice; internal and non-matching topics
- * are left alone; lag resolves the pattern to the current topics.
+ * are left alone; lag and `tideline replay` resolve the pattern to the
+ * current topics.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Producer } from 'kafkajs';
@@ -14,6 +15,7 @@ import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
 import { sinkConnectorYaml } from '../support/fixture.js';
 import { eventually, startDaemon, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
 import { serviceUrls } from '../support/services.js';
+import { tideline } from '../support/cli.js';
 import { changeEvent, createTopic, encodeEvent, idempotentProducer, int64, tableEvents, testKafka, text, type TableEvents } from '../support/debezium-events.js';
 
 const services = serviceUrls();
@@ -60,6 +62,8 @@ describe('clickhouse sink with a topic pattern', () => {
   let daemon: Daemon | undefined;
   let producer: Producer;
   let orders: TableEvents;
+  let dir: string;
+  let produced = 0;
 
   beforeAll(async () => {
     producer = await idempotentProducer(kafka);
@@ -73,8 +77,7 @@ describe('clickhouse sink with a topic pattern', () => {
     await produce(producer, orders, 'orders', 0, 200);
 
     const brokers = services.kafkaBrokers.join(',');
-    daemon = await startDaemon(
-      writeConnectorFiles({
+    dir = writeConnectorFiles({
         'sink.yaml': sinkConnectorYaml(sinkName, brokers, {
           url: services.clickhouseUrl,
           database,
@@ -83,8 +86,8 @@ describe('clickhouse sink with a topic pattern', () => {
           topicDiscoveryIntervalMs: 500,
           maxBatchDelayMs: 50,
         }),
-      }),
-    );
+      });
+    daemon = await startDaemon(dir);
     await eventually('the existing topic written', async () => ((await count('orders').catch(() => 0)) === 200 ? true : undefined), 30_000);
   }, 60_000);
 
@@ -121,7 +124,7 @@ describe('clickhouse sink with a topic pattern', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     writing = false;
     await writer;
-    const produced = next;
+    produced = next;
     await produce(producer, items, 'items', 150, 160); // after the rejoin, the new topic keeps flowing too
 
     await eventually('every order written', async () => ((await count('orders')) === produced ? true : undefined), 30_000);
@@ -158,4 +161,16 @@ describe('clickhouse sink with a topic pattern', () => {
     );
     expect(lags.map((lag) => `${lag.topic}:${lag.partition}`).sort()).toEqual([`${topicOf('items')}:0`, `${topicOf('items')}:1`, `${topicOf('orders')}:0`, `${topicOf('orders')}:1`]);
   }, 30_000);
+
+  it('replays the tables of every topic the pattern matches', async () => {
+    const result = await tideline(['replay', sinkName, '-c', dir, '--json']);
+    expect(result.stderr).toBe('');
+    expect(result.code).toBe(0);
+    const lines = result.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as { event?: string });
+    expect(lines.at(-1)?.event).toBe('done');
+    expect(await count('orders')).toBe(produced);
+    expect(await count('items')).toBe(160);
+    const tables = (await clickhouse.rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${database}' AND name NOT LIKE '\\_tideline%' ORDER BY name`)).map((row) => row.name);
+    expect(tables).toEqual(['items', 'items_current', 'orders', 'orders_current']);
+  }, 90_000); // ~19 s here: process start, the replay's group join and its catch-up rule
 });
