@@ -126,6 +126,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
     } finally {
       await admin.disconnect();
     }
+    if (this.stopped) return; // stopped while waiting (a rejoin's start)
     const consumer = groupConsumer(this.kafka, {
       groupId,
       maxBytesPerPartition: this.options.maxBytes,
