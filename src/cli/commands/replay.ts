@@ -13,7 +13,7 @@ import { createSchemaRegistry } from '../../registry/create-registry.js';
 import { registrySettings } from '../../registry/settings.js';
 import { connectorKinds, rowVersions } from '../../runtime/registry.js';
 import { createConverter, DEFAULT_FORMAT, formatNeedsRegistry, isFormat, unknownFormatMessage } from '../../serde/index.js';
-import { progressJson, progressLine, type ProgressSnapshot } from '../../sinks/clickhouse/replay/progress.js';
+import { progressJson, progressLine, type ProgressSnapshot } from '../../core/progress.js';
 import { abortReplay, ReplayInterruptedError, ReplayRefusedError, runReplay, type ReplayReporter } from '../../sinks/clickhouse/replay/replayer.js';
 import type { ClickHouseSinkConfig } from '../../sinks/clickhouse/spec.js';
 import { ExitCode } from '../exit-codes.js';

@@ -39,7 +39,7 @@ import { ClickHouseServer } from '../server.js';
 import type { ClickHouseSinkConfig } from '../spec.js';
 import { qualified, quoteIdent } from '../sql.js';
 import { existingColumns, tableNameFor } from '../table-catalog.js';
-import { RateMeter, snapshot, type ProgressSnapshot } from './progress.js';
+import { RateMeter, snapshot, type ProgressSnapshot } from '../../../core/progress.js';
 import {
   claimAlive,
   describeGaps,

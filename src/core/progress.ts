@@ -1,5 +1,5 @@
 /**
- * Progress of a replay: records read of the partitions' end offsets, the
+ * Progress of a replay (a sink's tables or a processor's state): records read of the partitions' end offsets, the
  * rate over the last seconds and the time left, as a bar on a terminal and
  * as JSON lines otherwise. Pure, apart from the clock the caller passes.
  */
