@@ -16,6 +16,13 @@ export interface ProgressSnapshot {
   etaSeconds: number | null;
 }
 
+/** Where a replay (of a sink or a processor) reports: the CLI's bar or JSON lines. */
+export interface ReplayReporter {
+  progress(progress: ProgressSnapshot): void;
+  /** A step worth a line: `resumed`, `swapped`, `done`, `aborted`, ... */
+  event(event: string, message: string, detail?: Record<string, unknown>): void;
+}
+
 const WINDOW_MS = 10_000;
 
 /** Rate over a sliding window of (time, done) samples. */

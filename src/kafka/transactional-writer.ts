@@ -47,7 +47,8 @@ export interface ConsumerOffsets {
 export interface CommitPosition {
   /** A record written last in the transaction (a source's stored offset). */
   offsetRecord?: OutputRecord;
-  consumerOffsets?: ConsumerOffsets;
+  /** One partition's (a processor batch), or several groups' and partitions' (a processor replay). */
+  consumerOffsets?: ConsumerOffsets | readonly ConsumerOffsets[];
 }
 
 type TopicMessages = { topic: string; messages: { key: Buffer | null; value: Buffer | null; partition?: number; headers?: RecordHeaders; timestamp?: string }[] }[];
@@ -166,11 +167,14 @@ export class TransactionalWriter {
     await this.sending;
     const transaction = await this.open();
     const offsets = position.consumerOffsets;
-    if (offsets) {
-      await transaction.sendOffsets({
-        consumerGroupId: offsets.groupId,
-        topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset.toString() }] }],
-      });
+    const list: readonly ConsumerOffsets[] = offsets === undefined ? [] : Array.isArray(offsets) ? offsets : [offsets as ConsumerOffsets];
+    for (const groupId of new Set(list.map((o) => o.groupId))) {
+      const topics = new Map<string, { partition: number; offset: string }[]>();
+      for (const o of list) {
+        if (o.groupId !== groupId) continue;
+        topics.set(o.topic, [...(topics.get(o.topic) ?? []), { partition: o.partition, offset: o.offset.toString() }]);
+      }
+      await transaction.sendOffsets({ consumerGroupId: groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) });
     }
     await transaction.commit();
     this.transaction = null;
@@ -189,6 +193,25 @@ export class TransactionalWriter {
 
   async disconnect(): Promise<void> {
     await this.producer.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Initializes each of `transactionalIds` and lets it go: whoever produced
+   * with one is fenced (its next send or commit fails) and its last
+   * transaction is settled (aborted if open, its markers written if
+   * committing), so offsets and read_committed reads show its outcome.
+   */
+  static async fence(kafka: Kafka, transactionalIds: readonly string[], transactionTimeoutMs = 60_000): Promise<void> {
+    await Promise.all(
+      transactionalIds.map(async (transactionalId) => {
+        const writer = new TransactionalWriter(kafka, { transactionalId, transactionTimeoutMs });
+        try {
+          await writer.connect();
+        } finally {
+          await writer.disconnect();
+        }
+      }),
+    );
   }
 
   private async open(): Promise<Transaction> {
