@@ -18,7 +18,6 @@
  * on from the rebuilt state: new input changes the results exactly.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Kafka } from 'kafkajs';
 import type { ChangeEvent, Row } from '../../src/core/events.js';
 import { createLogger } from '../../src/core/logger.js';
 import type { ReplayReporter } from '../../src/core/progress.js';
@@ -80,17 +79,6 @@ async function topicExists(topic: string): Promise<void> {
 }
 
 const quiet: ReplayReporter = { progress: () => undefined, event: () => undefined };
-
-async function endOffset(topic: string): Promise<number> {
-  const admin = kafka.admin();
-  await admin.connect();
-  try {
-    const offsets = await admin.fetchTopicOffsets(topic);
-    return offsets.reduce((sum, p) => sum + Number(p.high), 0);
-  } finally {
-    await admin.disconnect();
-  }
-}
 
 describe('tideline replay of a transform', () => {
   const suffix = uniqueSuffix();

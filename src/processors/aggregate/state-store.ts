@@ -115,11 +115,6 @@ export function changelogGeneration(generation: number): { key: Buffer; value: B
   return { key: Buffer.from(GENERATION_KEY), value: Buffer.from(JSON.stringify({ generation })) };
 }
 
-/** Whether a changelog key holds a window (not the watermark or the generation). */
-export function isWindowKey(key: string): boolean {
-  return key !== WATERMARK_KEY && key !== GENERATION_KEY;
-}
-
 /** The generation a changelog record sets, if it is the generation record. */
 export function generationOf(message: ConsumedMessage): number | undefined {
   if (message.key?.toString('utf8') !== GENERATION_KEY || !message.value) return undefined;
