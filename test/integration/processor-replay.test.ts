@@ -14,8 +14,11 @@
  * the lock. The replay's records on the output topic are one result per
  * group, each equal to the aggregation computed here from the input (nothing
  * counted twice), with a version above every earlier one of its key; no
- * record of the replay shows a partial count. Afterwards the processor goes
- * on from the rebuilt state: new input changes the results exactly.
+ * record of the replay shows a partial count. A ClickHouse sink downstream,
+ * polled all along, never shows a row other than the (unchanged) final
+ * result, and ends with the rebuilt versions. Afterwards the processor goes
+ * on from the rebuilt state: new input changes the results exactly. A replay
+ * with a changed filter deletes the results the filter now excludes.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEvent, Row } from '../../src/core/events.js';
@@ -31,6 +34,8 @@ import { ProcessorReplayRefusedError, replayLockGroup, replayProcessor } from '.
 import { Daemon } from '../../src/runtime/daemon.js';
 import { connectorKinds, rowVersions } from '../../src/runtime/registry.js';
 import { isFormat } from '../../src/serde/index.js';
+import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
+import { sinkConnectorYaml } from '../support/fixture.js';
 import { tideline } from '../support/cli.js';
 import { changeEvent, createTopic, encodeEvent, idempotentProducer, int32, int64, keyOf, readTopics, tableEvents, testConverter, testKafka, text, valueOf, type ProducedEvent } from '../support/debezium-events.js';
 import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
@@ -188,6 +193,8 @@ describe('tideline replay of an aggregate', () => {
   const name = `raggregate-${suffix}`;
   const input = `ra${suffix}.public.orders`;
   const output = `ra${suffix}.per_customer`;
+  const database = `ra_${suffix}`;
+  const clickhouse = new ClickHouseServer(services.clickhouseUrl, 'default', undefined);
   const customers = ['ada', 'bob', 'cyd', 'dee'];
   const rows = new Map<number, Row>();
   let daemon: Daemon;
@@ -287,6 +294,7 @@ describe('tideline replay of an aggregate', () => {
     await createTopic(kafka, input, 2);
     await produce(workload(40, 15, 8, 6));
     dir = writeConnectorFiles({
+      'sink.yaml': sinkConnectorYaml(`ra-sink-${suffix}`, brokers, { url: services.clickhouseUrl, database, topics: `[${output}]` }),
       'aggregate.yaml': [
         `name: ${name}`,
         'kind: aggregate',
@@ -302,13 +310,25 @@ describe('tideline replay of an aggregate', () => {
         '    total: { fn: sum, expression: after.amount, type: int64 }',
       ].join('\n'),
     });
-    config = loadConnectorFiles([dir], connectorKinds)[0]!.config as AggregateConfig;
+    config = loadConnectorFiles([dir], connectorKinds).find((definition) => definition.kind === 'aggregate')!.config as AggregateConfig;
     ({ daemon, url } = await startDaemon(dir));
   });
 
   afterAll(async () => {
     await daemon?.stop();
+    await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`).catch(() => undefined);
+    await clickhouse.close();
   });
+
+  /** The sink's view: customer → [orders, total]. */
+  async function view(): Promise<Map<string, [number, number]>> {
+    const rows = await clickhouse.rows<{ customer: string; orders: string; total: string }>(
+      `SELECT customer, toString(orders) AS orders, toString(total) AS total FROM ${database}.per_customer_current ORDER BY customer`,
+    );
+    return new Map(rows.map((row) => [row.customer, [Number(row.orders), Number(row.total)]]));
+  }
+
+  const aggregate = () => daemon.statuses().find((status) => status.name === name)?.state;
 
   const target = (reporter: ReplayReporter = quiet) => ({
     connector: name,
@@ -341,12 +361,31 @@ describe('tideline replay of an aggregate', () => {
       await lock.release();
       releaseKafka(lockKafka);
     }
-    expect(daemon.statuses()[0]?.state).toBe('running');
+    expect(aggregate()).toBe('running');
+
+    // The sink has the results; from now on its view is polled until it holds the rebuilt versions.
+    await eventually('the sink to hold the results', async () => (JSON.stringify(sorted(await view())) === JSON.stringify(sorted(expected())) ? true : undefined), 90_000, 500);
+    const seen: string[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        seen.push(JSON.stringify(sorted(await view())));
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    })();
 
     const events: string[] = [];
-    const progress: number[] = [];
-    await replayProcessor(target({ progress: (p) => progress.push(p.done), event: (event, message) => events.push(`${event}: ${message}`) }), { signal, control: adminControl(url, name) });
+    await replayProcessor(target({ progress: () => undefined, event: (event, message) => events.push(`${event}: ${message}`) }), { signal, control: adminControl(url, name) });
     expect(events.at(-1)).toMatch(/^done: replay of .* state and results rebuilt from the earliest offsets in generation 1/);
+    await eventually('the sink to hold the rebuilt versions', async () => {
+      const versions = await clickhouse.rows<{ customer: string; version: string }>(`SELECT customer, toString(_version) AS version FROM ${database}.per_customer FINAL`);
+      return versions.length === expected().size && versions.every((row) => Number(row.version) > 2 ** 32) ? true : undefined;
+    }, 60_000, 250);
+    polling = false;
+    await poller;
+    // Old and rebuilt results are equal: any other view is a partial result (or a lost row).
+    expect(seen.length).toBeGreaterThan(5);
+    expect(new Set(seen)).toEqual(new Set([JSON.stringify(sorted(expected()))]));
 
     // The replay's records: one result per customer, the final one, newer than every old one.
     const after = await results();
@@ -367,5 +406,20 @@ describe('tideline replay of an aggregate', () => {
       expect(result.version).toBeGreaterThan(versions.get(result.customer) ?? 0);
       versions.set(result.customer, result.version);
     }
+  });
+
+  it('a replay with a changed filter deletes the results the filter now excludes', async () => {
+    const filtered: AggregateConfig = { ...config, filter: 'after.customer != "dee"' };
+    const before = await results();
+    const oldEnd = Math.max(...before.map((r) => r.offset)) + 1;
+    expect(current(before).has('dee')).toBe(true);
+    await replayProcessor({ ...target(), processor: { kind: 'aggregate', config: filtered } }, { signal: new AbortController().signal, control: adminControl(url, name) });
+    const after = await results();
+    const dee = after.filter((r) => r.offset >= oldEnd && r.customer === 'dee');
+    expect(dee.map((r) => r.op)).toEqual(['d', 'tombstone']);
+    expect(dee[0]!.version).toBeGreaterThan(Math.max(...before.filter((r) => r.customer === 'dee').map((r) => r.version)));
+    const withoutDee = new Map([...expected()].filter(([customer]) => customer !== 'dee'));
+    expect(sorted(current(after))).toEqual(sorted(withoutDee));
+    await eventually('the sink to drop dee', async () => (JSON.stringify(sorted(await view())) === JSON.stringify(sorted(withoutDee)) ? true : undefined), 60_000, 250);
   });
 });
