@@ -20,6 +20,8 @@
  * on from the rebuilt state: new input changes the results exactly. A replay
  * with a changed filter deletes the results the filter now excludes.
  */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ChangeEvent, Row } from '../../src/core/events.js';
 import { createLogger } from '../../src/core/logger.js';
@@ -33,11 +35,11 @@ import type { ResultSourceBlock } from '../../src/processors/aggregate/result-so
 import { ProcessorReplayRefusedError, replayLockGroup, replayProcessor } from '../../src/processors/replay/processor-replay.js';
 import { Daemon } from '../../src/runtime/daemon.js';
 import { connectorKinds, rowVersions } from '../../src/runtime/registry.js';
-import { isFormat } from '../../src/serde/index.js';
+import { createConverter, DEFAULT_FORMAT, isFormat } from '../../src/serde/index.js';
 import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
 import { sinkConnectorYaml } from '../support/fixture.js';
 import { tideline } from '../support/cli.js';
-import { changeEvent, createTopic, encodeEvent, idempotentProducer, int32, int64, keyOf, readTopics, tableEvents, testConverter, testKafka, text, valueOf, type ProducedEvent } from '../support/debezium-events.js';
+import { changeEvent, createTopic, encodeEvent, idempotentProducer, int32, int64, keyOf, readTopics, tableEvents, testKafka, text, valueOf, type ProducedEvent } from '../support/debezium-events.js';
 import { eventually, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
 import { serviceUrls } from '../support/services.js';
 import { testRegistry } from '../support/test-registry.js';
@@ -330,11 +332,13 @@ describe('tideline replay of an aggregate', () => {
 
   const aggregate = () => daemon.statuses().find((status) => status.name === name)?.state;
 
+  const envFormat = process.env.TIDELINE_FORMAT;
   const target = (reporter: ReplayReporter = quiet) => ({
     connector: name,
     processor: { kind: 'aggregate' as const, config },
     kafka: { brokers: services.kafkaBrokers, ssl: false },
-    converter: testConverter,
+    // A converter that has seen no schema yet, as the CLI's.
+    converter: createConverter(isFormat(envFormat) ? envFormat : DEFAULT_FORMAT, testRegistry),
     rowVersions,
     logger,
     reporter,
@@ -408,12 +412,18 @@ describe('tideline replay of an aggregate', () => {
     }
   });
 
-  it('a replay with a changed filter deletes the results the filter now excludes', async () => {
-    const filtered: AggregateConfig = { ...config, filter: 'after.customer != "dee"' };
+  it('a replay with a changed filter (through the CLI) deletes the results the filter now excludes', async () => {
     const before = await results();
     const oldEnd = Math.max(...before.map((r) => r.offset)) + 1;
     expect(current(before).has('dee')).toBe(true);
-    await replayProcessor({ ...target(), processor: { kind: 'aggregate', config: filtered } }, { signal: new AbortController().signal, control: adminControl(url, name) });
+    // The edited file; the daemon still runs the one it loaded.
+    const edited = writeConnectorFiles({ 'aggregate.yaml': `${readFileSync(join(dir, 'aggregate.yaml'), 'utf8')}\n  filter: 'after.customer != "dee"'\n` });
+    const replay = await tideline(['replay', name, '-c', edited, '--pause', '--url', url, '--json']);
+    expect(replay.stderr).toBe('');
+    expect(replay.code).toBe(0);
+    const lines = replay.stdout.trim().split('\n').map((line) => JSON.parse(line) as { event: string; phase?: string; message?: string });
+    expect(lines.at(-1)?.message).toMatch(/rebuilt from the earliest offsets in generation \d+: \d+ records written, 1 result no longer computed deleted$/);
+    expect(lines.some((line) => line.event === 'progress' && line.phase === 'rebuild')).toBe(true);
     const after = await results();
     const dee = after.filter((r) => r.offset >= oldEnd && r.customer === 'dee');
     expect(dee.map((r) => r.op)).toEqual(['d', 'tombstone']);

@@ -115,7 +115,11 @@ export class AggregateRebuild {
 
     const final = new FinalRecords(config.outputTopic);
     let refused = 0;
+    const { converter } = this.context;
     await this.readInputs(starts, ends, signal, async (batch) => {
+      // As the processor loop does per batch: schemas named by registry id are fetched before the synchronous decoding.
+      const loading = converter.loadSchemas(batch.messages.flatMap((message) => [message.key, message.value]));
+      if (loading) await loading;
       const records = await this.processor.rebuildBatch(batch, { deadLetter: () => (refused += 1) });
       for (const record of records) final.add(record);
     });
@@ -125,10 +129,13 @@ export class AggregateRebuild {
     const deletes: OutputRecord[] = [];
     const now = Date.now();
     const encoder = this.processor.resultEncoder;
+    const oldResults = [...old.live()].filter((record) => record.topic === config.outputTopic && !final.has({ topic: record.topic, key: record.key }));
+    const loading = converter.loadSchemas(oldResults.map((record) => record.value));
+    if (loading) await loading;
     for (const record of old.live()) {
       if (record.topic === config.outputTopic) {
         if (final.has({ topic: record.topic, key: record.key })) continue;
-        const event = this.context.converter.decodeValue<ChangeEvent | null>(record.value!).value;
+        const event = converter.decodeValue<ChangeEvent | null>(record.value!).value;
         const row: Row | null | undefined = event?.after ?? event?.before;
         if (!row) continue;
         staleResults += 1;

@@ -141,7 +141,7 @@ export async function replayProcessor(target: ProcessorReplayTarget, options: Pr
       offsets = result.offsets;
       summary =
         `state and results rebuilt from the earliest offsets in generation ${result.generation}: ${records.length} records written` +
-        (result.staleResults > 0 ? `, ${result.staleResults} results no longer computed deleted` : '') +
+        (result.staleResults > 0 ? `, ${result.staleResults} result${result.staleResults > 1 ? 's' : ''} no longer computed deleted` : '') +
         (result.refused > 0 ? `, ${result.refused} input records refused as the processor refused them (see its dead-letter topic)` : '');
     }
 
