@@ -29,6 +29,7 @@ import type { RowVersions } from '../../core/row-versions.js';
 import { loggingHealth } from '../../core/service-health.js';
 import { createKafka, releaseKafka, type KafkaClient } from '../../kafka/client.js';
 import { describeBusyGroups, describeGroupMembers } from '../../kafka/group-members.js';
+import { readGroupOffsets } from '../../kafka/group-offsets.js';
 import { existingTopics, fetchOffsetRanges, fetchOffsetsAt } from '../../kafka/partition-tail.js';
 import { partitionTransactionalId } from '../../kafka/processor-loop.js';
 import { ReplayLock } from '../../kafka/replay-lock.js';
@@ -131,8 +132,13 @@ export async function replayProcessor(target: ProcessorReplayTarget, options: Pr
     let offsets: ConsumerOffsets[];
     let summary: string;
     if (processor.kind === 'transform') {
-      offsets = partitions.map((p) => ({ groupId: stages[0]!.groupId, topic: p.topic, partition: p.partition, offset: p.start }));
-      const again = partitions.reduce((sum, p) => sum + (ends.get(partitionKey(p.topic, p.partition))! - p.start), 0n);
+      // Never forward: records the processor has not processed yet (it lagged behind --from) are still processed.
+      const committed = new Map((await readGroupOffsets(kafka, stages[0]!.groupId, inputs)).map((o) => [partitionKey(o.topic, o.partition), BigInt(o.offset)]));
+      offsets = partitions.map((p) => {
+        const before = committed.get(partitionKey(p.topic, p.partition));
+        return { groupId: stages[0]!.groupId, topic: p.topic, partition: p.partition, offset: before !== undefined && before < p.start ? before : p.start };
+      });
+      const again = offsets.reduce((sum, o) => sum + (ends.get(partitionKey(o.topic, o.partition))! - o.offset), 0n);
       target.reporter.progress(snapshot('reset', 0, 0, null));
       summary = `offsets of group ${stages[0]!.groupId} set to ${describeStart(options.fromMs)} (${again} input offsets to reprocess when it runs: its outputs from there are emitted again)`;
     } else {
