@@ -14,6 +14,7 @@
  * fence (processors/replay/processor-replay.ts).
  */
 import type { Consumer, Kafka } from 'kafkajs';
+import { deleteGroupQuietly } from './compacted-topic-reader.js';
 import { describeGroupMembers, type GroupMember } from './group-members.js';
 
 const JOIN_TIMEOUT_MS = 30_000;
@@ -57,6 +58,9 @@ export class ReplayLock {
   async release(): Promise<void> {
     const consumer = this.consumer;
     this.consumer = null;
-    await consumer?.disconnect().catch(() => undefined);
+    if (!consumer) return;
+    await consumer.disconnect().catch(() => undefined);
+    // Left empty (Kafka refuses to delete a group another replay is a member of).
+    await deleteGroupQuietly(this.kafka, this.groupId);
   }
 }
