@@ -100,6 +100,19 @@ export function chunkBySize(records: readonly OutputRecord[]): TopicMessages[] {
   return chunks;
 }
 
+/** Offsets grouped as sendOffsets takes them: per group, per topic (a transaction may commit several groups'). */
+function offsetsByGroup(offsets: readonly ConsumerOffsets[]): { groupId: string; topics: { topic: string; partitions: { partition: number; offset: string }[] }[] }[] {
+  const groups = new Map<string, Map<string, { partition: number; offset: string }[]>>();
+  for (const o of offsets) {
+    let topics = groups.get(o.groupId);
+    if (!topics) groups.set(o.groupId, (topics = new Map()));
+    let partitions = topics.get(o.topic);
+    if (!partitions) topics.set(o.topic, (partitions = []));
+    partitions.push({ partition: o.partition, offset: o.offset.toString() });
+  }
+  return [...groups].map(([groupId, topics]) => ({ groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) }));
+}
+
 export class TransactionalWriter {
   private readonly producer: Producer;
   private transaction: Transaction | null = null;
@@ -167,14 +180,10 @@ export class TransactionalWriter {
     await this.sending;
     const transaction = await this.open();
     const offsets = position.consumerOffsets;
-    const list: readonly ConsumerOffsets[] = offsets === undefined ? [] : Array.isArray(offsets) ? offsets : [offsets as ConsumerOffsets];
-    for (const groupId of new Set(list.map((o) => o.groupId))) {
-      const topics = new Map<string, { partition: number; offset: string }[]>();
-      for (const o of list) {
-        if (o.groupId !== groupId) continue;
-        topics.set(o.topic, [...(topics.get(o.topic) ?? []), { partition: o.partition, offset: o.offset.toString() }]);
+    if (offsets) {
+      for (const { groupId, topics } of offsetsByGroup(Array.isArray(offsets) ? offsets : [offsets as ConsumerOffsets])) {
+        await transaction.sendOffsets({ consumerGroupId: groupId, topics });
       }
-      await transaction.sendOffsets({ consumerGroupId: groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) });
     }
     await transaction.commit();
     this.transaction = null;
