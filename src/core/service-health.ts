@@ -72,3 +72,19 @@ export function isKafkaError(error: unknown, depth = 0): boolean {
   if (!(error instanceof Error) || depth > 5) return false;
   return error.name.startsWith('KafkaJS') || isKafkaError(error.cause, depth + 1);
 }
+
+/**
+ * For a command outside the daemon (`tideline replay`): outages are only
+ * logged, once each; its reads retry and it sees the error if they give up.
+ */
+export function loggingHealth(logger: { warn(object: object, message: string): void }): ServiceHealth {
+  const down = new Set<string>();
+  return {
+    unreachable: (service, reason) => {
+      if (!down.has(service)) logger.warn({ service, reason }, `${service} unreachable, retrying`);
+      down.add(service);
+    },
+    reachable: (service) => void down.delete(service),
+    isUnreachable: (service) => down.has(service),
+  };
+}

@@ -334,7 +334,7 @@ export class ProcessorLoop {
       await this.closeWriters();
       await Promise.all(
         assignment.map(async (tp) => {
-          const writer = new TransactionalWriter(kafka, { transactionalId: `${transactionalIdPrefix}-${tp.topic}-${tp.partition}`, transactionTimeoutMs: 60_000 });
+          const writer = new TransactionalWriter(kafka, { transactionalId: partitionTransactionalId(transactionalIdPrefix, tp.topic, tp.partition), transactionTimeoutMs: 60_000 });
           try {
             await writer.connect();
           } catch (error) {
@@ -379,6 +379,11 @@ export class ProcessorLoop {
     const letter = { topic, partition, offset: message.offset, key: message.key, value: message.value, error: errorMessage(error) };
     return { topic: this.options.deadLetterTopic, ...deadLetterMessage(letter, this.options.context.name) };
   }
+}
+
+/** The transactional id of one input partition of a loop (its owner's; a replay fences it). */
+export function partitionTransactionalId(prefix: string, topic: string, partition: number): string {
+  return `${prefix}-${topic}-${partition}`;
 }
 
 function partitionId(topic: string, partition: number): string {

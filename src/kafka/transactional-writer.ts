@@ -47,7 +47,8 @@ export interface ConsumerOffsets {
 export interface CommitPosition {
   /** A record written last in the transaction (a source's stored offset). */
   offsetRecord?: OutputRecord;
-  consumerOffsets?: ConsumerOffsets;
+  /** One partition's (a processor batch), or several groups' and partitions' (a processor replay). */
+  consumerOffsets?: ConsumerOffsets | readonly ConsumerOffsets[];
 }
 
 type TopicMessages = { topic: string; messages: { key: Buffer | null; value: Buffer | null; partition?: number; headers?: RecordHeaders; timestamp?: string }[] }[];
@@ -97,6 +98,19 @@ export function chunkBySize(records: readonly OutputRecord[]): TopicMessages[] {
   const last = chunker.take();
   if (last) chunks.push(last);
   return chunks;
+}
+
+/** Offsets grouped as sendOffsets takes them: per group, per topic (a transaction may commit several groups'). */
+function offsetsByGroup(offsets: readonly ConsumerOffsets[]): { groupId: string; topics: { topic: string; partitions: { partition: number; offset: string }[] }[] }[] {
+  const groups = new Map<string, Map<string, { partition: number; offset: string }[]>>();
+  for (const o of offsets) {
+    let topics = groups.get(o.groupId);
+    if (!topics) groups.set(o.groupId, (topics = new Map()));
+    let partitions = topics.get(o.topic);
+    if (!partitions) topics.set(o.topic, (partitions = []));
+    partitions.push({ partition: o.partition, offset: o.offset.toString() });
+  }
+  return [...groups].map(([groupId, topics]) => ({ groupId, topics: [...topics].map(([topic, partitions]) => ({ topic, partitions })) }));
 }
 
 export class TransactionalWriter {
@@ -167,10 +181,9 @@ export class TransactionalWriter {
     const transaction = await this.open();
     const offsets = position.consumerOffsets;
     if (offsets) {
-      await transaction.sendOffsets({
-        consumerGroupId: offsets.groupId,
-        topics: [{ topic: offsets.topic, partitions: [{ partition: offsets.partition, offset: offsets.offset.toString() }] }],
-      });
+      for (const { groupId, topics } of offsetsByGroup(Array.isArray(offsets) ? offsets : [offsets as ConsumerOffsets])) {
+        await transaction.sendOffsets({ consumerGroupId: groupId, topics });
+      }
     }
     await transaction.commit();
     this.transaction = null;
@@ -189,6 +202,25 @@ export class TransactionalWriter {
 
   async disconnect(): Promise<void> {
     await this.producer.disconnect().catch(() => undefined);
+  }
+
+  /**
+   * Initializes each of `transactionalIds` and lets it go: whoever produced
+   * with one is fenced (its next send or commit fails) and its last
+   * transaction is settled (aborted if open, its markers written if
+   * committing), so offsets and read_committed reads show its outcome.
+   */
+  static async fence(kafka: Kafka, transactionalIds: readonly string[], transactionTimeoutMs = 60_000): Promise<void> {
+    await Promise.all(
+      transactionalIds.map(async (transactionalId) => {
+        const writer = new TransactionalWriter(kafka, { transactionalId, transactionTimeoutMs });
+        try {
+          await writer.connect();
+        } finally {
+          await writer.disconnect();
+        }
+      }),
+    );
   }
 
   private async open(): Promise<Transaction> {

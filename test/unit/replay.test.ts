@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parseFrom } from '../../src/cli/commands/replay.js';
-import { formatCount, formatDuration, progressJson, progressLine, RateMeter, snapshot } from '../../src/sinks/clickhouse/replay/progress.js';
+import { formatCount, formatDuration, progressJson, progressLine, RateMeter, snapshot } from '../../src/core/progress.js';
 import { claimAlive, describeGaps, planPartitions, scopeOf, scopesOverlap, scopeTables } from '../../src/sinks/clickhouse/replay/replay-plan.js';
 import type { ClaimRecord } from '../../src/sinks/clickhouse/replay/replay-store.js';
 import { oldTableAfterSwap, pendingSwaps, swapMethod, swapStatements } from '../../src/sinks/clickhouse/replay/shadow-tables.js';

@@ -1,8 +1,10 @@
 /**
  * `tideline replay <connector>`: rebuilds a ClickHouse sink's tables from its
  * topics into shadow tables and swaps them in while the sink keeps running
- * (src/sinks/clickhouse/replay/). Progress: a bar on a terminal (stderr),
- * JSON lines on stdout otherwise.
+ * (src/sinks/clickhouse/replay/), or reprocesses a processor from a point
+ * (src/processors/replay/; --pause stops it through the daemon's admin API
+ * meanwhile: replay-admin.ts). Progress: a bar on a terminal (stderr), JSON
+ * lines on stdout otherwise.
  */
 import type { Command } from 'commander';
 import { loadConnectorFiles } from '../../config/load.js';
@@ -13,10 +15,16 @@ import { createSchemaRegistry } from '../../registry/create-registry.js';
 import { registrySettings } from '../../registry/settings.js';
 import { connectorKinds, rowVersions } from '../../runtime/registry.js';
 import { createConverter, DEFAULT_FORMAT, formatNeedsRegistry, isFormat, unknownFormatMessage } from '../../serde/index.js';
-import { progressJson, progressLine, type ProgressSnapshot } from '../../sinks/clickhouse/replay/progress.js';
+import { progressJson, progressLine, type ProgressSnapshot } from '../../core/progress.js';
 import { abortReplay, ReplayInterruptedError, ReplayRefusedError, runReplay, type ReplayReporter } from '../../sinks/clickhouse/replay/replayer.js';
 import type { ClickHouseSinkConfig } from '../../sinks/clickhouse/spec.js';
+import { ProcessorReplayRefusedError, replayProcessor, type ReplayableProcessor } from '../../processors/replay/processor-replay.js';
+import type { ConnectorDefinition } from '../../config/load.js';
+import type { AggregateConfig } from '../../processors/aggregate/spec.js';
+import type { TransformConfig } from '../../processors/transform/spec.js';
 import { ExitCode } from '../exit-codes.js';
+import { adminControl } from './replay-admin.js';
+import { defaultUrl } from './status.js';
 
 interface ReplayFlags {
   connectors: string[];
@@ -28,6 +36,8 @@ interface ReplayFlags {
   format: string;
   registry?: string;
   logLevel?: string;
+  pause?: boolean;
+  url: string;
 }
 
 /** A bar redrawn in place on a terminal; JSON lines otherwise. */
@@ -68,9 +78,10 @@ export function registerReplay(program: Command): void {
   program
     .command('replay')
     .description(
-      "Rebuild a ClickHouse sink's tables from its topics into shadow tables and swap them in atomically, while the live tables serve and the sink keeps running. An interrupted replay resumes when run again, or is dropped with --abort.",
+      "Rebuild a ClickHouse sink's tables from its topics into shadow tables and swap them in atomically, while the live tables serve and the sink keeps running. An interrupted replay resumes when run again, or is dropped with --abort. " +
+        'On a processor (transform, aggregate): reprocess from --from or the earliest offsets, exactly once, while it is stopped (--pause pauses and resumes it through the admin API); an aggregate rebuilds its state and results from the earliest offsets in one transaction.',
     )
-    .argument('<connector>', 'name of a clickhouse-sink connector')
+    .argument('<connector>', 'name of a clickhouse-sink, transform or aggregate connector')
     .option('-c, --connectors <paths...>', 'connector files or directories ($TIDELINE_CONNECTORS, comma-separated, sets the default)', (process.env.TIDELINE_CONNECTORS ?? 'connectors').split(','))
     .option('--tables <a,b>', 'rebuild only these ClickHouse tables (default: every table of the sink)')
     .option('--from <time>', 'read from the first records at or after this ISO 8601 time (default: the earliest offsets); rows last changed before it are not in the rebuilt table')
@@ -80,6 +91,8 @@ export function registerReplay(program: Command): void {
     .option('--format <format>', 'event format when the connector file sets none: json or avro', process.env.TIDELINE_FORMAT ?? DEFAULT_FORMAT)
     .option('--registry <registry>', 'schema registry: "embedded" or a URL (default: $TIDELINE_REGISTRY_URL, else embedded)')
     .option('--log-level <level>', 'log level of the lines on stderr (default: warn)')
+    .option('--pause', 'processors: pause the processor through the daemon\'s admin API for the replay and resume it afterwards')
+    .option('--url <url>', 'processors, with --pause: admin API of the daemon (default: $TIDELINE_ADMIN_URL, else http://127.0.0.1:$TIDELINE_ADMIN_PORT or 8089)', defaultUrl())
     .action(async (name: string, flags: ReplayFlags) => {
       const logger = createLogger({ level: flags.logLevel ?? 'warn', destination: 2 });
       let definitions;
@@ -97,10 +110,15 @@ export function registerReplay(program: Command): void {
         process.exitCode = ExitCode.failure;
         return;
       }
-      if (definition.kind !== 'clickhouse-sink') {
-        const what = definition.spec.role === 'processor' ? 'replaying a processor is not implemented yet' : `a ${definition.spec.role} has no tables to rebuild`;
-        console.error(`tideline replay: refused: "${name}" is a ${definition.kind} connector; replay rebuilds the tables of clickhouse-sink connectors (${what})`);
+      const processor = replayableProcessor(definition);
+      if (definition.kind !== 'clickhouse-sink' && !processor) {
+        console.error(`tideline replay: refused: "${name}" is a ${definition.kind} connector; replay rebuilds the tables of clickhouse-sink connectors and reprocesses transform and aggregate processors (a ${definition.spec.role} has nothing to replay)`);
         process.exitCode = ExitCode.failure;
+        return;
+      }
+      if (processor && (flags.abort || flags.tables)) {
+        console.error(`tideline replay: refused: ${flags.abort ? '--abort' : '--tables'} is for clickhouse-sink connectors; a processor replay is one transaction, with nothing left to abort`);
+        process.exitCode = ExitCode.usage;
         return;
       }
       const format = definition.format ?? flags.format;
@@ -126,6 +144,26 @@ export function registerReplay(program: Command): void {
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
+      if (processor) {
+        try {
+          await replayProcessor(
+            { connector: name, processor, kafka: definition.kafka, converter: createConverter(format, registry), rowVersions, logger, reporter: report },
+            { fromMs, allowPartial: flags.allowPartial, signal: stop.signal, control: flags.pause ? adminControl(flags.url, name) : undefined },
+          );
+          process.exitCode = ExitCode.ok;
+        } catch (error) {
+          report.end();
+          if (error instanceof ProcessorReplayRefusedError) console.error(`tideline replay: refused: ${error.message}`);
+          else console.error(`tideline replay: failed: ${redactSecrets(errorMessage(error))}; nothing was changed (the replay writes in one transaction): run it again`);
+          process.exitCode = ExitCode.failure;
+        } finally {
+          report.end();
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+          await registry?.close();
+        }
+        process.exit(process.exitCode);
+      }
       const target = {
         connector: name,
         config: definition.config as ClickHouseSinkConfig,
@@ -154,4 +192,11 @@ export function registerReplay(program: Command): void {
       // Kafka and ClickHouse clients may leave timers behind; the work is done.
       process.exit(process.exitCode);
     });
+}
+
+/** A transform or aggregate definition as the processor replay takes it; null for other kinds. */
+function replayableProcessor(definition: ConnectorDefinition): ReplayableProcessor | null {
+  if (definition.kind === 'transform') return { kind: 'transform', config: definition.config as TransformConfig };
+  if (definition.kind === 'aggregate') return { kind: 'aggregate', config: definition.config as AggregateConfig };
+  return null;
 }

@@ -17,7 +17,7 @@ interface StatusOptions {
 }
 
 /** What `tideline run` listens on by default (with TIDELINE_ADMIN_HOST/PORT as it reads them). */
-function defaultUrl(): string {
+export function defaultUrl(): string {
   if (process.env.TIDELINE_ADMIN_URL) return process.env.TIDELINE_ADMIN_URL;
   // A daemon listening on every address is reached on loopback.
   const configured = process.env.TIDELINE_ADMIN_HOST;

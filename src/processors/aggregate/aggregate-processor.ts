@@ -106,12 +106,7 @@ export class AggregateProcessor implements Connector {
     const deadLetterTopic = this.config.deadLetterTopic ?? `${name}.dlq`;
     await this.prepareTopics(kafka, signal);
     if (signal.aborted) return;
-    try {
-      this.encoder = await ResultEncoder.create(this.context.converter, this.config.outputTopic, groupColumns(this.config), this.columns, this.spec.sizeMs, { processor: name, table: this.resultTable });
-    } catch (error) {
-      if (error instanceof IncompatibleSchemaError) throw new Error(`the schema registry refused the result schema of ${this.config.outputTopic} (the aggregates or group columns changed incompatibly): ${error.message}`);
-      throw error;
-    }
+    await this.createEncoder();
 
     // Either stage failing stops the other: the supervisor restarts both.
     const stop = new AbortController();
@@ -163,6 +158,64 @@ export class AggregateProcessor implements Connector {
     } finally {
       signal.removeEventListener('abort', onAbort);
     }
+  }
+
+  private async createEncoder(): Promise<void> {
+    try {
+      this.encoder = await ResultEncoder.create(this.context.converter, this.config.outputTopic, groupColumns(this.config), this.columns, this.spec.sizeMs, {
+        processor: this.context.name,
+        table: this.resultTable,
+      });
+    } catch (error) {
+      if (error instanceof IncompatibleSchemaError) throw new Error(`the schema registry refused the result schema of ${this.config.outputTopic} (the aggregates or group columns changed incompatibly): ${error.message}`);
+      throw error;
+    }
+  }
+
+  /** The result encoder (made by run() or openRebuild()). */
+  get resultEncoder(): ResultEncoder {
+    if (!this.encoder) throw new Error('the result encoder is made by run() or openRebuild()');
+    return this.encoder;
+  }
+
+  /**
+   * `tideline replay` (processors/replay/): prepares a rebuild of the whole
+   * state in memory, in state generation `generation`, while the processor
+   * itself does not run. `inputs` are the input partitions, `statePartitions`
+   * the partitions of <name>.changelog, `repartitionPartitions` those of
+   * <name>.repartition.
+   */
+  async openRebuild(inputs: readonly TopicPartition[], statePartitions: readonly number[], repartitionPartitions: number, generation: number): Promise<void> {
+    await this.createEncoder();
+    this.repartitionPartitions = repartitionPartitions;
+    this.images.reset(inputs);
+    this.store.reset(statePartitions, generation);
+  }
+
+  /**
+   * One input batch through both stages in memory, as the running stages
+   * would take it: the records the repartition stage would send go straight
+   * to the aggregation stage (in order, by their partition); returned are
+   * the records of the state and the results (<name>.images,
+   * <name>.changelog, the output topic), not the repartition records.
+   */
+  async rebuildBatch(batch: PartitionBatch, context: BatchContext): Promise<OutputRecord[]> {
+    if (!this.config.repartition) return this.aggregateBatch(batch, context);
+    const stage1 = this.config.mode === 'table' ? await this.tableRepartitionBatch(batch, context) : await this.repartitionBatch(batch, context);
+    const out: OutputRecord[] = [];
+    const changes = new Map<number, ConsumedMessage[]>();
+    for (const record of stage1) {
+      if (record.topic !== this.repartitionTopic) {
+        out.push(record);
+        continue;
+      }
+      const partition = record.partition ?? 0;
+      const messages = changes.get(partition) ?? [];
+      messages.push({ key: record.key, value: record.value, timestamp: record.timestamp ?? '0', attributes: 0, offset: '0', headers: {} });
+      changes.set(partition, messages);
+    }
+    for (const [partition, messages] of changes) out.push(...(await this.aggregateBatch({ topic: this.repartitionTopic, partition, messages }, context)));
+    return out;
   }
 
   /** Creates the repartition, changelog and output topics; the changelog matches the aggregated topic's partitions. */

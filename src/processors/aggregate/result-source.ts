@@ -19,12 +19,27 @@ export interface ResultSourceBlock extends SourceBlock {
   /** The results' table (the aggregate's `table` setting). */
   table: string;
   txId: null;
-  /** The window's update sequence (1, 2, ...): the row version. */
+  /** The row version: the window's update sequence (1, 2, ...) in its state generation (resultVersion). */
   lsn: number;
   xmin: null;
 }
 
 export const RESULT_CONNECTOR = 'tideline';
+
+/** Versions of one generation: a window's update sequence stays below this. */
+export const GENERATION_SPAN = 2 ** 32;
+
+/**
+ * The row version of a window's `seq`-th result in state generation
+ * `generation`. A processor replay rebuilds the state in the next
+ * generation, so every result it emits sorts after every result emitted
+ * before it (a sink's ReplacingMergeTree keeps the rebuilt one), whatever
+ * sequence the rebuilt window starts at. Generation 0 (never replayed) is the
+ * sequence itself. Exact in a double while generation < 2^21.
+ */
+export function resultVersion(generation: number, seq: number): number {
+  return generation * GENERATION_SPAN + seq;
+}
 
 export const resultSourceBlock: SourceBlockSpec<ResultSourceBlock> = {
   connector: RESULT_CONNECTOR,

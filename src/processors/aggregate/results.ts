@@ -12,7 +12,7 @@
 import { SemanticType, type ConnectSchema } from '../../core/connect-schema.js';
 import { envelopeSchema, keySchema, SOURCE_VERSION, type ChangeEvent, type ColumnSchema, type Row } from '../../core/events.js';
 import type { Converter, SchemaEncoder } from '../../serde/index.js';
-import { RESULT_CONNECTOR, resultSourceBlock, type ResultSourceBlock } from './result-source.js';
+import { RESULT_CONNECTOR, resultSourceBlock, resultVersion, type ResultSourceBlock } from './result-source.js';
 import type { AggregateFunction, Aggregator } from './aggregators.js';
 import type { GroupColumn } from './extract.js';
 import type { WindowEntry } from './state-store.js';
@@ -69,8 +69,11 @@ export class ResultEncoder {
     private readonly names: { processor: string; table: string },
   ) {}
 
-  /** The result of a window as op `op` (default: `c` for its first version, `u` after). */
-  encode(entry: WindowEntry, now: number, op: 'c' | 'u' | 'd' = entry.seq === 1 ? 'c' : 'u'): { key: Buffer; value: Buffer } {
+  /**
+   * The result of a window as op `op` (default: `c` for its first version, `u`
+   * after), versioned in state generation `generation` (resultVersion).
+   */
+  encode(entry: WindowEntry, now: number, op: 'c' | 'u' | 'd' = entry.seq === 1 ? 'c' : 'u', generation = 0): { key: Buffer; value: Buffer } {
     const key: Row = {};
     this.group.forEach((column, index) => (key[column.name] = entry.group[index]));
     key.window_start = entry.start * 1000;
@@ -79,6 +82,19 @@ export class ResultEncoder {
       const value = column.aggregator.result(entry.accumulators[index]!);
       after[column.name] = value !== null && column.type === 'int64' ? Math.round(value) : value;
     });
+    return { key: this.keyEncoder.encode(key), value: this.encodeEvent(op, after, resultVersion(generation, entry.seq), entry.maxTs, now) };
+  }
+
+  /**
+   * The delete (op `d`) of a result row emitted earlier, from that row (its
+   * `after`) and its `source.ts_ms`, with version `version`: a processor
+   * replay deletes so the results its recomputation no longer has.
+   */
+  encodeDelete(row: Row, version: number, tsMs: number, now: number): Buffer {
+    return this.encodeEvent('d', row, version, tsMs, now);
+  }
+
+  private encodeEvent(op: 'c' | 'u' | 'd', after: Row, version: number, tsMs: number, now: number): Buffer {
     const event: ChangeEvent<ResultSourceBlock> = {
       before: op === 'd' ? after : null,
       after: op === 'd' ? null : after,
@@ -86,18 +102,18 @@ export class ResultEncoder {
         version: SOURCE_VERSION,
         connector: RESULT_CONNECTOR,
         name: this.names.processor,
-        ts_ms: entry.maxTs,
+        ts_ms: tsMs,
         snapshot: 'false',
         db: '',
         schema: 'tideline',
         table: this.names.table,
         txId: null,
-        lsn: entry.seq,
+        lsn: version,
         xmin: null,
       },
       op,
       ts_ms: now,
     };
-    return { key: this.keyEncoder.encode(key), value: this.valueEncoder.encode(event) };
+    return this.valueEncoder.encode(event);
   }
 }

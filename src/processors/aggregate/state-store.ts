@@ -32,10 +32,14 @@ export interface WindowEntry {
 }
 
 const WATERMARK_KEY = '__watermark';
+/** The state generation (result-source.ts resultVersion); absent: 0, never replayed. */
+const GENERATION_KEY = '__generation';
 
 export class PartitionState {
   readonly entries = new Map<string, WindowEntry>();
   watermark = Number.NEGATIVE_INFINITY;
+  /** State generation: a processor replay rebuilds the state in the next one (results' versions sort after). */
+  generation = 0;
   /** Lowest watermark at which some entry closes: eviction scans only once it is reached. */
   private nextClose = Number.POSITIVE_INFINITY;
 
@@ -80,6 +84,10 @@ export class PartitionState {
       if (message.value) this.watermark = (parseJson(message.value.toString('utf8')) as { watermark: number }).watermark;
       return;
     }
+    if (key === GENERATION_KEY) {
+      if (message.value) this.generation = (parseJson(message.value.toString('utf8')) as { generation: number }).generation;
+      return;
+    }
     if (!message.value) {
       this.entries.delete(key);
       return;
@@ -103,16 +111,30 @@ export function changelogWatermark(watermark: number): { key: Buffer; value: Buf
   return { key: Buffer.from(WATERMARK_KEY), value: Buffer.from(JSON.stringify({ watermark })) };
 }
 
+export function changelogGeneration(generation: number): { key: Buffer; value: Buffer } {
+  return { key: Buffer.from(GENERATION_KEY), value: Buffer.from(JSON.stringify({ generation })) };
+}
+
+/** The generation a changelog record sets, if it is the generation record. */
+export function generationOf(message: ConsumedMessage): number | undefined {
+  if (message.key?.toString('utf8') !== GENERATION_KEY || !message.value) return undefined;
+  return (parseJson(message.value.toString('utf8')) as { generation: number }).generation;
+}
+
 /** The state of every partition this instance owns. */
 export class StateStore {
   private readonly partitions = new Map<number, PartitionState>();
 
   constructor(private readonly spec: WindowSpec) {}
 
-  /** Starts over with empty state for exactly these partitions (before a restore). */
-  reset(partitions: readonly number[]): void {
+  /** Starts over with empty state for exactly these partitions (before a restore, or a replay's rebuild in `generation`). */
+  reset(partitions: readonly number[], generation = 0): void {
     this.partitions.clear();
-    for (const partition of partitions) this.partitions.set(partition, new PartitionState(this.spec));
+    for (const partition of partitions) {
+      const state = new PartitionState(this.spec);
+      state.generation = generation;
+      this.partitions.set(partition, state);
+    }
   }
 
   partition(partition: number): PartitionState | undefined {

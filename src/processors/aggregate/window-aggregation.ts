@@ -99,11 +99,11 @@ export class WindowAggregation {
     for (const entry of touched.values()) {
       if (entry.rows > 0) {
         entry.seq += 1;
-        out.push({ topic: topics.output, ...encoder.encode(entry, now, entry.shown ? 'u' : 'c') });
+        out.push({ topic: topics.output, ...encoder.encode(entry, now, entry.shown ? 'u' : 'c', state.generation) });
         entry.shown = true;
       } else if (entry.shown) {
         entry.seq += 1;
-        const { key, value } = encoder.encode(entry, now, 'd');
+        const { key, value } = encoder.encode(entry, now, 'd', state.generation);
         out.push({ topic: topics.output, key, value }, { topic: topics.output, key, value: null });
         entry.shown = false;
       }

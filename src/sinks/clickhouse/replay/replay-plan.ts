@@ -1,9 +1,13 @@
 /**
  * The pure decisions of `tideline replay`: its scope and what overlaps it,
  * whether a claim's holder is alive, and where each partition starts (with
- * the refusal when a topic no longer holds the records the table needs).
+ * the refusal when a topic no longer holds the records the table needs, in
+ * src/kafka/start-offsets.ts).
  */
 import { CLAIM_EXPIRY_SECONDS, type ClaimRecord } from './replay-store.js';
+
+// Where each partition starts, shared with the processor replay (src/kafka/start-offsets.ts).
+export { describeGaps, partitionKey, planPartitions, type OffsetGap, type PartitionPlan, type PartitionRange } from '../../../kafka/start-offsets.js';
 
 /** `*` for every table of the sink, else the listed tables sorted and comma-separated. */
 export function scopeOf(tables: readonly string[] | undefined): string {
@@ -49,69 +53,3 @@ export function processAlive(pid: number): boolean {
   }
 }
 
-export interface PartitionRange {
-  topic: string;
-  partition: number;
-  low: bigint;
-  high: bigint;
-}
-
-export interface PartitionPlan {
-  topic: string;
-  partition: number;
-  /** The next offset to read. */
-  start: bigint;
-  /** Where reading began for this replay (progress counts from here). */
-  origin: bigint;
-}
-
-/** A partition whose records from `wanted` on are partly gone: the earliest it holds is `earliest`. */
-export interface OffsetGap {
-  topic: string;
-  partition: number;
-  wanted: bigint;
-  earliest: bigint;
-}
-
-export const partitionKey = (topic: string, partition: number): string => `${topic}\u0000${partition}`;
-
-/**
- * Where each partition starts: after the offset this replay already wrote
- * (resume), else at the offset of `--from`, else at 0. A start below the
- * partition's earliest offset means records the table needs were deleted
- * (retention by time or size, or deleteRecords; compaction never moves the
- * earliest offset, it only drops records a later one of the same key
- * supersedes, so a compacted topic rebuilds every key's last state): a gap,
- * refused unless `allowPartial`, which then starts at the earliest offset.
- */
-export function planPartitions(options: {
-  ranges: readonly PartitionRange[];
-  fromOffsets?: ReadonlyMap<string, bigint>;
-  /** Last offset written per partition by this replay so far. */
-  written: ReadonlyMap<string, bigint>;
-  /** Start a gap's partition at its earliest offset instead of refusing. */
-  allowPartial: boolean;
-}): { partitions: PartitionPlan[]; gaps: OffsetGap[] } {
-  const partitions: PartitionPlan[] = [];
-  const gaps: OffsetGap[] = [];
-  for (const range of options.ranges) {
-    const key = partitionKey(range.topic, range.partition);
-    const written = options.written.get(key);
-    const origin = options.fromOffsets?.get(key) ?? 0n;
-    let start = written !== undefined ? written + 1n : origin;
-    if (start < range.low) {
-      gaps.push({ topic: range.topic, partition: range.partition, wanted: start, earliest: range.low });
-      if (options.allowPartial) start = range.low;
-    }
-    partitions.push({ topic: range.topic, partition: range.partition, start, origin: origin < range.low ? range.low : origin });
-  }
-  return { partitions, gaps };
-}
-
-export function describeGaps(gaps: readonly OffsetGap[]): string {
-  const list = gaps.map((gap) => `${gap.topic} partition ${gap.partition} starts at offset ${gap.earliest} (needed from ${gap.wanted})`).join('; ');
-  return (
-    `the topic no longer holds the records the table needs (deleted by retention): ${list}. ` +
-    'Rebuilding from what is left would lose rows last changed before; pass --allow-partial to rebuild from the earliest offsets anyway, or --from a time the topic still holds'
-  );
-}

@@ -27,7 +27,7 @@ import { TidelineError } from '../../../core/errors.js';
 import type { KafkaConnection } from '../../../core/kafka-connection.js';
 import type { Logger } from '../../../core/logger.js';
 import type { RowVersions } from '../../../core/row-versions.js';
-import type { ServiceHealth } from '../../../core/service-health.js';
+import { loggingHealth } from '../../../core/service-health.js';
 import { SerialQueue } from '../../../core/serial-queue.js';
 import { createKafka, releaseKafka, type KafkaClient } from '../../../kafka/client.js';
 import { fetchOffsetRanges, fetchOffsetsAt, PartitionTail, type TailBatch } from '../../../kafka/partition-tail.js';
@@ -41,7 +41,7 @@ import { ClickHouseServer } from '../server.js';
 import type { ClickHouseSinkConfig } from '../spec.js';
 import { qualified, quoteIdent } from '../sql.js';
 import { existingColumns, tableNameFor } from '../table-catalog.js';
-import { RateMeter, snapshot, type ProgressSnapshot } from './progress.js';
+import { RateMeter, snapshot, type ReplayReporter } from '../../../core/progress.js';
 import {
   claimAlive,
   describeGaps,
@@ -75,11 +75,7 @@ export class ReplayRefusedError extends TidelineError {}
 /** The replay stopped on SIGINT/SIGTERM; the next run resumes it. */
 export class ReplayInterruptedError extends TidelineError {}
 
-export interface ReplayReporter {
-  progress(progress: ProgressSnapshot): void;
-  /** A step worth a line: `resumed`, `swapped`, `done`, `aborted`, ... */
-  event(event: string, message: string, detail?: Record<string, unknown>): void;
-}
+export type { ReplayReporter } from '../../../core/progress.js';
 
 export interface ReplayTarget {
   connector: string;
@@ -108,19 +104,6 @@ const MIN_SWAP_SLACK = 1_000;
 const POLL_MS = 200;
 const PROGRESS_EVERY_MS = 1_000;
 const HEARTBEAT_MS = 2_000;
-
-/** Kafka outages are only logged: the replay's reads retry, and its caller sees the error if they give up. */
-function loggingHealth(logger: Logger): ServiceHealth {
-  const down = new Set<string>();
-  return {
-    unreachable: (service, reason) => {
-      if (!down.has(service)) logger.warn({ service, reason }, `${service} unreachable, retrying`);
-      down.add(service);
-    },
-    reachable: (service) => void down.delete(service),
-    isUnreachable: (service) => down.has(service),
-  };
-}
 
 /** The shadow's config: the same sink writing `<table>__replay` (orderBy overrides follow the names). */
 function shadowConfig(config: ClickHouseSinkConfig): ClickHouseSinkConfig {

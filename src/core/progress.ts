@@ -1,5 +1,5 @@
 /**
- * Progress of a replay: records read of the partitions' end offsets, the
+ * Progress of a replay (a sink's tables or a processor's state): records read of the partitions' end offsets, the
  * rate over the last seconds and the time left, as a bar on a terminal and
  * as JSON lines otherwise. Pure, apart from the clock the caller passes.
  */
@@ -14,6 +14,13 @@ export interface ProgressSnapshot {
   rate: number | null;
   /** Seconds left at that rate; null when unknown. */
   etaSeconds: number | null;
+}
+
+/** Where a replay (of a sink or a processor) reports: the CLI's bar or JSON lines. */
+export interface ReplayReporter {
+  progress(progress: ProgressSnapshot): void;
+  /** A step worth a line: `resumed`, `swapped`, `done`, `aborted`, ... */
+  event(event: string, message: string, detail?: Record<string, unknown>): void;
 }
 
 const WINDOW_MS = 10_000;
