@@ -6,7 +6,9 @@
  *  - producer/groupMessagesPerPartition.js: linear instead of quadratic
  *    (group-per-partition.ts);
  *  - protocol/recordBatch/record/v0: a produced record written into one
- *    buffer sized first (record-encoder.ts).
+ *    buffer sized first (record-encoder.ts);
+ *  - protocol/recordBatch/crc32C: a record batch's checksum eight bytes per
+ *    step (crc32c.ts).
  * Importing this module installs them. kafkajs.ts imports it before kafkajs;
  * the test setup (test/support/kafkajs-fix.ts) and the bench import it first.
  */
@@ -14,6 +16,7 @@ import { createRequire } from 'node:module';
 import { groupMessagesPerPartition } from './group-per-partition.js';
 import { filterAbortedMessages } from './read-committed-fix.js';
 import { encodeRecord } from './record-encoder.js';
+import { crc32c } from './crc32c.js';
 
 const require = createRequire(import.meta.url);
 const INSTALLED = Symbol.for('tideline.kafkajs.patched');
@@ -30,6 +33,7 @@ const PATCHES: readonly Patch[] = [
   { module: 'kafkajs/src/consumer/filterAbortedMessages.js', requiredBy: 'kafkajs/src/consumer/batch.js', exports: filterAbortedMessages },
   { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', requiredBy: 'kafkajs/src/producer/sendMessages.js', exports: groupMessagesPerPartition },
   { module: 'kafkajs/src/protocol/recordBatch/record/v0/index.js', requiredBy: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: encodeRecord },
+  { module: 'kafkajs/src/protocol/recordBatch/crc32C/index.js', requiredBy: 'kafkajs/src/protocol/recordBatch/v0/index.js', exports: crc32c },
 ];
 
 /** Installs every patch; throws if kafkajs was loaded first (a patch would silently not apply). */
