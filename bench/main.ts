@@ -254,6 +254,21 @@ async function drainSource(dir: string, transactions: number, events: number, fo
  * single-row transactions at SOURCE_RATE/s for SECONDS, each event timed by a
  * read_committed consumer as (arrival - the transaction's commit time in PostgreSQL).
  */
+/** Drops a replication slot if it is there (a run ends its own; the bench's clean-up tries again). */
+function dropSlot(client: pg.Client, slot: string): Promise<unknown> {
+  return client.query('SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = $1', [slot]);
+}
+
+/**
+ * Ends a run's daemon process and its slot at once: a daemon left running
+ * until the bench's end keeps a walsender decoding all the WAL the later runs
+ * write, which takes CPU from them.
+ */
+async function endRun(client: pg.Client, daemon: DaemonProcess, slot: string): Promise<void> {
+  await daemon.stop();
+  await dropSlot(client, slot);
+}
+
 async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof services>, suffix: string, cleanups: (() => Promise<unknown>)[]): Promise<void> {
   const table = `rate_${suffix}`;
   const slot = `bench_${table}`;
@@ -262,7 +277,7 @@ async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof se
   await client.query(`CREATE TABLE public.${table} (${TABLE_COLUMNS})`);
   cleanups.push(() => client.query(`DROP TABLE public.${table}`));
   const daemon = new DaemonProcess(writeConnectorFiles({ 'source.yaml': sourceFile(`bench-rate-source-${suffix}`, svc.pgUrl, svc.brokers, slot, table, prefix) }), await freePort(), JSON_DAEMON);
-  cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop());
+  cleanups.push(() => dropSlot(client, slot), () => daemon.stop());
   await daemon.start();
 
   const kafka = new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING });
@@ -288,6 +303,7 @@ async function measureSourceLatency(client: pg.Client, svc: ReturnType<typeof se
   const achieved = total / ((Date.now() - started) / 1000);
   await waitFor('every event in Kafka', async () => latencies.length >= total, 120_000);
   await consumer.disconnect();
+  await endRun(client, daemon, slot);
   latencies.sort((a, b) => a - b);
   console.log(
     `source commit-to-Kafka at ${SOURCE_RATE} single-row transactions/s (achieved ${Math.round(Math.min(achieved, SOURCE_RATE))}/s, read_committed consumer): ` +
@@ -312,7 +328,7 @@ async function main(): Promise<void> {
       for (const format of DRAIN_FORMATS) {
         const table = `orders_${format}_${suffix}`;
         const batched = await prepareBacklog(client, svc, table, ROWS, 100, `${format}${suffix}`, format);
-        cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${batched.slot}')`), () => client.query(`DROP TABLE public.${table}`));
+        cleanups.push(() => dropSlot(client, batched.slot), () => client.query(`DROP TABLE public.${table}`));
         const source100 = await drainSource(batched.dir, batched.transactions, ROWS, format);
         console.log(
           `source, 100-row transactions, format ${format}: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s, ` +
@@ -323,7 +339,7 @@ async function main(): Promise<void> {
 
       // 1b. Source, single-row transactions (json).
       const single = await prepareBacklog(client, svc, `single_${suffix}`, SINGLE_ROWS, 1, suffix);
-      cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${single.slot}')`), () => client.query(`DROP TABLE public.single_${suffix}`));
+      cleanups.push(() => dropSlot(client, single.slot), () => client.query(`DROP TABLE public.single_${suffix}`));
       const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
       console.log(`source, single-row transactions: ${SINGLE_ROWS.toLocaleString()} events in ${source1.seconds.toFixed(1)} s = ${Math.round(source1.eventsPerSecond).toLocaleString()} events/s`);
 
@@ -403,7 +419,7 @@ async function measureRecovery(client: pg.Client, clickhouse: ClickHouseServer, 
     'sink.yaml': sinkFile(`bench-recovery-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, `${prefix}.public.${table}`),
   });
   const daemon = new DaemonProcess(dir, await freePort(), JSON_DAEMON);
-  cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
+  cleanups.push(() => dropSlot(client, slot), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
   await daemon.start();
 
   let nextId = 1;
@@ -434,8 +450,9 @@ async function measureRecovery(client: pg.Client, clickhouse: ClickHouseServer, 
     writing = false;
     await writer;
   }
+  await endRun(client, daemon, slot);
   console.log(
-    `recovery after SIGKILL (daemon restarted → first new row in ClickHouse, writer at 100 tx/s, daemon run with tsx): ` +
+    `recovery after SIGKILL (daemon restarted → first new row in ClickHouse, writer at 100 tx/s, the built daemon): ` +
       `${times.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(', ')} (median ${(percentile([...times].sort((a, b) => a - b), 50) / 1000).toFixed(1)} s)`,
   );
 }
@@ -464,7 +481,7 @@ async function measureLatency(
   // measuring consumer must not share its event loop.
   // Its embedded schema registry (the default) keeps schemas in the topic _schemas.
   const daemon = new DaemonProcess(dir, await freePort(), { TIDELINE_FORMAT: format });
-  cleanups.push(() => client.query(`SELECT pg_drop_replication_slot('${slot}')`), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
+  cleanups.push(() => dropSlot(client, slot), () => daemon.stop(), () => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
   await daemon.start();
   const reader = await latencyReader(svc, format);
   cleanups.push(() => reader.close());
@@ -545,6 +562,8 @@ async function measureLatency(
   await writing;
   await Promise.all(writers.map((writer) => writer.end()));
   await consumer.disconnect();
+  const metricsAfter = await daemon.request('/metrics').then((response) => response.text());
+  await endRun(client, daemon, slot);
   kafkaLatencies.sort((a, b) => a - b);
   endToEnd.sort((a, b) => a - b);
   console.log(
@@ -553,7 +572,6 @@ async function measureLatency(
   );
   console.log(`commit-to-Kafka latency (read_committed consumer): p50 ${percentile(kafkaLatencies, 50)} ms, p99 ${percentile(kafkaLatencies, 99)} ms (${kafkaLatencies.length} transactions of ${TX_ROWS} events)`);
   console.log(`end-to-end latency (commit → row in ClickHouse, 25 ms polling): p50 ${percentile(endToEnd, 50)} ms, p99 ${percentile(endToEnd, 99)} ms (${endToEnd.length * TX_ROWS} of ${total} rows, by transaction)`);
-  const metricsAfter = await daemon.request('/metrics').then((response) => response.text());
   const [commitToKafka, flush, daemonEndToEnd] = stageMetrics.map((name) => histogramDelta(readHistogram(metricsAfter, name), readHistogram(metricsBefore, name)));
   console.log(`  the daemon's view: source commit → Kafka commit per transaction: ${describeHistogram(commitToKafka!, [0.1, 0.25, 0.5, 1])}`);
   console.log(`  sink batch write (rows and offsets to ClickHouse): ${describeHistogram(flush!, [0.05, 0.1, 0.25, 0.5, 1])}`);
