@@ -18,15 +18,24 @@ export async function checkServer(client: Client): Promise<void> {
   }
 }
 
-/** Every ordinary and partitioned table outside the system schemas, as "schema.table". */
-export async function listTables(client: Client): Promise<string[]> {
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT n.nspname || '.' || c.relname AS name
+/**
+ * Every ordinary and partitioned table outside the system schemas, as
+ * "schema.table" → its oid. Partitions are left out: a partitioned table is
+ * captured through its root (publish_via_partition_root), never partition by partition.
+ */
+export async function listTableOids(client: Client): Promise<Map<string, number>> {
+  const { rows } = await client.query<{ name: string; oid: number }>(
+    `SELECT n.nspname || '.' || c.relname AS name, c.oid::int AS oid
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
       WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
   );
-  return rows.map((row) => row.name);
+  return new Map(rows.map((row) => [row.name, row.oid]));
+}
+
+/** Every ordinary and partitioned table outside the system schemas (no partitions), as "schema.table". */
+export async function listTables(client: Client): Promise<string[]> {
+  return [...(await listTableOids(client)).keys()];
 }
 
 /**
@@ -45,13 +54,18 @@ export async function ensurePublication(client: Client, publication: string, tab
     const { schema, table } = splitTableName(qualified);
     return `${schema}.${table}`;
   }));
-  const exists = await client.query('SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1', [publication]);
+  const exists = await client.query<{ viaroot: boolean }>('SELECT pubviaroot AS viaroot FROM pg_catalog.pg_publication WHERE pubname = $1', [publication]);
   const tableList = [...wanted].map(qualifiedIdent).join(', ');
   if (!exists.rowCount) {
     // Changes of partitioned tables are published under the root, whose topic and key tideline knows.
     await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} WITH (publish_via_partition_root = true)`);
     logger.info({ publication, tables: [...wanted] }, 'created publication');
     return;
+  }
+  if (!exists.rows[0]?.viaroot) {
+    // A publication made before (or by hand) publishes partitions under their own names, which no topic is for.
+    await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true)`);
+    logger.info({ publication }, 'publication changed to publish_via_partition_root = true: changes of partitions are published as their root table\'s');
   }
   const { rows } = await client.query<{ name: string }>(
     "SELECT schemaname || '.' || tablename AS name FROM pg_catalog.pg_publication_tables WHERE pubname = $1",
@@ -62,6 +76,22 @@ export async function ensurePublication(client: Client, publication: string, tab
   if (!same) {
     await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
     logger.info({ publication, tables: [...wanted], previous: [...current] }, 'updated publication tables');
+  }
+}
+
+/**
+ * Adds one table to the publication while the slot streams: changes committed
+ * after this ALTER are published (the walsender reads the publication as of
+ * each change's place in the WAL). False when it was a member already.
+ */
+export async function addToPublication(client: Client, publication: string, qualified: string): Promise<boolean> {
+  try {
+    await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${qualifiedIdent(qualified)}`);
+    return true;
+  } catch (error) {
+    // duplicate_object: "relation ... is already member of publication"
+    if ((error as { code?: unknown }).code === '42710') return false;
+    throw error;
   }
 }
 

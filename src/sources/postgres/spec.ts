@@ -68,11 +68,19 @@ export const postgresSourceConfigSchema = z
     tables: z
       .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table", where * and ? are wildcards'))
       .min(1, 'list at least one table to capture')
-      .describe('Tables to capture, as "schema.table" ("table" means public.table); `*` matches any characters and `?` one, e.g. "public.*", "sales.order_?". Resolved against the catalog at each start.'),
+      .describe('Tables to capture, as "schema.table" ("table" means public.table); `*` matches any characters and `?` one, e.g. "public.*", "sales.order_?". Resolved against the catalog at each start, and every tableDiscoveryIntervalMs while streaming. A partitioned table is captured through its root (one topic for all its partitions); partitions are never selected on their own.'),
     excludeTables: z
       .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table", where * and ? are wildcards'))
       .default([])
       .describe('Tables left out of what `tables` matches, same pattern syntax.'),
+    tableDiscoveryIntervalMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(10_000)
+      .describe(
+        'How often the catalog is checked for tables created while streaming that `tables` matches (and `excludeTables` does not): such a table is added to the publication and its topic created, its changes stream from then on, and its existing rows are read by an incremental snapshot (needs signalTable; not with snapshotMode never). A new table is captured within this delay. 0: off (new tables are captured from the next start).',
+      ),
     topicPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-" (Kafka topic characters)')
