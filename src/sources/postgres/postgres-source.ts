@@ -254,6 +254,7 @@ export class PostgresSource implements Connector {
     if (this.tables.length === 0) throw new TidelineError('the only table matched by tables is the signalTable, which is not captured: nothing to capture');
     const oids = await listTableOids(admin);
     this.tableOids = new Map(this.tables.map((table) => [table, oids.get(table) ?? 0]));
+    metrics.sourceCapturedTables.set({ connector: this.context.name }, this.tables.length);
     for (const qualified of this.tables) {
       // At 0 from the start (the label as kafka-output counts it), so that the first dead letter is an increase.
       const { schema, table } = splitTableName(qualified);
