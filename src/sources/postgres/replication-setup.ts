@@ -84,14 +84,20 @@ export async function ensurePublication(client: Client, publication: string, tab
  * after this ALTER are published (the walsender reads the publication as of
  * each change's place in the WAL). False when it was a member already.
  */
-export async function addToPublication(client: Client, publication: string, qualified: string): Promise<boolean> {
+export async function addToPublication(client: Client, publication: string, qualified: string, lockTimeoutMs = 5_000): Promise<boolean> {
+  // The ALTER locks the table; behind a long transaction it would also queue
+  // every writer of the table: give up after a while (the caller retries).
+  // One query string (one implicit transaction): the connection is shared,
+  // and no other query may land between BEGIN and COMMIT of ours.
   try {
-    await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${qualifiedIdent(qualified)}`);
+    await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}; ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${qualifiedIdent(qualified)}`);
     return true;
   } catch (error) {
     // duplicate_object: "relation ... is already member of publication"
     if ((error as { code?: unknown }).code === '42710') return false;
     throw error;
+  } finally {
+    await client.query('RESET lock_timeout').catch(() => undefined);
   }
 }
 
