@@ -106,6 +106,7 @@ function connectorFiles(): string {
       maxBatchDelayMs: 20,
       signalTable,
       tableDiscoveryIntervalMs: 500,
+      incrementalSnapshotChunkSize: 100,
     }),
   });
 }
@@ -149,12 +150,14 @@ describe('tables appearing while streaming, and partitioned tables', () => {
     await client.query(`CREATE TABLE ${schema}.late (id int PRIMARY KEY, val text NOT NULL)`);
     await client.query(`INSERT INTO ${schema}.late SELECT g, 'row ' || g FROM generate_series(1, ${LATE_ROWS}) g`);
     await client.query(`CREATE TABLE ${schema}.ignored_late (id int PRIMARY KEY)`);
+    await client.query(`CREATE TABLE ${schema}.nokey (id int, val text)`);
+    await client.query(`INSERT INTO ${schema}.nokey VALUES (1, 'before')`);
     await client.query('COMMIT');
 
     const snapshot = await eventsOf(topicOf('late'), (events) => count(events, 'r') >= LATE_ROWS);
     expect(count(snapshot, 'r')).toBe(LATE_ROWS);
     expect(count(snapshot, 'c')).toBe(0);
-    expect(await metricValue(metrics.sourceTablesDiscovered)).toBe(discoveredBefore + 1);
+    expect(await metricValue(metrics.sourceTablesDiscovered)).toBe(discoveredBefore + 2); // late and nokey
 
     await client.query(`UPDATE ${schema}.late SET val = 'changed ' || id WHERE id <= 10`);
     await client.query(`DELETE FROM ${schema}.late WHERE id > ${LATE_ROWS - 10}`);
@@ -164,6 +167,11 @@ describe('tables appearing while streaming, and partitioned tables', () => {
     expect(fold(all, lateColumns)).toEqual(await tableRows('late', lateColumns));
     // Excluded by excludeTables: never captured.
     expect(await topics()).not.toContain(topicOf('ignored_late'));
+    // Without a primary key: captured from discovery on, its existing rows not read (a warning says so).
+    expect(await topics()).toContain(topicOf('nokey'));
+    await client.query(`INSERT INTO ${schema}.nokey VALUES (2, 'after')`);
+    const nokey = await eventsOf(topicOf('nokey'), (events) => events.length >= 1);
+    expect(nokey.map((event) => [event.op, event.after?.val])).toEqual([['c', 'after']]);
   });
 
   it('does not read the discovered table again after a restart, and keeps capturing it', async () => {
@@ -199,12 +207,20 @@ describe('tables appearing while streaming, and partitioned tables', () => {
     expect(partitionTopics).toEqual([]);
   });
 
-  it('forgets a discovered table that is dropped, and streams on', async () => {
+  it('forgets discovered tables that are dropped, one while its incremental snapshot runs, and streams on', async () => {
     const captured = await metricValue(metrics.sourceCapturedTables);
+    await client.query(`CREATE TABLE ${schema}.big (id int PRIMARY KEY, val text NOT NULL)`);
+    await client.query(`INSERT INTO ${schema}.big SELECT g, repeat('x', 200) FROM generate_series(1, 100000) g`);
+    // 1,000 chunks of 100: dropped once the first are in Kafka, long before the last.
+    const started = await eventsOf(topicOf('big'), (events) => count(events, 'r') >= 200);
+    expect(count(started, 'r')).toBeLessThan(100_000);
+    await client.query(`DROP TABLE ${schema}.big`);
     await client.query(`DROP TABLE ${schema}.late`);
-    await eventually('the dropped table forgotten', async () => ((await metricValue(metrics.sourceCapturedTables)) === captured - 1 ? true : undefined), 30_000, 200);
+    await eventually('the dropped tables forgotten', async () => ((await metricValue(metrics.sourceCapturedTables)) === captured - 1 ? true : undefined), 30_000, 200);
+    await eventually('the snapshot of the dropped table abandoned', async () => ((await metricValue(metrics.incrementalSnapshotState)) === 0 ? true : undefined), 30_000, 200);
     await client.query(`INSERT INTO ${schema}.base VALUES (2, 'two')`);
     await eventsOf(topicOf('base'), (events) => count(events, 'c') >= 1);
-    expect(daemon!.statuses().find((status) => status.name === sourceName)?.state).toBe('running');
+    const status = daemon!.statuses().find((entry) => entry.name === sourceName);
+    expect([status?.state, status?.restarts]).toEqual(['running', 0]);
   });
 });
