@@ -32,6 +32,7 @@ import { KafkaOutput } from './kafka-output.js';
 import { decodePosition, type IncrementalPosition, type PostgresPosition } from './position.js';
 import { checkServer, createSlot, ensurePublication, listTableOids, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes, tableColumns } from './replication-setup.js';
 import { discoverySignalId, TableDiscovery } from './table-discovery.js';
+import { isPattern } from './table-selection.js';
 import { planSnapshot } from './snapshot-plan.js';
 import { createSlotWithSnapshot, type SlotWithSnapshot } from './snapshot-reader.js';
 import { SnapshotRunner } from './snapshot-runner.js';
@@ -363,7 +364,7 @@ export class PostgresSource implements Connector {
     if (intervalMs === 0) return null;
     const readsRows = this.config.snapshotMode !== 'never';
     if (readsRows && !snapshotter) {
-      logger.info('tables created while streaming are captured from the next start: discovering them while streaming (tableDiscoveryIntervalMs) needs a signalTable, whose incremental snapshot reads their existing rows');
+      if (this.config.tables.some(isPattern)) logger.info('tables created while streaming are captured from the next start: discovering them while streaming (tableDiscoveryIntervalMs) needs a signalTable, whose incremental snapshot reads their existing rows');
       return null;
     }
     const discovery = new TableDiscovery({

@@ -76,7 +76,7 @@ export const postgresSourceConfigSchema = z
     tableDiscoveryIntervalMs: z
       .number()
       .int()
-      .min(0)
+      .refine((ms) => ms === 0 || ms >= 100, 'must be 0 (off) or at least 100 ms (each check queries the catalog)')
       .default(10_000)
       .describe(
         'How often the catalog is checked for tables created while streaming that `tables` matches (and `excludeTables` does not): such a table is added to the publication and its topic created, its changes stream from then on, and its existing rows are read by an incremental snapshot (needs signalTable; not with snapshotMode never). A new table is captured within this delay. 0: off (new tables are captured from the next start).',
