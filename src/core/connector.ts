@@ -74,7 +74,10 @@ export interface OffsetsContext<Config> {
 /** A consumer group a sink or processor reads its input through (for its lag). */
 export interface ConsumerGroupInput {
   groupId: string;
+  /** Topic names, or glob patterns (a sink's topics: src/kafka/topic-patterns.ts) resolved against the existing topics. */
   topics: string[];
+  /** Topics no pattern stands for besides the internal ones (a sink's own dead-letter topic). */
+  excludeTopics?: string[];
 }
 
 /** One connector kind: its config schema (with field descriptions) and factory. */

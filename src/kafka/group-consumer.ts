@@ -70,6 +70,12 @@ export interface GroupConsumerHandlers {
 export interface GroupConsumer {
   /** Waits for the topics, joins the group and starts fetching. */
   start(handlers: GroupConsumerHandlers, signal: AbortSignal): Promise<void>;
+  /**
+   * Leaves the group and joins it again subscribed to `topics` (a rejoin:
+   * kafkajs cannot change a running consumer's subscription). The handlers of
+   * start() get the new assignment; nothing fetched before is delivered after.
+   */
+  resubscribe(topics: readonly string[], signal: AbortSignal): Promise<void>;
   /** The next fetch of the partition starts at `offset`. */
   seek(partition: TopicPartition, offset: string): void;
   /** Stops fetching every subscribed topic (kept across rebalances by the caller re-pausing). */
@@ -95,6 +101,9 @@ export class KafkaGroupConsumer implements GroupConsumer {
   readonly crashed: Promise<never>;
   private crash: (error: unknown) => void = () => undefined;
   private consumer: Consumer | null = null;
+  private handlers: GroupConsumerHandlers | null = null;
+  private topics: readonly string[];
+  private stopped = false;
 
   constructor(
     private readonly kafka: Kafka,
@@ -103,10 +112,13 @@ export class KafkaGroupConsumer implements GroupConsumer {
   ) {
     this.crashed = new Promise<never>((_, reject) => (this.crash = reject));
     this.crashed.catch(() => undefined);
+    this.topics = options.topics;
   }
 
   async start(handlers: GroupConsumerHandlers, signal: AbortSignal): Promise<void> {
-    const { groupId, topics } = this.options;
+    this.handlers = handlers;
+    const { groupId } = this.options;
+    const topics = this.topics;
     const admin = this.kafka.admin();
     await admin.connect();
     try {
@@ -114,6 +126,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
     } finally {
       await admin.disconnect();
     }
+    if (this.stopped) return; // stopped while waiting (a rejoin's start)
     const consumer = groupConsumer(this.kafka, {
       groupId,
       maxBytesPerPartition: this.options.maxBytes,
@@ -131,7 +144,12 @@ export class KafkaGroupConsumer implements GroupConsumer {
     });
     // Before joining: a member left by a crash of this instance would hold the join for a session.
     await joinGroup(this.kafka, consumer, groupId, this.logger);
+    // fromBeginning: a partition with no stored and no committed offset (a new topic) is read from its first record.
     for (const topic of topics) await consumer.subscribe({ topic, fromBeginning: true });
+    if (this.stopped) {
+      await consumer.disconnect(); // stop() ran during the join
+      return;
+    }
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: (payload) => this.deliver(payload, handlers) });
   }
 
@@ -155,12 +173,23 @@ export class KafkaGroupConsumer implements GroupConsumer {
     this.consumer?.seek({ ...partition, offset });
   }
 
+  async resubscribe(topics: readonly string[], signal: AbortSignal): Promise<void> {
+    if (!this.handlers) throw new Error('resubscribe before start');
+    const previous = this.consumer;
+    this.consumer = null;
+    // disconnect() ends the run and sends LeaveGroup: the next join is a new member.
+    await previous?.disconnect();
+    this.topics = [...topics];
+    if (this.stopped || signal.aborted) return;
+    await this.start(this.handlers, signal);
+  }
+
   pause(): void {
-    this.consumer?.pause(this.options.topics.map((topic) => ({ topic })));
+    this.consumer?.pause(this.topics.map((topic) => ({ topic })));
   }
 
   resume(): void {
-    this.consumer?.resume(this.options.topics.map((topic) => ({ topic })));
+    this.consumer?.resume(this.topics.map((topic) => ({ topic })));
   }
 
   async commit(offsets: readonly TopicPartitionOffset[]): Promise<void> {
@@ -168,6 +197,7 @@ export class KafkaGroupConsumer implements GroupConsumer {
   }
 
   async stop(): Promise<void> {
+    this.stopped = true;
     await this.consumer?.disconnect();
     this.consumer = null;
   }

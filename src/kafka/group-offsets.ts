@@ -10,6 +10,7 @@ import type { Logger } from '../core/logger.js';
 import type { ServiceHealth } from '../core/service-health.js';
 import { createKafka, releaseKafka } from './client.js';
 import { withDeadline } from './compacted-topic-reader.js';
+import { resolveTopics } from './topic-patterns.js';
 import { withAdmin } from './topics.js';
 
 export interface CommittedOffset {
@@ -40,11 +41,17 @@ export async function withKafka<T>(connection: KafkaConnection, clientId: string
   }
 }
 
-/** The offsets `groupId` committed for `topics` (partitions it never committed are left out). */
-export async function readGroupOffsets(kafka: Kafka, groupId: string, topics: readonly string[]): Promise<CommittedOffset[]> {
+/** The existing topics a group's `topics` (names or patterns) stand for now. */
+function presentTopics(group: Pick<ConsumerGroupInput, 'topics' | 'excludeTopics'>, existing: readonly string[]): string[] {
+  const all = new Set(existing);
+  return resolveTopics(group.topics, existing, group.excludeTopics).filter((topic) => all.has(topic));
+}
+
+/** The offsets `groupId` committed for `topics` (names or patterns; partitions it never committed are left out). */
+export async function readGroupOffsets(kafka: Kafka, groupId: string, topics: readonly string[], excludeTopics: readonly string[] = []): Promise<CommittedOffset[]> {
   if (topics.length === 0) return [];
   const existing = await withAdmin(kafka, (admin) => admin.listTopics());
-  const present = topics.filter((topic) => existing.includes(topic));
+  const present = presentTopics({ topics: [...topics], excludeTopics: [...excludeTopics] }, existing);
   if (present.length === 0) return [];
   const fetched = await withAdmin(kafka, (admin) => admin.fetchOffsets({ groupId, topics: present }));
   const offsets: CommittedOffset[] = [];
@@ -65,11 +72,11 @@ export interface PartitionLag {
 /** How many offsets each input partition of `groups` is behind its topic's end. */
 export async function consumerLag(kafka: Kafka, groups: readonly ConsumerGroupInput[]): Promise<PartitionLag[]> {
   return withAdmin(kafka, async (admin) => {
-    const existing = new Set(await admin.listTopics());
+    const existing = await admin.listTopics();
     const lags: PartitionLag[] = [];
     const ends = new Map<string, { partition: number; high: string; low: string }[]>();
     for (const group of groups) {
-      const topics = group.topics.filter((topic) => existing.has(topic));
+      const topics = presentTopics(group, existing);
       if (topics.length === 0) continue;
       const committed = new Map<string, bigint>();
       for (const { topic, partitions } of await admin.fetchOffsets({ groupId: group.groupId, topics })) {
@@ -94,7 +101,7 @@ export async function readConsumerGroupOffsets(connection: KafkaConnection, name
   return withKafka(connection, `tideline-${name}-admin`, logger, 15_000, async (kafka) => {
     const offsets: StoredOffset[] = [];
     for (const group of groups) {
-      for (const { topic, partition, offset } of await readGroupOffsets(kafka, group.groupId, group.topics)) offsets.push({ type: 'kafka', topic, partition, offset });
+      for (const { topic, partition, offset } of await readGroupOffsets(kafka, group.groupId, group.topics, group.excludeTopics)) offsets.push({ type: 'kafka', topic, partition, offset });
     }
     return offsets;
   });

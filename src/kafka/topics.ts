@@ -21,6 +21,11 @@ export async function withAdmin<T>(kafka: Kafka, work: (admin: Admin) => Promise
   }
 }
 
+/** Every topic of the cluster (Kafka's metadata), internal ones included. */
+export async function listTopics(kafka: Kafka): Promise<string[]> {
+  return withAdmin(kafka, (admin) => admin.listTopics());
+}
+
 /**
  * Creates the topics that do not exist yet. Existing topics are left as they
  * are (their partition count is the operator's decision once data is in them).

@@ -9,7 +9,7 @@ import { createLogger } from '../../src/core/logger.js';
 import type { DeadLetter } from '../../src/kafka/dead-letters.js';
 import type { ConsumedRecord, GroupConsumer, GroupConsumerHandlers, TopicPartition, TopicPartitionOffset } from '../../src/kafka/group-consumer.js';
 import { BatchBuffer, partitionKey } from '../../src/sinks/runtime/batch-buffer.js';
-import { SinkRuntime, type DeadLetterSender, type SinkSettings } from '../../src/sinks/runtime/sink-runtime.js';
+import { SinkRuntime, type DeadLetterSender, type SinkSettings, type TopicWatch } from '../../src/sinks/runtime/sink-runtime.js';
 import type { SinkBatch, SinkWriter, StoredOffset, WriteContext, WriteResult } from '../../src/sinks/runtime/writer.js';
 
 const TOPIC = 'changes';
@@ -35,9 +35,20 @@ class FakeConsumer implements GroupConsumer {
   pauses = 0;
   resumes = 0;
   stopped = false;
+  /** The topic sets of each rejoin, in order. */
+  readonly subscriptions: string[][] = [];
+  /** Called as a rejoin leaves the group (to log it next to the writer's events). */
+  onResubscribe: () => void = () => undefined;
 
   async start(handlers: GroupConsumerHandlers): Promise<void> {
     this.handlers = handlers;
+  }
+
+  async resubscribe(topics: readonly string[]): Promise<void> {
+    this.onResubscribe();
+    this.subscriptions.push([...topics]);
+    // A new member: nothing is paused; the next onAssignment comes from the test.
+    this.paused = false;
   }
 
   assign(...partitions: number[]): void {
@@ -182,7 +193,7 @@ afterEach(async () => {
   }
 });
 
-async function startRuntime(settings: Partial<SinkSettings> = {}) {
+async function startRuntime(settings: Partial<SinkSettings> = {}, topics?: TopicWatch) {
   const consumer = new FakeConsumer();
   const writer = new MemoryWriter();
   const deadLetters = new MemoryDeadLetters();
@@ -198,6 +209,7 @@ async function startRuntime(settings: Partial<SinkSettings> = {}) {
     writer,
     consumer,
     deadLetters,
+    ...(topics && { topics }),
   });
   const controller = new AbortController();
   const done = runtime.run(controller.signal);
@@ -351,6 +363,69 @@ describe('SinkRuntime', () => {
     expect([...writer.stored.values()].map((stored) => stored.offset)).toEqual(['2', '0']);
     expect(consumer.paused).toBe(true);
     expect(consumer.stopped).toBe(true);
+  });
+
+  it('on a topic set change writes and saves what it fetched, then rejoins and starts every partition from its saved offset', async () => {
+    let current = [TOPIC];
+    let checks = 0;
+    const watch: TopicWatch = {
+      initial: [TOPIC],
+      intervalMs: 10,
+      resolve: async () => {
+        checks++;
+        return current;
+      },
+    };
+    const { consumer, writer, stop } = await startRuntime({}, watch);
+    consumer.onResubscribe = () => writer.events.push('rejoin');
+    consumer.assign(0, 1);
+    await consumer.fetch(0, 3);
+    await consumer.fetch(1, 2);
+    await until('a few unchanged checks', () => checks >= 3);
+    expect(consumer.subscriptions).toEqual([]);
+    expect(writer.rows).toEqual([]); // maxBatchDelayMs is a minute: only the rejoin writes them
+
+    current = [TOPIC, 'changes.new'];
+    await until('the rejoin', () => consumer.subscriptions.length === 1);
+    expect(consumer.subscriptions).toEqual([[TOPIC, 'changes.new']]);
+    // Rows, then offsets, then leaving the group.
+    expect(writer.events).toEqual(['write 0:2', 'write 1:1', 'save 0:2', 'save 1:1', 'rejoin']);
+    expect(consumer.paused).toBe(false);
+
+    // The new generation: both partitions from the store, nothing read twice or skipped.
+    consumer.assign(0, 1);
+    await until('the seeks from the store', () => consumer.seeks.length === 2);
+    expect([...consumer.seeks].sort()).toEqual([
+      [0, '3'],
+      [1, '2'],
+    ]);
+    await consumer.fetch(0, 1);
+    await stop();
+    expect(offsetsOf(writer.rows, 0)).toEqual([0, 1, 2, 3]);
+    expect(offsetsOf(writer.rows, 1)).toEqual([0, 1]);
+    expect(consumer.subscriptions).toHaveLength(1);
+  });
+
+  it('also writes and saves a batch that arrives while the rejoin writes, before leaving the group', async () => {
+    let current = [TOPIC];
+    const watch: TopicWatch = { initial: [TOPIC], intervalMs: 10, resolve: async () => current };
+    const { consumer, writer, stop } = await startRuntime({}, watch);
+    consumer.onResubscribe = () => writer.events.push('rejoin');
+    consumer.assign(0);
+    await consumer.fetch(0, 2);
+    writer.gate.close(); // the rejoin's write of offsets 0-1 is held
+    current = [TOPIC, 'changes.new'];
+    await until('the rejoin to write', () => writer.gate.entered === 1);
+    await consumer.fetch(0, 2); // in flight when the consumer paused: offsets 2-3
+    writer.gate.open();
+    await until('the rejoin', () => consumer.subscriptions.length === 1);
+    expect(writer.events).toEqual(['write 0:1', 'save 0:1', 'write 0:3', 'save 0:3', 'rejoin']);
+    consumer.assign(0);
+    await until('the seek from the store', () => consumer.seeks.length === 1);
+    expect(consumer.seeks).toEqual([[0, '4']]);
+    await consumer.fetch(0, 2);
+    await stop();
+    expect(offsetsOf(writer.rows, 0)).toEqual([0, 1, 2, 3, 4, 5]);
   });
 });
 

@@ -12,5 +12,6 @@ export const clickhouseSinkConnector = defineConnector({
   configSchema: clickhouseSinkConfigSchema,
   create: (context) => new ClickHouseSink(context),
   readOffsets: ({ name, config }) => readSinkOffsets(config, name),
-  consumerGroups: (name, config) => [{ groupId: config.groupId ?? `tideline-${name}`, topics: config.topics }],
+  // Patterns in topics are resolved by the lag look-up against the topics that exist then.
+  consumerGroups: (name, config) => [{ groupId: config.groupId ?? `tideline-${name}`, topics: config.topics, excludeTopics: [config.deadLetterTopic ?? `${name}.dlq`] }],
 });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { TOPIC_ENTRY } from '../../kafka/topic-patterns.js';
 
 export const clickhouseSinkConfigSchema = z
   .object({
@@ -6,7 +7,18 @@ export const clickhouseSinkConfigSchema = z
     username: z.string().default('default').describe('ClickHouse user.'),
     password: z.string().optional().describe('ClickHouse password; use ${ENV} interpolation.'),
     database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain ClickHouse identifier').default('default').describe('Database of the tables; created when missing.'),
-    topics: z.array(z.string().min(1)).min(1, 'list at least one topic').describe('Debezium-shaped change topics to write.'),
+    topics: z
+      .array(z.string().regex(TOPIC_ENTRY, 'must be a Kafka topic name (letters, digits, ".", "_", "-") or a glob pattern of one with "*" and "?"'))
+      .min(1, 'list at least one topic')
+      .describe(
+        'Debezium-shaped change topics to write: names, or glob patterns where "*" matches any run of characters and "?" one character within one dot-separated part (e.g. "tideline.public.*"). A pattern matches the existing topics and, checked every topicDiscoveryIntervalMs, topics created later (read from their first offset); never internal ones (names starting with "_", *.dlq, *.repartition, *.changelog, the deadLetterTopic).',
+      ),
+    topicDiscoveryIntervalMs: z
+      .number()
+      .int()
+      .min(100)
+      .default(10_000)
+      .describe('With patterns in topics: how often Kafka is asked for topics matching them; a new topic starts being written at most about this long after it is created.'),
     tableName: z
       .string()
       .regex(/^([A-Za-z0-9_]|\{schema\}|\{table\}|\{topic\})+$/, 'may hold letters, digits, "_" and the placeholders {schema}, {table} and {topic}')

@@ -24,6 +24,16 @@
  * way); retained partitions continue after what was buffered, new ones from
  * the saved offsets (fetched batches wait for that seek; the consumer drops
  * batches fetched while a seek is pending).
+ *
+ * Topic patterns. Given a TopicWatch (topics with patterns), the runtime
+ * resolves the topic set every intervalMs and, when it changed, rejoins the
+ * group subscribed to the new set: fetching is paused, the write in progress
+ * and everything buffered are written and their offsets saved, every
+ * partition is revoked (dropping what was fetched after the pause: its
+ * offsets were not saved), and the consumer leaves and joins again. The new
+ * assignment then starts every partition from its saved offset + 1, a new
+ * topic's partitions from their first offset: nothing written is read
+ * twice for lack of a saved offset, and nothing is skipped.
  */
 import type { ConnectorContext } from '../../core/connector.js';
 import { whenAborted } from '../../core/abort.js';
@@ -37,6 +47,8 @@ import { Retrier } from './retry.js';
 import { SinkLag } from './sink-lag.js';
 import type { HistogramSeries } from '../../metrics/weighted-histogram.js';
 import type { PartitionRun, RefusedRecord, SinkBatch, SinkWriter, WriteContext } from './writer.js';
+import { topicSetChange } from '../../kafka/topic-patterns.js';
+import { sleep } from './topic-discovery.js';
 
 export interface SinkSettings {
   maxBatchRows: number;
@@ -54,12 +66,23 @@ export interface DeadLetterSender {
   close(): Promise<void>;
 }
 
+/** A topic set that can change while the sink runs (topics with patterns: TopicDiscovery in topic-discovery.ts). */
+export interface TopicWatch {
+  /** The topics the consumer starts subscribed to. */
+  initial: readonly string[];
+  intervalMs: number;
+  /** The topics to consume now. */
+  resolve(): Promise<string[]>;
+}
+
 export interface SinkRuntimeParts<Prepared> {
   context: Pick<ConnectorContext<unknown>, 'name' | 'logger' | 'setState' | 'health'>;
   settings: SinkSettings;
   writer: SinkWriter<Prepared>;
   consumer: GroupConsumer;
   deadLetters: DeadLetterSender;
+  /** Absent: the topics are fixed. */
+  topics?: TopicWatch;
 }
 
 export class SinkRuntime<Prepared = unknown> {
@@ -68,6 +91,7 @@ export class SinkRuntime<Prepared = unknown> {
   private readonly writer: SinkWriter<Prepared>;
   private readonly consumer: GroupConsumer;
   private readonly deadLetters: DeadLetterSender;
+  private readonly topicWatch: TopicWatch | undefined;
   private readonly retrier: Retrier;
   private readonly labels: { connector: string };
   /** The warehouse as a service name for outage reports (`clickhouse`). */
@@ -85,11 +109,13 @@ export class SinkRuntime<Prepared = unknown> {
   private readonly writeSignal = new AbortController();
   private timer: NodeJS.Timeout | null = null;
   private paused = false;
+  /** A rejoin for a new topic set is in progress: fetching stays paused until the new assignment. */
+  private rejoining: Promise<void> | null = null;
   private stopping = false;
   private failure: ((error: unknown) => void) | null = null;
 
   constructor(parts: SinkRuntimeParts<Prepared>) {
-    ({ context: this.context, settings: this.settings, writer: this.writer, consumer: this.consumer, deadLetters: this.deadLetters } = parts);
+    ({ context: this.context, settings: this.settings, writer: this.writer, consumer: this.consumer, deadLetters: this.deadLetters, topics: this.topicWatch } = parts);
     this.labels = { connector: this.context.name };
     this.lag = new SinkLag(this.context.name);
     this.service = this.writer.name.toLowerCase();
@@ -116,6 +142,8 @@ export class SinkRuntime<Prepared = unknown> {
       await this.consumer.start({ onAssignment: (partitions) => this.assign(partitions, signal), onBatch: (batch) => this.receive(batch) }, signal);
       if (!signal.aborted) this.context.setState('running');
       logger.info(`writing to ${this.writer.name}`);
+      // Ends with the run: its errors go to `failed`, and a rejoin still joining ends with the consumer's stop.
+      if (this.topicWatch) void this.watchTopics(this.topicWatch, signal);
       await Promise.race([whenAborted(signal), this.consumer.crashed, failed]);
       await this.finish(signal);
     } finally {
@@ -204,7 +232,7 @@ export class SinkRuntime<Prepared = unknown> {
     this.writing = this.writeBatch(runs, this.ownership.generation, this.writeSignal.signal).then(
       () => {
         this.writing = null;
-        if (this.paused && !this.stopping) {
+        if (this.paused && !this.stopping && !this.rejoining) {
           this.paused = false;
           this.consumer.resume();
         }
@@ -228,12 +256,68 @@ export class SinkRuntime<Prepared = unknown> {
     if (this.timer) clearTimeout(this.timer);
     this.consumer.pause();
     this.writeSignal.abort();
+    // A rejoin in progress writes nothing more once stopping (see rejoin); its write, if any, is this.writing.
     await this.writing?.catch(() => undefined);
     if (!this.buffer.empty) {
       await this.writeBatch(this.buffer.take(), this.ownership.generation, this.writeSignal.signal).catch((error: unknown) =>
         this.context.logger.warn({ err: error }, 'could not write the last batch before stopping; it is read again at the next start'),
       );
     }
+  }
+
+  /**
+   * Checks the topic set every intervalMs and rejoins when it changed. A
+   * failed check is retried at the next; a failed rejoin fails the run (the
+   * supervisor restarts the sink, which resumes from the saved offsets).
+   */
+  private async watchTopics(watch: TopicWatch, signal: AbortSignal): Promise<void> {
+    const { logger } = this.context;
+    let current = [...watch.initial];
+    for (;;) {
+      await sleep(watch.intervalMs, signal);
+      if (signal.aborted || this.stopping) return;
+      let next: string[];
+      try {
+        next = await watch.resolve();
+      } catch (error) {
+        if (this.context.health.isUnreachable('kafka')) logger.debug({ err: error }, 'could not list topics; next check later');
+        else logger.warn({ err: error }, `could not list topics; next check in ${watch.intervalMs} ms`);
+        continue;
+      }
+      const { added, removed } = topicSetChange(current, next);
+      if ((added.length === 0 && removed.length === 0) || next.length === 0) continue;
+      logger.info({ added, removed, topics: next }, 'topic set changed: rejoining the consumer group');
+      this.rejoining = this.rejoin(next, signal);
+      try {
+        await this.rejoining;
+        current = next;
+      } catch (error) {
+        if (!this.stopping) this.failure?.(error);
+        return;
+      } finally {
+        this.rejoining = null;
+      }
+    }
+  }
+
+  /**
+   * Writes and saves everything fetched so far, revokes every partition and
+   * joins again subscribed to `topics`: the new assignment starts each
+   * partition at its saved offset + 1 (sink-runtime's module comment).
+   */
+  private async rejoin(topics: readonly string[], signal: AbortSignal): Promise<void> {
+    this.consumer.pause();
+    // The write in progress and then the buffer, each with its offsets saved (writeBatch's order).
+    while (!this.stopping && (this.writing || !this.buffer.empty)) {
+      if (!this.writing) this.startWrite();
+      await this.writing;
+    }
+    if (this.stopping) return;
+    // Nothing is buffered or being written: the backpressure pause is over.
+    this.paused = false;
+    // Revoke all: a batch fetched after the pause is dropped (its offsets were not saved; the new assignment reads it again).
+    this.assign([], signal);
+    await this.consumer.resubscribe(topics, signal);
   }
 
   /** One batch: the writer's write, then dead letters, then offsets (only after the rows), then the group commit. */

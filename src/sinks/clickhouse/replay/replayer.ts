@@ -30,7 +30,9 @@ import type { RowVersions } from '../../../core/row-versions.js';
 import type { ServiceHealth } from '../../../core/service-health.js';
 import { SerialQueue } from '../../../core/serial-queue.js';
 import { createKafka, releaseKafka, type KafkaClient } from '../../../kafka/client.js';
-import { existingTopics, fetchOffsetRanges, fetchOffsetsAt, PartitionTail, type TailBatch } from '../../../kafka/partition-tail.js';
+import { fetchOffsetRanges, fetchOffsetsAt, PartitionTail, type TailBatch } from '../../../kafka/partition-tail.js';
+import { isTopicPattern, resolveTopics } from '../../../kafka/topic-patterns.js';
+import { listTopics } from '../../../kafka/topics.js';
 import type { Converter } from '../../../serde/converter.js';
 import type { ConsumedRecord, PartitionRun, WriteContext } from '../../runtime/writer.js';
 import type { Prepared } from '../batch-steps.js';
@@ -243,6 +245,8 @@ class Replay {
   private replay!: ReplayRecord;
   private method: SwapMethod = 'rename';
   private partitions: PartitionPlan[] = [];
+  /** The sink's topics, patterns resolved to the topics that match when this run starts. */
+  private topics: string[] = [];
   /** End offsets to reach per partition: for progress while copying, the end after the swap once swapped. */
   private targets = new Map<string, bigint>();
   private targetsAt = 0;
@@ -268,8 +272,11 @@ class Replay {
   async run(): Promise<void> {
     const { store, server, database } = this.session;
     const { connector, config, reporter } = this.target;
-    const present = await existingTopics(this.session.kafka, config.topics);
-    const missing = config.topics.filter((topic) => !present.has(topic));
+    // Patterns stand for the topics matching them now (as the sink resolves them); a topic created later is the live sink's.
+    const present = new Set(await listTopics(this.session.kafka));
+    this.topics = resolveTopics(config.topics, [...present], [config.deadLetterTopic ?? `${connector}.dlq`]);
+    const missing = this.topics.filter((topic) => !present.has(topic));
+    if (this.topics.length === 0) throw new ReplayRefusedError(`no topic matches ${config.topics.filter(isTopicPattern).join(', ')} of connector ${connector}`);
     if (missing.length > 0) throw new ReplayRefusedError(`topic${missing.length > 1 ? 's' : ''} ${missing.join(', ')} of connector ${connector} do${missing.length > 1 ? '' : 'es'} not exist in Kafka`);
     if (this.wanted) {
       const live = await existingTables(server, database, [...this.wanted]);
@@ -328,7 +335,7 @@ class Replay {
   /** Start offsets per partition, and the refusal when a topic lost records the table needs. */
   private async plan(): Promise<void> {
     const { kafka, store } = this.session;
-    const { topics } = this.target.config;
+    const { topics } = this;
     const ranges = await fetchOffsetRanges(kafka, topics);
     const fromOffsets = this.replay.fromMs === null ? undefined : new Map((await fetchOffsetsAt(kafka, topics, this.replay.fromMs)).map((p) => [partitionKey(p.topic, p.partition), p.offset]));
     const written = await store.loadOffsets(this.replay.id);
@@ -486,7 +493,7 @@ class Replay {
   }
 
   private async refreshTargets(): Promise<void> {
-    const ranges = await fetchOffsetRanges(this.session.kafka, this.target.config.topics);
+    const ranges = await fetchOffsetRanges(this.session.kafka, this.topics);
     this.setTargets(new Map(ranges.map((range) => [partitionKey(range.topic, range.partition), range.high])));
   }
 
