@@ -13,13 +13,20 @@
  *     created while streaming; no partition has a topic of its own. The
  *     publication, made beforehand without publish_via_partition_root, has it.
  *  4. Dropping a discovered table while streaming fails nothing.
+ *
+ * A ClickHouse sink in the same daemon reads the topic pattern
+ * `<prefix>.<schema>.*`: the discovered table and the partitioned one appear
+ * in ClickHouse, equal to PostgreSQL, without a restart (issue 13's
+ * acceptance test for new tables).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import pg from 'pg';
 import { metrics } from '../../src/metrics/registry.js';
 import type { Daemon } from '../../src/runtime/daemon.js';
 import { keyOf, loadSchemas, testKafka, valueOf } from '../support/debezium-events.js';
-import { sourceConnectorYaml } from '../support/fixture.js';
+import { ClickHouseServer } from '../../src/sinks/clickhouse/server.js';
+import { sinkConnectorYaml, sourceConnectorYaml } from '../support/fixture.js';
+import { expectViewToEqual } from '../support/view-check.js';
 import { eventually, startDaemon, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
 import { serviceUrls } from '../support/services.js';
 
@@ -32,6 +39,8 @@ const sourceName = `nt-source-${suffix}`;
 const signalTable = `public.nt_${suffix}_signal`;
 const kafka = testKafka(services.kafkaBrokers);
 const client = new pg.Client({ connectionString: services.pgUrl });
+const clickhouse = new ClickHouseServer(services.clickhouseUrl, 'default', undefined);
+const database = `nt_${suffix}`;
 const topicOf = (table: string): string => `${prefix}.${schema}.${table}`;
 
 interface Event {
@@ -89,6 +98,12 @@ async function tableRows(table: string, columns: string[]): Promise<string[]> {
   return rows.map((row) => columns.map((column) => String(row[column])).join('|')).sort();
 }
 
+/** Rows as ClickHouse's view query returns them: every column as text, ordered by the first ones. */
+async function pgRows(table: string, columns: string[]): Promise<Record<string, string>[]> {
+  const { rows } = await client.query<Record<string, string>>(`SELECT ${columns.map((column) => `${column}::text AS ${column}`).join(', ')} FROM ${schema}.${table} ORDER BY ${columns.slice(0, 2).join(', ')}`);
+  return rows;
+}
+
 const count = (events: readonly Event[], op: string): number => events.filter((event) => event.op === op).length;
 
 async function metricValue(metric: { get(): Promise<{ values: { labels: Record<string, unknown>; value: number }[] }> }): Promise<number> {
@@ -107,6 +122,12 @@ function connectorFiles(): string {
       signalTable,
       tableDiscoveryIntervalMs: 500,
       incrementalSnapshotChunkSize: 100,
+    }),
+    'sink.yaml': sinkConnectorYaml(`nt-sink-${suffix}`, services.kafkaBrokers.join(','), {
+      url: services.clickhouseUrl,
+      database,
+      topics: `["${prefix}.${schema}.*"]`,
+      topicDiscoveryIntervalMs: 500,
     }),
   });
 }
@@ -136,6 +157,8 @@ describe('tables appearing while streaming, and partitioned tables', () => {
     await client.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`).catch(quiet);
     await client.query(`DROP TABLE IF EXISTS ${signalTable}`).catch(quiet);
     await client.end().catch(quiet);
+    await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`).catch(quiet);
+    await clickhouse.close();
   });
 
   const LATE_ROWS = 300;
@@ -165,6 +188,8 @@ describe('tables appearing while streaming, and partitioned tables', () => {
     const all = await eventsOf(topicOf('late'), (events) => count(events, 'c') >= 10 && count(events, 'u') >= 10 && count(events, 'd') >= 10);
     expect([count(all, 'r'), count(all, 'c'), count(all, 'u'), count(all, 'd')]).toEqual([LATE_ROWS, 10, 10, 10]);
     expect(fold(all, lateColumns)).toEqual(await tableRows('late', lateColumns));
+    // The sink's topic pattern picked the new topic up: the table is in ClickHouse, existing rows and all.
+    await expectViewToEqual(clickhouse, `SELECT toString(id) AS id, val FROM ${database}.late_current ORDER BY id`, await pgRows('late', ['id', 'val']), 30_000);
     // Excluded by excludeTables: never captured.
     expect(await topics()).not.toContain(topicOf('ignored_late'));
     // Without a primary key: captured from discovery on, its existing rows not read (a warning says so).
@@ -203,6 +228,7 @@ describe('tables appearing while streaming, and partitioned tables', () => {
     const all = await eventsOf(topicOf('events'), (events) => count(events, 'd') >= 1 && count(events, 'c') >= 5);
     expect([count(all, 'r'), count(all, 'c'), count(all, 'u'), count(all, 'd')]).toEqual([3, 5, 1, 1]);
     expect(fold(all, columns)).toEqual(await tableRows('events', columns));
+    await expectViewToEqual(clickhouse, `SELECT toString(id) AS id, region, val FROM ${database}.events_current ORDER BY id, region`, await pgRows('events', columns), 30_000);
     const partitionTopics = (await topics()).filter((topic) => topic.startsWith(`${topicOf('events')}_`));
     expect(partitionTopics).toEqual([]);
   });
