@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { capturableTables } from '../../src/sources/postgres/replication-setup.js';
 import { diffTables, discoverySignalId, selectedTableOids } from '../../src/sources/postgres/table-discovery.js';
 
 const catalog = (entries: Record<string, number>): Map<string, number> => new Map(Object.entries(entries));
@@ -31,5 +32,18 @@ describe('table discovery', () => {
     expect(discoverySignalId('public.a', 10)).toBe(discoverySignalId('public.a', 10));
     expect(discoverySignalId('public.a', 10)).not.toBe(discoverySignalId('public.a', 11));
     expect(discoverySignalId('public.a', 10)).not.toBe(discoverySignalId('public.b', 10));
+  });
+});
+
+describe('capturable tables', () => {
+  it('leaves partitions out: a partitioned table is captured through its root', () => {
+    const tables = capturableTables([
+      { name: 'public.events', oid: 1, partition: false },
+      { name: 'public.events_eu', oid: 2, partition: true },
+      { name: 'public.events_2025', oid: 3, partition: true },
+      { name: 'public.users', oid: 4, partition: false },
+    ]);
+    expect([...tables]).toEqual([['public.events', 1], ['public.users', 4]]);
+    expect([...selectedTableOids(tables, ['public.events*'], [], null).keys()]).toEqual(['public.events']);
   });
 });

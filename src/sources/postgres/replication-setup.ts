@@ -18,19 +18,39 @@ export async function checkServer(client: Client): Promise<void> {
   }
 }
 
+/** A table of the catalog: ordinary or partitioned, and whether it is itself a partition. */
+export interface CatalogTable {
+  /** "schema.table" */
+  name: string;
+  oid: number;
+  partition: boolean;
+}
+
 /**
- * Every ordinary and partitioned table outside the system schemas, as
- * "schema.table" → its oid. Partitions are left out: a partitioned table is
- * captured through its root (publish_via_partition_root), never partition by partition.
+ * The tables a source may capture, "schema.table" → oid. Partitions are left
+ * out: a partitioned table is captured through its root
+ * (publish_via_partition_root), never partition by partition, so a pattern
+ * such as `public.*` matches the root only (and a partition attached later
+ * needs nothing).
  */
-export async function listTableOids(client: Client): Promise<Map<string, number>> {
-  const { rows } = await client.query<{ name: string; oid: number }>(
-    `SELECT n.nspname || '.' || c.relname AS name, c.oid::int AS oid
+export function capturableTables(tables: readonly CatalogTable[]): Map<string, number> {
+  return new Map(tables.filter((table) => !table.partition).map((table) => [table.name, table.oid]));
+}
+
+/** Every ordinary and partitioned table outside the system schemas, partitions flagged. */
+export async function catalogTables(client: Client): Promise<CatalogTable[]> {
+  const { rows } = await client.query<CatalogTable>(
+    `SELECT n.nspname || '.' || c.relname AS name, c.oid::int AS oid, c.relispartition AS partition
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+      WHERE c.relkind IN ('r', 'p')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
   );
-  return new Map(rows.map((row) => [row.name, row.oid]));
+  return rows;
+}
+
+/** The capturable tables of the catalog (no partitions), "schema.table" → oid. */
+export async function listTableOids(client: Client): Promise<Map<string, number>> {
+  return capturableTables(await catalogTables(client));
 }
 
 /** Every ordinary and partitioned table outside the system schemas (no partitions), as "schema.table". */
