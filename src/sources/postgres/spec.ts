@@ -64,7 +64,7 @@ export const postgresSourceConfigSchema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string')
       .describe('Connection string of the database to capture (a role with REPLICATION or superuser). Put the password in ${ENV}.'),
     slot: identifier.optional().describe('Logical replication slot; created when missing. Default: tideline_<connector name>.'),
-    publication: identifier.optional().describe('Publication listing the captured tables; created and kept in step with `tables`. Default: same as the slot.'),
+    publication: identifier.optional().describe('Publication listing the captured tables; created and kept in step with `tables` (tables discovered while streaming are added to it), with publish_via_partition_root = true (set on an existing publication that lacks it). Default: same as the slot.'),
     tables: z
       .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table", where * and ? are wildcards'))
       .min(1, 'list at least one table to capture')
