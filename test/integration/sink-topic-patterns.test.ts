@@ -16,6 +16,7 @@ import { sinkConnectorYaml } from '../support/fixture.js';
 import { eventually, startDaemon, uniqueSuffix, writeConnectorFiles } from '../support/pipeline.js';
 import { serviceUrls } from '../support/services.js';
 import { tideline } from '../support/cli.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 import { changeEvent, createTopic, encodeEvent, idempotentProducer, int64, tableEvents, testKafka, text, type TableEvents } from '../support/debezium-events.js';
 
 const services = serviceUrls();
@@ -40,23 +41,35 @@ async function produce(producer: Producer, events: TableEvents, table: string, f
   await producer.send({ topic: events.topic, messages });
 }
 
-const count = async (table: string): Promise<number> => {
-  const [row] = await clickhouse.rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${database}.${table}_current`);
+const count = async (table: string, db = database): Promise<number> => {
+  const [row] = await clickhouse.rows<{ n: string }>(`SELECT toString(count()) AS n FROM ${db}.${table}_current`);
   return Number(row?.n ?? 0);
 };
 
 /** Raw rows of a table (before FINAL): all of them, and distinct (key, _version) pairs. */
-const rawCounts = async (table: string) => {
+const rawCounts = async (table: string, db = database) => {
   const [row] = await clickhouse.rows<{ rows: string; distinct: string; ids: string }>(
-    `SELECT toString(count()) AS rows, toString(uniqExact(id, _version)) AS distinct, toString(uniqExact(id)) AS ids FROM ${database}.${table}`,
+    `SELECT toString(count()) AS rows, toString(uniqExact(id, _version)) AS distinct, toString(uniqExact(id)) AS ids FROM ${db}.${table}`,
   );
   return { rows: Number(row?.rows), distinct: Number(row?.distinct), ids: Number(row?.ids) };
 };
 
-const rowsWritten = async (table: string): Promise<number> => {
+const rowsWritten = async (table: string, sink = sinkName): Promise<number> => {
   const { values } = await metrics.sinkRowsWritten.get();
-  return values.filter((value) => value.labels.connector === sinkName && String(value.labels.table).endsWith(table)).reduce((sum, value) => sum + value.value, 0);
+  return values.filter((value) => value.labels.connector === sink && String(value.labels.table).endsWith(table)).reduce((sum, value) => sum + value.value, 0);
 };
+
+/**
+ * The sink's own count of rows written per table equals the events: no batch was written twice. The
+ * counter moves once the batch's offsets are stored, a moment after its rows are visible: wait for it, then
+ * check that it stays.
+ */
+async function expectRowsWritten(sink: string, expected: Record<string, number>): Promise<void> {
+  const all = async () => Object.fromEntries(await Promise.all(Object.keys(expected).map(async (table) => [table, await rowsWritten(table, sink)] as const)));
+  await eventually('the rows counted', async () => (Object.entries(await all()).every(([table, n]) => n >= expected[table]!) ? true : undefined), 10_000, 100);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(await all()).toEqual(expected);
+}
 
 describe('clickhouse sink with a topic pattern', () => {
   let daemon: Daemon | undefined;
@@ -134,8 +147,7 @@ describe('clickhouse sink with a topic pattern', () => {
     // the raw table, and the sink's own count of rows written equals the events (no batch written again).
     expect(await rawCounts('orders')).toEqual({ rows: produced, distinct: produced, ids: produced });
     expect(await rawCounts('items')).toEqual({ rows: 160, distinct: 160, ids: 160 });
-    expect(await rowsWritten('orders')).toBe(produced);
-    expect(await rowsWritten('items')).toBe(160);
+    await expectRowsWritten(sinkName, { orders: produced, items: 160 });
 
     // Without a restart: the same run of the sink did all of it.
     const status = daemon!.statuses().find((s) => s.name === sinkName)!;
@@ -173,4 +185,70 @@ describe('clickhouse sink with a topic pattern', () => {
     const tables = (await clickhouse.rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${database}' AND name NOT LIKE '\\_tideline%' ORDER BY name`)).map((row) => row.name);
     expect(tables).toEqual(['items', 'items_current', 'orders', 'orders_current']);
   }, 90_000); // ~19 s here: process start, the replay's group join and its catch-up rule
+});
+
+describe('clickhouse sink with a topic pattern, a new topic while ClickHouse is unreachable', () => {
+  const outagePrefix = `stpo${suffix}`;
+  const outageDatabase = `stpo_${suffix}`;
+  const outageSink = `stpo-sink-${suffix}`;
+  const target = new URL(services.clickhouseUrl);
+  const proxy = new TcpProxy(target.hostname, Number(target.port || 8123));
+  let daemon: Daemon | undefined;
+  let producer: Producer;
+
+  beforeAll(async () => {
+    producer = await idempotentProducer(kafka);
+    const port = await proxy.start();
+    daemon = await startDaemon(
+      writeConnectorFiles({
+        'sink.yaml': sinkConnectorYaml(outageSink, services.kafkaBrokers.join(','), {
+          url: `http://127.0.0.1:${port}`,
+          database: outageDatabase,
+          topics: `["${outagePrefix}.public.*"]`,
+          topicDiscoveryIntervalMs: 300,
+          maxBatchDelayMs: 50,
+          maxRetryDelayMs: 500,
+        }),
+      }),
+    );
+  }, 30_000);
+
+  afterAll(async () => {
+    await proxy.restore();
+    await daemon?.stop();
+    await producer?.disconnect();
+    await proxy.cut();
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.deleteTopics({ topics: [`${outagePrefix}.public.orders`, `${outagePrefix}.public.items`] }).catch(() => undefined);
+    await admin.disconnect();
+    await clickhouse.command(`DROP DATABASE IF EXISTS ${outageDatabase}`).catch(() => undefined);
+  });
+
+  it('rejoins once the fetched batch is written, then writes both topics, each row once', async () => {
+    // No topic matches yet: the sink waits, degraded, and starts on the first that appears.
+    const status = () => daemon!.statuses().find((s) => s.name === outageSink)!;
+    await eventually('waiting for a match', async () => (status().detail?.startsWith('waiting for topics matching') ? true : undefined), 10_000, 100);
+    const orders = await tableEvents(`${outagePrefix}.public.orders`, columns);
+    await createTopic(kafka, orders.topic, 2);
+    await produce(producer, orders, 'orders', 0, 100);
+    await eventually('the first topic written', async () => ((await count('orders', outageDatabase).catch(() => 0)) === 100 ? true : undefined), 30_000, 100);
+
+    await proxy.cut();
+    await produce(producer, orders, 'orders', 100, 150); // fetched, and its write retried while ClickHouse is cut off
+    await eventually('the sink degraded', async () => (status().state === 'degraded' ? true : undefined), 15_000, 100);
+    const items = await tableEvents(`${outagePrefix}.public.items`, columns);
+    await createTopic(kafka, items.topic, 1);
+    await produce(producer, items, 'items', 0, 40);
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // several checks: the rejoin waits for the write
+    await proxy.restore();
+
+    await eventually('every order written', async () => ((await count('orders', outageDatabase)) === 150 ? true : undefined), 30_000);
+    await eventually('every item written', async () => ((await count('items', outageDatabase).catch(() => 0)) === 40 ? true : undefined), 30_000);
+    expect(await rawCounts('orders', outageDatabase)).toEqual({ rows: 150, distinct: 150, ids: 150 });
+    expect(await rawCounts('items', outageDatabase)).toEqual({ rows: 40, distinct: 40, ids: 40 });
+    await expectRowsWritten(outageSink, { orders: 150, items: 40 });
+    await eventually('running again', async () => (status().state === 'running' ? true : undefined), 10_000, 100);
+    expect(status().restarts).toBe(0);
+  }, 90_000);
 });

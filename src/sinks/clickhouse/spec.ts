@@ -17,8 +17,8 @@ export const clickhouseSinkConfigSchema = z
       .number()
       .int()
       .min(100)
-      .default(10_000)
-      .describe('With patterns in topics: how often Kafka is asked for topics matching them; a new topic starts being written at most about this long after it is created.'),
+      .optional()
+      .describe('With patterns in topics: how often Kafka is asked for topics matching them (default 10000); a new topic starts being written about this long after it is created.'),
     tableName: z
       .string()
       .regex(/^([A-Za-z0-9_]|\{schema\}|\{table\}|\{topic\})+$/, 'may hold letters, digits, "_" and the placeholders {schema}, {table} and {topic}')

@@ -112,6 +112,8 @@ export class SinkRuntime<Prepared = unknown> {
   /** A rejoin for a new topic set is in progress: fetching stays paused until the new assignment. */
   private rejoining: Promise<void> | null = null;
   private stopping = false;
+  /** A write failed for good: the run is ending (a rejoin must not go on). */
+  private writeFailed = false;
   private failure: ((error: unknown) => void) | null = null;
 
   constructor(parts: SinkRuntimeParts<Prepared>) {
@@ -240,6 +242,7 @@ export class SinkRuntime<Prepared = unknown> {
       },
       (error: unknown) => {
         this.writing = null;
+        this.writeFailed = true;
         if (!this.stopping) this.failure?.(error);
       },
     );
@@ -312,7 +315,7 @@ export class SinkRuntime<Prepared = unknown> {
       if (!this.writing) this.startWrite();
       await this.writing;
     }
-    if (this.stopping) return;
+    if (this.stopping || this.writeFailed) return;
     // Nothing is buffered or being written: the backpressure pause is over.
     this.paused = false;
     // Revoke all: a batch fetched after the pause is dropped (its offsets were not saved; the new assignment reads it again).
