@@ -135,6 +135,18 @@ export const metrics = {
     labelNames: ['connector'] as const,
     registers: [registry],
   }),
+  sourceCapturedTables: new Gauge({
+    name: 'tideline_source_captured_tables',
+    help: 'Tables the source captures now: those selected at start plus those discovered while streaming (tableDiscoveryIntervalMs).',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
+  sourceTablesDiscovered: new Counter({
+    name: 'tideline_source_tables_discovered_total',
+    help: 'Tables created while streaming that matched the source\'s table patterns and were added to its capture.',
+    labelNames: ['connector'] as const,
+    registers: [registry],
+  }),
   snapshotRows: new Gauge({
     name: 'tideline_snapshot_rows',
     help: 'Rows read so far by the running (or last) snapshot, by table.',

@@ -59,6 +59,7 @@ describe('loadConnectorFiles', () => {
       url: 'postgres://tideline:secret@db:5432/app',
       tables: ['public.orders'],
       excludeTables: [],
+      tableDiscoveryIntervalMs: 10_000,
       tombstones: true,
       topicPartitions: 1,
       topicCleanupPolicy: 'compact',

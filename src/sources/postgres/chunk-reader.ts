@@ -90,6 +90,8 @@ export async function readChunk(client: pg.Client, request: ChunkRequest): Promi
     // The first statement fixes the transaction's snapshot: this is the one the rows are read in.
     const snapshot = await client.query<{ s: string }>('SELECT txid_current_snapshot()::text AS s');
     const inProgress = inProgressXids(snapshot.rows[0]?.s ?? '');
+    const exists = await client.query<{ oid: string | null }>('SELECT to_regclass($1)::text AS oid', [qualifiedIdent(request.table)]);
+    if (exists.rows[0]?.oid === null) throw new ChunkQueryError(`table ${request.table} no longer exists (dropped or renamed)`);
     const table = await describeTable(client, request.table, request.primaryKey, { estimate: false });
     if (table.key.length === 0) throw new ChunkQueryError(`table ${request.table} has no primary key any more`);
     const columns = table.relation.columns.map((column) => column.name);

@@ -98,6 +98,8 @@ export interface IncrementalSnapshotOptions {
   stored: IncrementalPosition | null;
   /** A failure that needs a restart (connection lost); the source fails with it. */
   onError(error: Error): void;
+  /** Tables an execute-snapshot queued, called in stream order (in the transaction of its signal row). */
+  onQueued?(tables: string[]): void;
 }
 
 /** What a chunk read found, kept with its window until the high watermark. */
@@ -298,6 +300,7 @@ export class IncrementalSnapshotter implements StreamHooks {
     const added = accepted.filter(({ table }) => !queued.has(table));
     for (const { table } of accepted) if (queued.has(table)) this.options.logger.warn({ signal: id, table }, 'execute-snapshot: table already in the running incremental snapshot');
     this.state.tables.push(...added.map(({ table, filter }) => ({ table, filter })));
+    if (added.length > 0) this.options.onQueued?.(added.map(({ table }) => table));
     if (added.length > 0) {
       this.options.logger.info({ signal: id, tables: added.map(({ table }) => table), filters: added.filter(({ filter }) => filter).map(({ table, filter }) => `${table}: ${filter}`), chunkSize: this.options.chunkSize }, 'incremental snapshot requested');
     }
@@ -481,8 +484,9 @@ export class IncrementalSnapshotter implements StreamHooks {
     const found = await estimateRows(client, tables);
     const current = tables[0];
     if (current && found.get(current) === null) {
-      const counted = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualifiedIdent(current)}`);
-      found.set(current, Number(counted.rows[0]?.n ?? 0));
+      // A table dropped meanwhile has no count: its chunk query says so (and the table is dropped from the snapshot).
+      const counted = await client.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${qualifiedIdent(current)}`).catch(() => null);
+      found.set(current, counted ? Number(counted.rows[0]?.n ?? 0) : null);
     }
     for (const [table, rows] of found) this.estimates.set(table, rows);
   }

@@ -30,7 +30,9 @@ import { ChangeEventBuilder } from './change-events.js';
 import { ColumnRuleError, ColumnRules } from './column-rules.js';
 import { KafkaOutput } from './kafka-output.js';
 import { decodePosition, type IncrementalPosition, type PostgresPosition } from './position.js';
-import { checkServer, createSlot, ensurePublication, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes, tableColumns } from './replication-setup.js';
+import { checkServer, createSlot, ensurePublication, listTableOids, loadTypeCatalog, primaryKeys, resolveTables, slotInfo, slotLagBytes, tableColumns } from './replication-setup.js';
+import { discoverySignalId, TableDiscovery } from './table-discovery.js';
+import { isPattern } from './table-selection.js';
 import { planSnapshot } from './snapshot-plan.js';
 import { createSlotWithSnapshot, type SlotWithSnapshot } from './snapshot-reader.js';
 import { SnapshotRunner } from './snapshot-runner.js';
@@ -81,8 +83,10 @@ export class PostgresSource implements Connector {
   private failure: Error | null = null;
   private failed: (error: Error) => void = () => undefined;
   private readonly warnedTypes = new Set<string>();
-  /** The captured tables, resolved from the include/exclude patterns at start. */
+  /** The captured tables, resolved from the include/exclude patterns at start; discovery adds to it in place. */
   private tables: string[] = [];
+  /** Oids of the captured tables, to tell a table dropped and created again under its name. */
+  private tableOids = new Map<string, number>();
   private lastLagWarningAt = 0;
   /** "schema.table" of the signal table, when configured. */
   private readonly signalTable: string | null;
@@ -133,6 +137,7 @@ export class PostgresSource implements Connector {
     const timers: NodeJS.Timeout[] = [];
     let exported: SlotWithSnapshot | null = null;
     let signalReader: SignalTopicReader | null = null;
+    let discovery: TableDiscovery | null = null;
     try {
       await admin.connect();
       const { database, keys, types, slotExists } = await this.preparePostgres(admin);
@@ -186,7 +191,11 @@ export class PostgresSource implements Connector {
         logger.info({ reason: plan.reason }, 'no snapshot');
       }
 
-      const snapshotter = this.createSnapshotter(builder, keys, stored?.incremental ?? null);
+      // Read by the stream at each commit: a table an execute-snapshot queued
+      // (a discovered one) counts as snapshotted, so the next start reads it
+      // no second time (its unfinished snapshot resumes from the position).
+      const streamSnapshotted = [...snapshotted];
+      const snapshotter = this.createSnapshotter(builder, keys, stored?.incremental ?? null, streamSnapshotted);
       this.stream = new TransactionStream({
         url: this.config.url,
         slot: this.slot,
@@ -195,7 +204,7 @@ export class PostgresSource implements Connector {
         storedLsn: this.storedLsn,
         // Keepalive replies before the first commit confirm nothing new.
         durableLsnText: slot?.confirmedFlushLsn ? formatLsn(parseLsn(slot.confirmedFlushLsn) - 1n) : '0/0',
-        snapshotted,
+        snapshotted: streamSnapshotted,
         maxBatchEvents: this.config.maxBatchEvents,
         maxBatchDelayMs: this.config.maxBatchDelayMs,
         builder,
@@ -214,6 +223,7 @@ export class PostgresSource implements Connector {
       snapshotter?.start();
       if (snapshotter && this.config.signalTopic) signalReader = this.readSignalTopic(kafka, snapshotter, signal);
       if (this.config.heartbeatIntervalMs > 0) timers.push(setInterval(() => void this.heartbeat(admin), this.config.heartbeatIntervalMs));
+      discovery = this.startDiscovery(admin, keys, types, snapshotter);
       this.context.setState('running');
       logger.info({ slot: this.slot, publication: this.publication, tables: this.tables }, 'streaming changes');
       await Promise.race([whenAborted(signal), failedPromise, streaming]);
@@ -223,6 +233,7 @@ export class PostgresSource implements Connector {
       throw error;
     } finally {
       for (const timer of timers) clearInterval(timer);
+      await discovery?.stop();
       await exported?.connection.end().catch(() => undefined);
       await signalReader?.stop().catch(() => undefined);
       await this.stream?.stop();
@@ -242,6 +253,9 @@ export class PostgresSource implements Connector {
     // The signal table is read as signals, never captured as a table.
     this.tables = (await resolveTables(admin, this.config.tables, this.config.excludeTables)).filter((table) => table !== this.signalTable);
     if (this.tables.length === 0) throw new TidelineError('the only table matched by tables is the signalTable, which is not captured: nothing to capture');
+    const oids = await listTableOids(admin);
+    this.tableOids = new Map(this.tables.map((table) => [table, oids.get(table) ?? 0]));
+    metrics.sourceCapturedTables.set({ connector: this.context.name }, this.tables.length);
     for (const qualified of this.tables) {
       // At 0 from the start (the label as kafka-output counts it), so that the first dead letter is an increase.
       const { schema, table } = splitTableName(qualified);
@@ -294,17 +308,7 @@ export class PostgresSource implements Connector {
     await withAdmin(kafka, async (admin) => {
       const created = await ensureTopics(
         admin,
-        this.tables.map((qualified) => {
-          const { schema, table } = splitTableName(qualified);
-          // Events of a table without a primary key have no key, which a
-          // compacted topic refuses: its topic deletes by retention instead.
-          const policy = keys.has(qualified) ? this.config.topicCleanupPolicy : 'delete';
-          return {
-            topic: `${this.topicPrefix}.${schema}.${table}`,
-            partitions: this.config.topicPartitions,
-            configs: { 'cleanup.policy': policy },
-          };
-        }),
+        this.tables.map((qualified) => this.changeTopic(qualified, keys.has(qualified))),
       );
       if (created.length > 0) logger.info({ topics: created }, 'created change topics');
       if (this.config.signalTopic) {
@@ -339,8 +343,64 @@ export class PostgresSource implements Connector {
     return stored;
   }
 
+  /** A table's change topic as the source creates it. */
+  private changeTopic(qualified: string, hasKey: boolean): { topic: string; partitions: number; configs: Record<string, string> } {
+    const { schema, table } = splitTableName(qualified);
+    // Events of a table without a primary key have no key, which a
+    // compacted topic refuses: its topic deletes by retention instead.
+    const policy = hasKey ? this.config.topicCleanupPolicy : 'delete';
+    return { topic: `${this.topicPrefix}.${schema}.${table}`, partitions: this.config.topicPartitions, configs: { 'cleanup.policy': policy } };
+  }
+
+  /**
+   * The periodic catalog check for tables created while streaming
+   * (table-discovery.ts), or null when off: tableDiscoveryIntervalMs 0, or no
+   * signalTable to read a new table's existing rows with (unless
+   * snapshotMode is never, which reads none).
+   */
+  private startDiscovery(admin: pg.Client, keys: Map<string, string[]>, types: Map<number, CatalogType>, snapshotter: IncrementalSnapshotter | null): TableDiscovery | null {
+    const { logger, name } = this.context;
+    const intervalMs = this.config.tableDiscoveryIntervalMs;
+    if (intervalMs === 0) return null;
+    const readsRows = this.config.snapshotMode !== 'never';
+    if (readsRows && !snapshotter) {
+      if (this.config.tables.some(isPattern)) logger.info('tables created while streaming are captured from the next start: discovering them while streaming (tableDiscoveryIntervalMs) needs a signalTable, whose incremental snapshot reads their existing rows');
+      return null;
+    }
+    const discovery = new TableDiscovery({
+      client: admin,
+      connector: name,
+      publication: this.publication,
+      include: this.config.tables,
+      exclude: this.config.excludeTables,
+      signalTable: this.signalTable,
+      intervalMs,
+      captured: { tables: this.tables, keys, types },
+      oids: this.tableOids,
+      columnRules: this.columnRules,
+      createTopic: async (table, hasKey) => {
+        const created = await withAdmin(this.kafka!, (kafkaAdmin) => ensureTopics(kafkaAdmin, [this.changeTopic(table, hasKey)]));
+        if (created.length > 0) logger.info({ topics: created }, 'created change topics');
+      },
+      snapshot:
+        readsRows && snapshotter
+          ? async (table, oid) => {
+              await snapshotter.send(discoverySignalId(table, oid), 'execute-snapshot', { 'data-collections': [table], type: 'incremental' });
+            }
+          : null,
+      logger,
+    });
+    discovery.start();
+    return discovery;
+  }
+
   /** The incremental snapshot when a signal table is configured (a stored one without it is dropped, with a warning). */
-  private createSnapshotter(builder: ChangeEventBuilder, keys: Map<string, string[]>, stored: IncrementalPosition | null): IncrementalSnapshotter | null {
+  private createSnapshotter(
+    builder: ChangeEventBuilder,
+    keys: Map<string, string[]>,
+    stored: IncrementalPosition | null,
+    snapshotted: string[],
+  ): IncrementalSnapshotter | null {
     const { logger, name } = this.context;
     if (!this.signalTable) {
       if (stored) logger.warn({ tables: stored.tables.map((entry) => entry.table), rowsDone: stored.rowsDone }, 'an incremental snapshot was under way but signalTable is no longer set: it is dropped');
@@ -357,6 +417,9 @@ export class PostgresSource implements Connector {
       logger,
       stored,
       onError: (error) => this.fail(error),
+      onQueued: (tables) => {
+        for (const table of tables) if (!snapshotted.includes(table)) snapshotted.push(table);
+      },
     });
   }
 

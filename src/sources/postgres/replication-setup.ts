@@ -18,15 +18,44 @@ export async function checkServer(client: Client): Promise<void> {
   }
 }
 
-/** Every ordinary and partitioned table outside the system schemas, as "schema.table". */
-export async function listTables(client: Client): Promise<string[]> {
-  const { rows } = await client.query<{ name: string }>(
-    `SELECT n.nspname || '.' || c.relname AS name
+/** A table of the catalog: ordinary or partitioned, and whether it is itself a partition. */
+export interface CatalogTable {
+  /** "schema.table" */
+  name: string;
+  oid: number;
+  partition: boolean;
+}
+
+/**
+ * The tables a source may capture, "schema.table" → oid. Partitions are left
+ * out: a partitioned table is captured through its root
+ * (publish_via_partition_root), never partition by partition, so a pattern
+ * such as `public.*` matches the root only (and a partition attached later
+ * needs nothing).
+ */
+export function capturableTables(tables: readonly CatalogTable[]): Map<string, number> {
+  return new Map(tables.filter((table) => !table.partition).map((table) => [table.name, table.oid]));
+}
+
+/** Every ordinary and partitioned table outside the system schemas, partitions flagged. */
+export async function catalogTables(client: Client): Promise<CatalogTable[]> {
+  const { rows } = await client.query<CatalogTable>(
+    `SELECT n.nspname || '.' || c.relname AS name, c.oid::int AS oid, c.relispartition AS partition
        FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
-      WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition
+      WHERE c.relkind IN ('r', 'p')
         AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\\_%'`,
   );
-  return rows.map((row) => row.name);
+  return rows;
+}
+
+/** The capturable tables of the catalog (no partitions), "schema.table" → oid. */
+export async function listTableOids(client: Client): Promise<Map<string, number>> {
+  return capturableTables(await catalogTables(client));
+}
+
+/** Every ordinary and partitioned table outside the system schemas (no partitions), as "schema.table". */
+export async function listTables(client: Client): Promise<string[]> {
+  return [...(await listTableOids(client)).keys()];
 }
 
 /**
@@ -45,13 +74,18 @@ export async function ensurePublication(client: Client, publication: string, tab
     const { schema, table } = splitTableName(qualified);
     return `${schema}.${table}`;
   }));
-  const exists = await client.query('SELECT 1 FROM pg_catalog.pg_publication WHERE pubname = $1', [publication]);
+  const exists = await client.query<{ viaroot: boolean }>('SELECT pubviaroot AS viaroot FROM pg_catalog.pg_publication WHERE pubname = $1', [publication]);
   const tableList = [...wanted].map(qualifiedIdent).join(', ');
   if (!exists.rowCount) {
     // Changes of partitioned tables are published under the root, whose topic and key tideline knows.
     await client.query(`CREATE PUBLICATION ${quoteIdent(publication)} FOR TABLE ${tableList} WITH (publish_via_partition_root = true)`);
     logger.info({ publication, tables: [...wanted] }, 'created publication');
     return;
+  }
+  if (!exists.rows[0]?.viaroot) {
+    // A publication made before (or by hand) publishes partitions under their own names, which no topic is for.
+    await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET (publish_via_partition_root = true)`);
+    logger.info({ publication }, 'publication changed to publish_via_partition_root = true: changes of partitions are published as their root table\'s');
   }
   const { rows } = await client.query<{ name: string }>(
     "SELECT schemaname || '.' || tablename AS name FROM pg_catalog.pg_publication_tables WHERE pubname = $1",
@@ -62,6 +96,28 @@ export async function ensurePublication(client: Client, publication: string, tab
   if (!same) {
     await client.query(`ALTER PUBLICATION ${quoteIdent(publication)} SET TABLE ${tableList}`);
     logger.info({ publication, tables: [...wanted], previous: [...current] }, 'updated publication tables');
+  }
+}
+
+/**
+ * Adds one table to the publication while the slot streams: changes committed
+ * after this ALTER are published (the walsender reads the publication as of
+ * each change's place in the WAL). False when it was a member already.
+ */
+export async function addToPublication(client: Client, publication: string, qualified: string, lockTimeoutMs = 5_000): Promise<boolean> {
+  // The ALTER locks the table; behind a long transaction it would also queue
+  // every writer of the table: give up after a while (the caller retries).
+  // One query string (one implicit transaction): the connection is shared,
+  // and no other query may land between BEGIN and COMMIT of ours.
+  try {
+    await client.query(`SET lock_timeout = ${Math.max(1, Math.floor(lockTimeoutMs))}; ALTER PUBLICATION ${quoteIdent(publication)} ADD TABLE ${qualifiedIdent(qualified)}`);
+    return true;
+  } catch (error) {
+    // duplicate_object: "relation ... is already member of publication"
+    if ((error as { code?: unknown }).code === '42710') return false;
+    throw error;
+  } finally {
+    await client.query('RESET lock_timeout').catch(() => undefined);
   }
 }
 

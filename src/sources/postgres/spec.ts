@@ -64,15 +64,23 @@ export const postgresSourceConfigSchema = z
       .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// or postgresql:// connection string')
       .describe('Connection string of the database to capture (a role with REPLICATION or superuser). Put the password in ${ENV}.'),
     slot: identifier.optional().describe('Logical replication slot; created when missing. Default: tideline_<connector name>.'),
-    publication: identifier.optional().describe('Publication listing the captured tables; created and kept in step with `tables`. Default: same as the slot.'),
+    publication: identifier.optional().describe('Publication listing the captured tables; created and kept in step with `tables` (tables discovered while streaming are added to it), with publish_via_partition_root = true (set on an existing publication that lacks it). Default: same as the slot.'),
     tables: z
       .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table", where * and ? are wildcards'))
       .min(1, 'list at least one table to capture')
-      .describe('Tables to capture, as "schema.table" ("table" means public.table); `*` matches any characters and `?` one, e.g. "public.*", "sales.order_?". Resolved against the catalog at each start.'),
+      .describe('Tables to capture, as "schema.table" ("table" means public.table); `*` matches any characters and `?` one, e.g. "public.*", "sales.order_?". Resolved against the catalog at each start, and every tableDiscoveryIntervalMs while streaming. A partitioned table is captured through its root (one topic for all its partitions); partitions are never selected on their own.'),
     excludeTables: z
       .array(z.string().regex(/^[^.\s]+(\.[^.\s]+)?$/, 'must be "schema.table" or "table", where * and ? are wildcards'))
       .default([])
       .describe('Tables left out of what `tables` matches, same pattern syntax.'),
+    tableDiscoveryIntervalMs: z
+      .number()
+      .int()
+      .refine((ms) => ms === 0 || ms >= 100, 'must be 0 (off) or at least 100 ms (each check queries the catalog)')
+      .default(10_000)
+      .describe(
+        'How often the catalog is checked for tables created while streaming that `tables` matches (and `excludeTables` does not): such a table is added to the publication and its topic created, its changes stream from then on, and its existing rows are read by an incremental snapshot (needs signalTable; not with snapshotMode never). A new table is captured within this delay. 0: off (new tables are captured from the next start).',
+      ),
     topicPrefix: z
       .string()
       .regex(/^[A-Za-z0-9_.-]+$/, 'may hold only letters, digits, "_", "." and "-" (Kafka topic characters)')
