@@ -144,17 +144,15 @@ export function registerReplay(program: Command): void {
       const onSignal = (): void => stop.abort();
       process.once('SIGINT', onSignal);
       process.once('SIGTERM', onSignal);
-      if (processor) {
+      /** Runs the replay, reports a refusal or failure (`failed`: what to do next), cleans up. */
+      const run = async (work: () => Promise<void>, refused: (error: unknown) => string | undefined, failed: string): Promise<void> => {
         try {
-          await replayProcessor(
-            { connector: name, processor, kafka: definition.kafka, converter: createConverter(format, registry), rowVersions, logger, reporter: report },
-            { fromMs, allowPartial: flags.allowPartial, signal: stop.signal, control: flags.pause ? adminControl(flags.url, name) : undefined },
-          );
+          await work();
           process.exitCode = ExitCode.ok;
         } catch (error) {
           report.end();
-          if (error instanceof ProcessorReplayRefusedError) console.error(`tideline replay: refused: ${error.message}`);
-          else console.error(`tideline replay: failed: ${redactSecrets(errorMessage(error))}; nothing was changed (the replay writes in one transaction): run it again`);
+          const refusal = refused(error);
+          console.error(refusal ?? `tideline replay: failed: ${redactSecrets(errorMessage(error))}; ${failed}`);
           process.exitCode = ExitCode.failure;
         } finally {
           report.end();
@@ -162,32 +160,37 @@ export function registerReplay(program: Command): void {
           process.off('SIGTERM', onSignal);
           await registry?.close();
         }
-        process.exit(process.exitCode);
-      }
-      const target = {
-        connector: name,
-        config: definition.config as ClickHouseSinkConfig,
-        kafka: definition.kafka,
-        converter: createConverter(format, registry),
-        rowVersions,
-        logger,
-        reporter: report,
       };
-      try {
-        if (flags.abort) await abortReplay(target, tables);
-        else await runReplay(target, { tables, fromMs, allowPartial: flags.allowPartial, signal: stop.signal });
-        process.exitCode = ExitCode.ok;
-      } catch (error) {
-        report.end();
-        if (error instanceof ReplayRefusedError) console.error(`tideline replay: refused: ${error.message}`);
-        else if (error instanceof ReplayInterruptedError) console.error(`tideline replay: ${error.message}`);
-        else console.error(`tideline replay: failed: ${redactSecrets(errorMessage(error))}; run the same command to resume, or with --abort to drop the shadow tables`);
-        process.exitCode = ExitCode.failure;
-      } finally {
-        report.end();
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-        await registry?.close();
+      if (processor) {
+        await run(
+          () =>
+            replayProcessor(
+              { connector: name, processor, kafka: definition.kafka, converter: createConverter(format, registry), rowVersions, logger, reporter: report },
+              { fromMs, allowPartial: flags.allowPartial, signal: stop.signal, control: flags.pause ? adminControl(flags.url, name) : undefined },
+            ),
+          (error) => (error instanceof ProcessorReplayRefusedError ? `tideline replay: refused: ${error.message}` : undefined),
+          'nothing was changed (the replay writes in one transaction): run it again',
+        );
+      } else {
+        const target = {
+          connector: name,
+          config: definition.config as ClickHouseSinkConfig,
+          kafka: definition.kafka,
+          converter: createConverter(format, registry),
+          rowVersions,
+          logger,
+          reporter: report,
+        };
+        await run(
+          () => (flags.abort ? abortReplay(target, tables) : runReplay(target, { tables, fromMs, allowPartial: flags.allowPartial, signal: stop.signal })),
+          (error) =>
+            error instanceof ReplayRefusedError
+              ? `tideline replay: refused: ${error.message}`
+              : error instanceof ReplayInterruptedError
+                ? `tideline replay: ${error.message}`
+                : undefined,
+          'run the same command to resume, or with --abort to drop the shadow tables',
+        );
       }
       // Kafka and ClickHouse clients may leave timers behind; the work is done.
       process.exit(process.exitCode);
