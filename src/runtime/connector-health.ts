@@ -3,6 +3,12 @@
  * which are unreachable now, since when and why. Each change of state is one
  * log line; repeated failures of an ongoing outage go to debug. The supervisor
  * reports the connector `degraded` while any outage lasts.
+ *
+ * A relapse right after an outage ended (within RELAPSE_MS) is taken as its
+ * tail, not a new outage: a run can fail after the service is back with what
+ * the outage left (a send that failed during it, a connection refused by a
+ * broker still starting). Such a relapse is logged at debug, and so is its
+ * end; if it lasts past RELAPSE_MS it is a real outage and gets its warn line.
  */
 import type { Logger } from '../core/logger.js';
 import { unreachableAction } from '../core/error-actions.js';
@@ -15,7 +21,12 @@ interface Outage {
   attempt: number;
   /** Up to when the outage's time was added to the degraded-seconds counter. */
   accountedUntil: number;
+  /** A relapse within RELAPSE_MS of the last outage's end, not announced (yet). */
+  quiet: boolean;
 }
+
+/** How soon after an outage's end a new failure counts as its tail. */
+const RELAPSE_MS = 5_000;
 
 /** Every live health, so that a metrics scrape can account ongoing outages. */
 const live = new Set<ConnectorHealth>();
@@ -25,6 +36,8 @@ onScrape(() => {
 
 export class ConnectorHealth implements ServiceHealth {
   private readonly outages = new Map<ServiceName, Outage>();
+  /** When each service's last outage ended. */
+  private readonly recoveredAt = new Map<ServiceName, number>();
 
   constructor(
     private readonly connector: string,
@@ -47,14 +60,27 @@ export class ConnectorHealth implements ServiceHealth {
     if (outage) {
       outage.attempt = attempt;
       outage.reason = reason;
+      if (outage.quiet && now - outage.since >= RELAPSE_MS) {
+        // Not the tail of the last outage after all: a new one, announced now.
+        outage.quiet = false;
+        this.announce(service, attempt, reason, line);
+        return;
+      }
       this.logger.debug({ service, attempt, reason }, line);
       return;
     }
-    this.outages.set(service, { since: Math.min(since ?? now, now), reason, attempt, accountedUntil: now });
+    const recoveredAt = this.recoveredAt.get(service);
+    const quiet = recoveredAt !== undefined && now - recoveredAt < RELAPSE_MS;
+    this.outages.set(service, { since: Math.min(since ?? now, now), reason, attempt, accountedUntil: now, quiet });
     metrics.serviceReachable.set({ connector: this.connector, service }, 0);
+    if (quiet) this.logger.debug({ service, attempt, reason }, `${line} (right after the last outage ended: taken as its tail)`);
+    else this.announce(service, attempt, reason, line);
+    this.onChange();
+  }
+
+  private announce(service: ServiceName, attempt: number, reason: string, line: string): void {
     metrics.serviceOutages.inc({ connector: this.connector, service });
     this.logger.warn({ service, attempt, reason, action: unreachableAction(service) }, line);
-    this.onChange();
   }
 
   reachable(service: ServiceName, since = Date.now()): void {
@@ -62,9 +88,12 @@ export class ConnectorHealth implements ServiceHealth {
     if (!outage) return;
     this.accountOutage(service, outage, Date.now());
     this.outages.delete(service);
+    this.recoveredAt.set(service, Date.now());
     metrics.serviceReachable.set({ connector: this.connector, service }, 1);
     const downMs = Math.max(0, since - outage.since);
-    this.logger.info({ service, unreachableMs: downMs }, `${service} reachable again after ${seconds(downMs)}`);
+    const line = `${service} reachable again after ${seconds(downMs)}`;
+    if (outage.quiet) this.logger.debug({ service, unreachableMs: downMs }, line);
+    else this.logger.info({ service, unreachableMs: downMs }, line);
     this.onChange();
   }
 

@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { LogEntry } from 'kafkajs';
 import { pino } from 'pino';
 import { Writable } from 'node:stream';
@@ -42,6 +42,41 @@ describe('ConnectorHealth', () => {
     expect(changes).toBe(2);
     expect(health.degradedReason()).toBeUndefined();
     health.close();
+  });
+
+  it('takes a failure right after an outage ended as its tail (debug), and one that lasts as a new outage (warn)', async () => {
+    // Only the clock is faked (flush() needs the real setImmediate).
+    vi.useFakeTimers({ now: 1_000_000, toFake: ['Date'] });
+    const advance = (ms: number) => vi.setSystemTime(Date.now() + ms);
+    try {
+      const lines: { level: string; msg: string }[] = [];
+      const health = new ConnectorHealth('c3', recordingLogger(lines));
+      health.unreachable('kafka', 'refused', { attempt: 1 });
+      advance(10_000);
+      health.reachable('kafka');
+      advance(1_000);
+      health.unreachable('kafka', 'refused (left by the outage)', { attempt: 1 }); // its tail
+      expect(health.isUnreachable('kafka')).toBe(true);
+      advance(1_000);
+      health.reachable('kafka');
+      advance(1_000);
+      health.unreachable('kafka', 'refused again', { attempt: 1 }); // a relapse...
+      advance(6_000);
+      health.unreachable('kafka', 'still refused', { attempt: 2 }); // ...that lasts: a new outage
+      health.reachable('kafka');
+      advance(10_000);
+      health.unreachable('kafka', 'refused much later', { attempt: 1 }); // long after: a new outage at once
+      await flush();
+      expect(lines.map((line) => line.level)).toEqual(['warn', 'info', 'debug', 'debug', 'debug', 'warn', 'info', 'warn']);
+      expect(lines.filter((line) => line.level === 'warn').map((line) => line.msg)).toEqual([
+        'kafka unreachable, retrying (attempt 1)',
+        'kafka unreachable, retrying (attempt 2)',
+        'kafka unreachable, retrying (attempt 1)',
+      ]);
+      health.close();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('keeps outages of several services apart', () => {
