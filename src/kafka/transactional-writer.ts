@@ -64,7 +64,7 @@ export class SendChunker {
 
   /** Adds `record`; returns the full chunk it did not fit in, if any. */
   add(record: OutputRecord): TopicMessages | null {
-    const size = (record.key?.length ?? 0) + (record.value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
+    const size = recordBytes(record);
     const full = this.bytes > 0 && this.bytes + size > SEND_MAX_BYTES ? this.take() : null;
     let messages = this.current.get(record.topic);
     if (!messages) this.current.set(record.topic, (messages = []));
@@ -85,6 +85,22 @@ export class SendChunker {
     this.bytes = 0;
     return chunk;
   }
+}
+
+/**
+ * A record's bytes as counted against SEND_MAX_BYTES: key, value, header
+ * names and values, and RECORD_OVERHEAD_BYTES. Headers count: a dead letter
+ * carries its error and origin in them, and a batch of small dead letters
+ * counted without them made record batches above the broker's limit (every
+ * attempt refused as too large, the processor stuck).
+ */
+export function recordBytes(record: OutputRecord): number {
+  let size = (record.key?.length ?? 0) + (record.value?.length ?? 0) + RECORD_OVERHEAD_BYTES;
+  for (const [name, value] of Object.entries(record.headers ?? {})) {
+    size += name.length;
+    for (const item of Array.isArray(value) ? value : [value]) size += item === undefined || item === null ? 0 : Buffer.byteLength(item);
+  }
+  return size;
 }
 
 /** Groups records by topic in sends of at most SEND_MAX_BYTES. */
