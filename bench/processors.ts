@@ -114,8 +114,9 @@ async function drain(kafka: Kafka, groupId: string, input: string, yaml: string,
   const started = Date.now();
   let daemon: Daemon | null = null;
   try {
-    // json, as the bench's other parts (avro is measured by the drains of --format).
-    daemon = await startDaemon(writeConnectorFiles({ 'processor.yaml': yaml }), { format: 'json' });
+    // The format the events were produced in (test/support/orders.ts: TIDELINE_FORMAT, else avro,
+    // the daemon's default); a daemon on json would dead-letter every one of them.
+    daemon = await startDaemon(writeConnectorFiles({ 'processor.yaml': yaml }));
     await waitFor(`${groupId} to commit the end of ${input}`, () => committedEnd(admin, groupId, input));
     if (secondStage) {
       const written = await counterValue(metrics.processorEventsOut, secondStage.from);
