@@ -32,11 +32,11 @@
  * formats of the 100-row source drain, the sink drain and the latency runs,
  * each printed with its bytes/event, events/s and peak RSS; default both; the
  * in-process drains use an in-memory schema registry; the other parts run
- * with json), --rows N, --single-rows N,
+ * with json), --rows N, --single-rows N (0: none),
  * --source-rate N (single-row transactions/s for the source's latency, default
- * 2000), --compression none|gzip (the source's),
+ * 2000; 0: not measured), --compression none|gzip (the source's),
  * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
- * source's maxBatchDelayMs), --sink-batch-delay-ms N (the sinks' maxBatchDelayMs), --kills N, --only source,sink,latency,recovery,processors
+ * source's maxBatchDelayMs), --sink-batch-delay-ms N (the sinks' maxBatchDelayMs), --sink-runs N (sink drains per topic, default 1), --kills N, --only source,sink,latency,recovery,processors
  * (run only these parts; the sink drain needs the source part's topic).
  */
 // First: kafkajs's internals patched before kafkajs loads (src/kafka/kafkajs-patches.ts).
@@ -75,6 +75,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '20' },
     'batch-delay-ms': { type: 'string', default: '100' },
     'sink-batch-delay-ms': { type: 'string' },
+    'sink-runs': { type: 'string', default: '1' },
     kills: { type: 'string', default: '3' },
     only: { type: 'string', default: 'source,sink,latency,recovery,processors' },
   },
@@ -107,6 +108,8 @@ const SECONDS = Number(args.seconds);
 const BATCH_DELAY_MS = Number(args['batch-delay-ms']);
 /** The sinks' maxBatchDelayMs (default: the sink's own default). */
 const SINK_BATCH_DELAY_MS = args['sink-batch-delay-ms'] === undefined ? undefined : Number(args['sink-batch-delay-ms']);
+/** How many times the sink drain runs on each drained topic (each on a fresh database and consumer group). */
+const SINK_RUNS = Number(args['sink-runs']);
 /** Single-row transactions per second offered while commit-to-Kafka latency is measured. */
 const SOURCE_RATE = Number(args['source-rate']);
 /** Events in the processor drains (0 skips them). */
@@ -334,17 +337,24 @@ async function main(): Promise<void> {
           `source, 100-row transactions, format ${format}: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s, ` +
             `${Math.round(source100.bytesPerEvent).toLocaleString()} bytes/event (key + value), peak RSS ${Math.round(source100.peakRssMb)} MB`,
         );
-        if (PARTS.has('sink')) await drainSink(clickhouse, svc, `${database}_${format}`, batched.topic, `${format}${suffix}`, cleanups, format);
+        if (PARTS.has('sink')) {
+          for (let run = 1; run <= SINK_RUNS; run++) {
+            const runSuffix = SINK_RUNS === 1 ? '' : `_${run}`;
+            await drainSink(clickhouse, svc, `${database}_${format}${runSuffix}`, batched.topic, `${format}${suffix}${runSuffix}`, cleanups, format);
+          }
+        }
       }
 
-      // 1b. Source, single-row transactions (json).
-      const single = await prepareBacklog(client, svc, `single_${suffix}`, SINGLE_ROWS, 1, suffix);
-      cleanups.push(() => dropSlot(client, single.slot), () => client.query(`DROP TABLE public.single_${suffix}`));
-      const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
-      console.log(`source, single-row transactions: ${SINGLE_ROWS.toLocaleString()} events in ${source1.seconds.toFixed(1)} s = ${Math.round(source1.eventsPerSecond).toLocaleString()} events/s`);
+      // 1b. Source, single-row transactions (json); --single-rows 0 skips it.
+      if (SINGLE_ROWS > 0) {
+        const single = await prepareBacklog(client, svc, `single_${suffix}`, SINGLE_ROWS, 1, suffix);
+        cleanups.push(() => dropSlot(client, single.slot), () => client.query(`DROP TABLE public.single_${suffix}`));
+        const source1 = await drainSource(single.dir, single.transactions, SINGLE_ROWS);
+        console.log(`source, single-row transactions: ${SINGLE_ROWS.toLocaleString()} events in ${source1.seconds.toFixed(1)} s = ${Math.round(source1.eventsPerSecond).toLocaleString()} events/s`);
+      }
 
-      // 1c. Source latency at a fixed offered load.
-      await measureSourceLatency(client, svc, suffix, cleanups);
+      // 1c. Source latency at a fixed offered load; --source-rate 0 skips it.
+      if (SOURCE_RATE > 0) await measureSourceLatency(client, svc, suffix, cleanups);
     }
 
     // 3. Latency at a fixed offered load, whole pipeline running.
