@@ -1,6 +1,8 @@
 /**
- * ClickHouse's RowBinary input format, built from the TabSeparated fields the
- * sink keeps per row (rows.ts). Floats go to the server as their IEEE-754
+ * ClickHouse's RowBinary input format, built from a row's cells (rows.ts: a
+ * value's text, or the decoded number, bigint or boolean itself for columns
+ * with a raw kind, written without text in between) or, for rows resolved
+ * from other rows, from its TabSeparated fields. Floats go to the server as their IEEE-754
  * bytes: 18.16's text float parser is off by one ulp for some values
  * (`toFloat64('2.857142857142857') = 20/7` is 0 there) and reads `5e-324` as
  * 0, while JavaScript's Number() of our shortest-round-trip text is exact.
@@ -15,6 +17,7 @@
  * little-endian, high half first; Array a LEB128 count and the elements.
  */
 import { unescapeTsv } from './tsv.js';
+import type { ColumnMapping, RawKind } from './type-mapping.js';
 
 /** Bytes appended to a growing buffer (one per insert). */
 export class ByteWriter {
@@ -379,6 +382,110 @@ function typeArguments(text: string): string[] {
 function isUtc(argument: string | undefined): boolean {
   return argument === undefined || argument === "'UTC'";
 }
+
+/**
+ * Writes a raw value (a row cell of a column with a raw kind) straight as
+ * the bytes its text would give, and returns true; returns false, writing
+ * nothing, for a value it does not take (out of range, a bigint, a type it
+ * has no shortcut for): that value then goes the way of its text, which
+ * writes it or refuses it with the reason.
+ */
+type RawWriter = (value: unknown, out: ByteWriter) => boolean;
+
+const INTEGER_TYPES: Readonly<Record<string, [bits: 8 | 16 | 32 | 64, signed: boolean]>> = {
+  Int8: [8, true],
+  Int16: [16, true],
+  Int32: [32, true],
+  Int64: [64, true],
+  UInt8: [8, false],
+  UInt16: [16, false],
+  UInt32: [32, false],
+  UInt64: [64, false],
+};
+
+function rawIntegerWriter(bits: 8 | 16 | 32 | 64, signed: boolean): RawWriter {
+  if (bits === 64) {
+    return (value, out) => {
+      if (typeof value !== 'number' || !Number.isSafeInteger(value) || (!signed && value < 0)) return false;
+      out.int64(value, signed);
+      return true;
+    };
+  }
+  const min = signed ? -(2 ** (bits - 1)) : 0;
+  const max = signed ? 2 ** (bits - 1) - 1 : 2 ** bits - 1;
+  const bytes = (bits / 8) as 1 | 2 | 4;
+  return (value, out) => {
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) return false;
+    out.int(value, bytes, signed);
+    return true;
+  };
+}
+
+/** The shortcut of a raw kind into a ClickHouse type (without Nullable), where the bytes are plain to get right. */
+function rawWriter(kind: RawKind, type: string): RawWriter | undefined {
+  const integer = INTEGER_TYPES[type];
+  switch (kind) {
+    case 'integer':
+      return integer ? rawIntegerWriter(...integer) : undefined;
+    case 'boolean':
+      return integer?.[0] === 8 ? (value, out) => (out.u8(value === true ? 1 : 0), true) : undefined;
+    case 'float':
+      // NaN as the same NaN the text 'nan' gives.
+      if (type === 'Float64') return (value, out) => (out.float64(Number.isNaN(value) ? Number.NaN : (value as number)), true);
+      if (type === 'Float32') return (value, out) => (out.float32(Number.isNaN(value) ? Number.NaN : (value as number)), true);
+      return undefined;
+    case 'days':
+      // 1970-01-01 to 2149-06-06: the range of Date, outside which the text refuses the value.
+      return type === 'Date' ? (value, out) => Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffff && (out.int(value as number, 2, false), true) : undefined;
+    case 'micros': {
+      // From 1970 on (earlier ones go the way of their text); DateTime truncates to whole seconds, as the text does.
+      if (/^DateTime64\(6(?:, 'UTC')?\)$/.test(type)) return (value, out) => Number.isSafeInteger(value) && (value as number) >= 0 && (out.int64(value as number, true), true);
+      if (/^DateTime(?:\('UTC'\))?$/.test(type)) {
+        return (value, out) => {
+          if (!Number.isSafeInteger(value) || (value as number) < 0) return false;
+          const seconds = Math.floor((value as number) / 1_000_000);
+          if (seconds > 0xffff_ffff) return false;
+          out.int(seconds, 4, false);
+          return true;
+        };
+      }
+      return undefined;
+    }
+  }
+}
+
+/**
+ * The encoder of a row's cells for one column (rows.ts): null is NULL (`[]`
+ * for an array), a string is the value's text, anything else the raw value
+ * of the column's raw kind (mapping.raw; written straight when rawWriter
+ * takes it, else through its text, mapping.format). The bytes are those the
+ * column's TabSeparated field gives through fieldEncoder. Undefined for a
+ * type without a RowBinary encoder here.
+ */
+export function cellEncoder(type: string, mapping: Pick<ColumnMapping, 'format' | 'raw'>): CellEncoder | undefined {
+  const trimmed = type.trim();
+  const nullable = /^Nullable\((.*)\)$/s.exec(trimmed);
+  const inner = nullable ? nullable[1]!.trim() : trimmed;
+  const value = valueEncoder(inner);
+  if (!value) return undefined;
+  if (/^Array\(/.test(trimmed)) return (cell, out) => value(cell === null ? '[]' : (cell as string), out);
+  const raw = mapping.raw ? rawWriter(mapping.raw, inner) : undefined;
+  const present: CellEncoder = raw
+    ? (cell, out) => {
+        if (typeof cell !== 'string' && raw(cell, out)) return;
+        value(typeof cell === 'string' ? cell : mapping.format(cell), out);
+      }
+    : (cell, out) => value(typeof cell === 'string' ? cell : mapping.format(cell), out);
+  if (!nullable) return (cell, out) => (cell === null ? value(null, out) : present(cell, out));
+  return (cell, out) => {
+    if (cell === null) return out.u8(1);
+    out.u8(0);
+    present(cell, out);
+  };
+}
+
+/** Writes one cell of a row: null (NULL), a value's text, or a raw value (cellEncoder). */
+export type CellEncoder = (cell: unknown, out: ByteWriter) => void;
 
 /** The encoder of one ClickHouse type; undefined for a type the sink does not write in RowBinary. */
 function valueEncoder(type: string): ValueEncoder | undefined {

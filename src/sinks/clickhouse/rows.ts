@@ -14,21 +14,29 @@
 import { createHash } from 'node:crypto';
 import { isUnavailablePlaceholder } from '../../core/connect-schema.js';
 import type { ChangeEvent, Row } from '../../core/events.js';
-import { ByteWriter, fieldEncoder, RowBinaryValueError, type FieldEncoder } from './row-binary.js';
-import type { TablePlan } from './table-plan.js';
+import { ByteWriter, cellEncoder, fieldEncoder, RowBinaryValueError, type CellEncoder, type FieldEncoder } from './row-binary.js';
+import type { PlannedColumn, TablePlan } from './table-plan.js';
+import { isRawShape, type ColumnMapping } from './type-mapping.js';
 
 export class UnwritableEventError extends Error {}
 
-export interface RowImage {
-  plan: TablePlan;
-  /** TabSeparated fields, one per plan column, escaped; unresolved ones hold ''. */
-  fields: string[];
+/**
+ * One row of the upsert table. As decoded it holds cells, one per plan
+ * column: null (NULL), the value's text (ColumnMapping.text, unescaped), or,
+ * for a column with a raw kind, the decoded value itself (a number for an
+ * integer column): the insert encodes cells straight to RowBinary
+ * (row-binary.ts cellEncoder), with no text made and parsed again for most
+ * values. Its TabSeparated fields are made from the cells when first asked
+ * for (a table written as TabSeparated, a row key hash, TOAST resolution).
+ * A row whose values come from other rows (placeholders, a key change's
+ * delete) is text only: its fields are what is written, its cells null.
+ */
+export class RowImage {
+  cells: unknown[] | null;
+  private text: string[] | null;
+  private keyText: string | undefined;
   /** Indexes of fields that hold the unavailable placeholder, with the raw placeholder; null when none. */
-  unavailable: Map<number, unknown> | null;
-  /** Key fields joined by tab (tables with a primary key). */
-  key: string;
-  version: string;
-  deleted: boolean;
+  unavailable: Map<number, unknown> | null = null;
   /** The TabSeparated line, once built (rowToTsvLine). */
   line?: string;
   /**
@@ -41,6 +49,44 @@ export interface RowImage {
    * change whose old row was never written): a later create must not take them.
    */
   unresolved?: Set<number>;
+
+  constructor(
+    readonly plan: TablePlan,
+    cells: unknown[] | null,
+    fields: string[] | null,
+    readonly version: string,
+    readonly deleted: boolean,
+  ) {
+    this.cells = cells;
+    this.text = fields;
+  }
+
+  /** TabSeparated fields, one per plan column, escaped; unresolved ones hold ''. */
+  get fields(): string[] {
+    return (this.text ??= this.cells!.map((cell, index) => fieldOf(this.plan.columns[index]!.mapping, cell)));
+  }
+
+  /** Key fields joined by tab (tables with a primary key). */
+  get key(): string {
+    if (this.keyText === undefined) {
+      const fields = this.fields;
+      this.keyText = this.plan.keyIndexes.map((index) => fields[index]!).join('\t');
+    }
+    return this.keyText;
+  }
+
+  /** From now on the fields are the row (they were or will be changed from other rows' values). */
+  toText(): string[] {
+    const fields = this.fields;
+    this.cells = null;
+    return fields;
+  }
+}
+
+/** The TabSeparated field of a cell. */
+function fieldOf(mapping: ColumnMapping, cell: unknown): string {
+  if (cell === null) return mapping.nullTsv;
+  return typeof cell === 'string' ? mapping.escape(cell) : mapping.tsv(cell);
 }
 
 /**
@@ -84,10 +130,11 @@ export function eventToRows(plan: TablePlan, event: ChangeEvent, version: number
 }
 
 function imageToRow(plan: TablePlan, image: Row, before: Row | null, version: string, deleted: boolean, placeholders = false): RowImage {
-  const fields: string[] = new Array<string>(plan.columns.length);
+  const columns = plan.columns;
+  const cells: unknown[] = new Array<unknown>(columns.length);
   let unavailable: Map<number, unknown> | null = null;
-  for (let index = 0; index < plan.columns.length; index++) {
-    const column = plan.columns[index]!;
+  for (let index = 0; index < columns.length; index++) {
+    const column = columns[index]!;
     let value = image[column.name];
     if (placeholders && value !== null && value !== undefined && isUnavailablePlaceholder(value)) {
       const old = before?.[column.name];
@@ -95,15 +142,25 @@ function imageToRow(plan: TablePlan, image: Row, before: Row | null, version: st
         value = old;
       } else {
         (unavailable ??= new Map()).set(index, value);
-        fields[index] = '';
+        cells[index] = null;
         continue;
       }
     }
-    fields[index] = value === null || value === undefined ? column.mapping.nullTsv : formatValue(column.name, column.mapping.tsv, value);
+    cells[index] = value === null || value === undefined ? null : cellOf(column, value);
   }
-  let key = '';
-  for (const index of plan.keyIndexes) key = key === '' ? fields[index]! : `${key}\t${fields[index]!}`;
-  return { plan, fields, unavailable, key, version, deleted };
+  if (!unavailable) return new RowImage(plan, cells, null, version, deleted);
+  // Placeholders: the row is text, its unresolved fields '' until resolveUnavailable fills them.
+  const fields = cells.map((cell, index) => (unavailable.has(index) ? '' : fieldOf(columns[index]!.mapping, cell)));
+  const row = new RowImage(plan, null, fields, version, deleted);
+  row.unavailable = unavailable;
+  return row;
+}
+
+/** A non-null value as a cell: itself when its shape is its column's raw kind, else its text. */
+function cellOf(column: PlannedColumn, value: unknown): unknown {
+  const mapping = column.mapping;
+  if (mapping.raw && isRawShape(mapping.raw, value)) return value;
+  return formatValue(column.name, mapping.text, value);
 }
 
 /** The key of a row as RowImage.key has it, from the key columns' values (a decoded message key). */
@@ -125,13 +182,14 @@ export function keyFieldsOf(plan: TablePlan, key: Row): string {
  */
 function markMissingValues(row: RowImage): void {
   const keys = new Set(row.plan.keyIndexes);
+  const fields = row.toText();
   row.plan.columns.forEach((column, index) => {
-    if (!keys.has(index) && row.fields[index] === column.mapping.nullTsv) (row.unavailable ??= new Map()).set(index, null);
+    if (!keys.has(index) && fields[index] === column.mapping.nullTsv) (row.unavailable ??= new Map()).set(index, null);
   });
 }
 
 /** A value the column cannot take (e.g. timestamptz 'infinity') makes the event unwritable, not the sink fail. */
-function formatValue(column: string, format: (value: unknown) => string, value: unknown): string {
+function formatValue<T>(column: string, format: (value: unknown) => T, value: unknown): T {
   try {
     return format(value);
   } catch (error) {
@@ -194,6 +252,7 @@ export function resolveUnavailable(rows: readonly RowImage[], stored: ReadonlyMa
   let unresolved = 0;
   for (const row of rows) {
     if (row.unavailable) {
+      row.toText();
       const from = row.previousKey ?? row.key;
       const earlier = row.plan.rowKey ? undefined : row.previousKey !== undefined ? last.get(from) : latest.get(from);
       const kept = row.plan.rowKey ? undefined : stored.get(from);
@@ -252,16 +311,24 @@ export function keysToLookUp(rows: readonly RowImage[]): Set<string> {
   return needed;
 }
 
-/** Per plan: the RowBinary encoder of each column (null when a column has a type without one), for its storedTypes. */
-const encodersByPlan = new WeakMap<TablePlan, { types: readonly string[] | undefined; encoders: FieldEncoder[] | null }>();
+/** A plan's RowBinary encoders per column, for its storedTypes: of its TabSeparated fields and of its cells. */
+interface PlanEncoders {
+  fields: FieldEncoder[];
+  cells: CellEncoder[];
+}
+/** Per plan (null when a column has a type without an encoder), remembered with the storedTypes they were made for. */
+const encodersByPlan = new WeakMap<TablePlan, { types: readonly string[] | undefined; encoders: PlanEncoders | null }>();
 const versionEncoder = fieldEncoder('UInt64')!;
 const stringEncoder = fieldEncoder('String')!;
 
-function encodersOf(plan: TablePlan): FieldEncoder[] | null {
+function encodersOf(plan: TablePlan): PlanEncoders | null {
   const cached = encodersByPlan.get(plan);
   if (cached && cached.types === plan.storedTypes) return cached.encoders;
-  const list = plan.columns.map((column, index) => fieldEncoder(plan.storedTypes?.[index] ?? column.mapping.type));
-  const encoders = list.every((encoder) => encoder !== undefined) ? (list as FieldEncoder[]) : null;
+  const types = plan.columns.map((column, index) => plan.storedTypes?.[index] ?? column.mapping.type);
+  const fields = types.map((type) => fieldEncoder(type));
+  const cells = types.map((type, index) => cellEncoder(type, plan.columns[index]!.mapping));
+  const complete = fields.every((encoder) => encoder !== undefined) && cells.every((encoder) => encoder !== undefined);
+  const encoders = complete ? { fields: fields as FieldEncoder[], cells: cells as CellEncoder[] } : null;
   encodersByPlan.set(plan, { types: plan.storedTypes, encoders });
   return encoders;
 }
@@ -284,7 +351,15 @@ export function writeRowBinary(row: RowImage, out: ByteWriter): void {
   const start = out.length;
   let index = 0;
   try {
-    for (; index < encoders.length; index++) encoders[index]!(row.fields[index]!, out);
+    const cells = row.cells;
+    if (cells) {
+      const encode = encoders.cells;
+      for (; index < encode.length; index++) encode[index]!(cells[index], out);
+    } else {
+      const encode = encoders.fields;
+      const fields = row.fields;
+      for (; index < encode.length; index++) encode[index]!(fields[index]!, out);
+    }
   } catch (error) {
     out.length = start;
     if (error instanceof RowBinaryValueError) throw new UnwritableEventError(`column ${row.plan.columns[index]!.name}: ${error.message}`);

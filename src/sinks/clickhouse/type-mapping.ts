@@ -7,11 +7,37 @@ import { DECIMAL_PRECISION_PARAMETER, SemanticType, SourceTypeParameter, type Co
 import { unscaledBase64ToDecimal } from '../../core/decimal.js';
 import type { ServerFeatures } from './server.js';
 
+/**
+ * Decoded values a column keeps as they are until the insert encodes them
+ * (rows.ts: a row's cells), instead of as text: integer (a number or bigint),
+ * float (a number), boolean, days (Connect Date: days since the epoch, a
+ * number), micros (MicroTimestamp: microseconds since the epoch, a number).
+ */
+export type RawKind = 'integer' | 'float' | 'boolean' | 'days' | 'micros';
+
+/** Whether a decoded value has the shape a column of this raw kind keeps as it is. */
+export function isRawShape(kind: RawKind, value: unknown): boolean {
+  switch (kind) {
+    case 'integer':
+      return typeof value === 'number' || typeof value === 'bigint';
+    case 'boolean':
+      return typeof value === 'boolean';
+    default:
+      return typeof value === 'number';
+  }
+}
+
 export interface ColumnMapping {
   /** ClickHouse type, Nullable(...) included when the column is optional. */
   type: string;
   /** Text of a non-null value (for arrays: the array literal). */
   format(value: unknown): string;
+  /** The text of a non-null value, unescaped (format), or null when it is written as NULL (numeric NaN under `nonFiniteNumeric: null`). */
+  text(value: unknown): string | null;
+  /** A value's text as a TabSeparated field: escaped (an array literal is safe as it is). */
+  escape(text: string): string;
+  /** Values of this kind's shape (isRawShape) are kept as they are until encoded; absent: every value becomes its text. */
+  raw?: RawKind;
   /** The TabSeparated field of a non-null value, escaped. */
   tsv(value: unknown): string;
   /** The TabSeparated field of NULL: `\N`, or `[]` for arrays (ClickHouse has no Nullable(Array)). */
@@ -27,6 +53,7 @@ interface BaseMapping {
   type: string;
   format(value: unknown): string;
   quoting: Quoting;
+  raw?: RawKind;
   /** Values written as NULL when the column is Nullable (numeric NaN under `nonFiniteNumeric: null`). */
   nullFor?(value: unknown): boolean;
 }
@@ -143,15 +170,16 @@ function decimalMapping(type: string, options: MappingOptions): BaseMapping {
 
 function baseMapping(schema: ConnectSchema, features: ServerFeatures, options: MappingOptions): BaseMapping {
   const text = (value: unknown) => String(value);
-  const quoted = (type: string, format: (value: unknown) => string): BaseMapping => ({ type, format, quoting: 'quoted' });
-  const bare = (type: string, format: (value: unknown) => string = text): BaseMapping => ({ type, format, quoting: 'bare' });
+  const quoted = (type: string, format: (value: unknown) => string, raw?: RawKind): BaseMapping => ({ type, format, quoting: 'quoted', raw });
+  const bare = (type: string, format: (value: unknown) => string = text, raw?: RawKind): BaseMapping => ({ type, format, quoting: 'bare', raw });
+  const integer = (type: string): BaseMapping => bare(type, text, 'integer');
   switch (schema.name) {
     case SemanticType.Date:
-      return quoted('Date', (value) => formatDate(value as number));
+      return quoted('Date', (value) => formatDate(value as number), 'days');
     case SemanticType.MicroTimestamp:
       return features.dateTime64
-        ? quoted("DateTime64(6, 'UTC')", (value) => formatMicros(value as number, true))
-        : quoted("DateTime('UTC')", (value) => formatMicros(value as number, false));
+        ? quoted("DateTime64(6, 'UTC')", (value) => formatMicros(value as number, true), 'micros')
+        : quoted("DateTime('UTC')", (value) => formatMicros(value as number, false), 'micros');
     case SemanticType.ZonedTimestamp:
       return features.dateTime64
         ? quoted("DateTime64(6, 'UTC')", (value) => formatIsoUtc(value as string, true))
@@ -159,7 +187,7 @@ function baseMapping(schema: ConnectSchema, features: ServerFeatures, options: M
     case SemanticType.Uuid:
       return quoted('UUID', text);
     case SemanticType.MicroTime:
-      return bare('Int64');
+      return integer('Int64');
     case SemanticType.Json:
       return quoted('String', text);
     case SemanticType.Decimal:
@@ -169,19 +197,19 @@ function baseMapping(schema: ConnectSchema, features: ServerFeatures, options: M
   }
   switch (schema.type) {
     case 'int8':
-      return bare('Int8');
+      return integer('Int8');
     case 'int16':
-      return bare('Int16');
+      return integer('Int16');
     case 'int32':
-      return bare('Int32');
+      return integer('Int32');
     case 'int64':
-      return bare('Int64');
+      return integer('Int64');
     case 'float':
-      return bare('Float32', formatFloat);
+      return bare('Float32', formatFloat, 'float');
     case 'double':
-      return bare('Float64', formatFloat);
+      return bare('Float64', formatFloat, 'float');
     case 'boolean':
-      return bare('UInt8', (value) => (value ? '1' : '0'));
+      return bare('UInt8', (value) => (value ? '1' : '0'), 'boolean');
     case 'string': {
       const decimal = decimalType(schema);
       return decimal ? decimalMapping(decimal, options) : quoted('String', text);
@@ -212,7 +240,7 @@ function arrayMapping(schema: ConnectSchema, features: ServerFeatures, options: 
     if (!Array.isArray(value)) throw new Error(`not an array: ${JSON.stringify(value)}`);
     return `[${value.map((item) => (item === null || item === undefined ? 'NULL' : element.quoted(item))).join(',')}]`;
   };
-  return { type: `Array(${element.type})`, format, tsv: format, nullTsv: '[]', quoted: format };
+  return { type: `Array(${element.type})`, format, text: format, escape: (literal) => literal, tsv: format, nullTsv: '[]', quoted: format };
 }
 
 export function mapColumn(schema: ConnectSchema, features: ServerFeatures, options: MappingOptions = {}): ColumnMapping {
@@ -225,6 +253,9 @@ export function mapColumn(schema: ConnectSchema, features: ServerFeatures, optio
   return {
     type: schema.optional ? `Nullable(${base.type})` : base.type,
     format,
+    text: nullFor ? (value) => (nullFor(value) ? null : format(value)) : format,
+    escape: escapeTsv,
+    ...(base.raw ? { raw: base.raw } : {}),
     tsv: nullFor ? (value) => (nullFor(value) ? '\\N' : tsv(value)) : tsv,
     nullTsv: '\\N',
     quoted: nullFor ? (value) => (nullFor(value) ? 'NULL' : quoted(value)) : quoted,
