@@ -18,6 +18,12 @@ import { ConnectorHealth } from '../runtime/connector-health.js';
 export interface ManagedSchemaRegistry extends SchemaRegistry {
   /** The HTTP address when the embedded registry is served. */
   readonly servedAt?: string;
+  /**
+   * Starts what the first lookup would otherwise wait for (the embedded
+   * registry reading its log), in the background: a sink's first batch then
+   * finds its schemas loaded. A failure is left to that lookup, which tries again.
+   */
+  warmUp?(): void;
   close(): Promise<void>;
 }
 
@@ -55,6 +61,7 @@ export async function createSchemaRegistry(settings: RegistrySettings, deps: Reg
     return {
       register: (subject, schema) => registry.register(subject, schema),
       schemaById: (id) => registry.schemaById(id),
+      warmUp: () => void registry.start().catch(() => undefined),
       close: closeRegistry,
     };
   }

@@ -9,7 +9,7 @@ import { ADMIN_TOKEN_ENV, bindingProblem } from '../../runtime/admin/auth.js';
 import { Daemon } from '../../runtime/daemon.js';
 import { DEFAULT_SHUTDOWN_TIMEOUT_MS, stopWithin } from '../../runtime/shutdown.js';
 import { connectorKinds } from '../../runtime/registry.js';
-import { DEFAULT_FORMAT, isFormat, unknownFormatMessage } from '../../serde/index.js';
+import { DEFAULT_FORMAT, formatNeedsRegistry, isFormat, unknownFormatMessage } from '../../serde/index.js';
 import { ExitCode } from '../exit-codes.js';
 import { onHangUp, untilSignal } from '../signals.js';
 
@@ -139,6 +139,7 @@ export function registerRun(program: Command): void {
         kafka: connectorsKafka ?? (envBrokers?.length ? { brokers: envBrokers, ssl: false } : undefined),
       });
       logger.info({ registry: describeRegistry(settings) }, 'schema registry');
+      if (definitions.some((definition) => definition.enabled && formatNeedsRegistry(definition.format ?? format))) registry.warmUp?.();
       const daemon = new Daemon(definitions, logger, {
         adminHost: options.adminHost,
         adminPort,
