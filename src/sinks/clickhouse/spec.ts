@@ -34,7 +34,7 @@ export const clickhouseSinkConfigSchema = z
       .int()
       .min(1024)
       .default(16 * 1024 * 1024)
-      .describe('Write a batch once its messages hold this many bytes (Kafka key + value); also the consumer fetch size.'),
+      .describe('Write a batch once its messages hold this many bytes (Kafka key + value); the consumer fetches at most this much (and at most 4 MiB) at a time.'),
     maxBatchDelayMs: z.number().int().min(0).default(100).describe('Write a batch at most this long after its first message arrived.'),
     orderBy: z
       .record(z.string(), z.array(z.string().min(1)).min(1))

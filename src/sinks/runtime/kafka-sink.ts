@@ -12,6 +12,14 @@ import { SinkRuntime, type SinkSettings, type TopicWatch } from './sink-runtime.
 import { TopicDiscovery } from './topic-discovery.js';
 import type { SinkWriter } from './writer.js';
 
+/**
+ * The largest fetch. A batch fills from several fetches; a smaller fetch
+ * lets the first write start sooner (at maxBatchDelayMs instead of after a
+ * whole 16 MiB fetch was decoded), so that the next records are converted
+ * while it runs: the sink's pipeline starts a fetch or two into a backlog.
+ */
+const MAX_FETCH_BYTES = 4 * 1024 * 1024;
+
 /** Default of topicDiscoveryIntervalMs. */
 export const TOPIC_DISCOVERY_INTERVAL_MS = 10_000;
 
@@ -60,7 +68,7 @@ export async function runKafkaSink<Prepared>(
       {
         groupId: config.groupId ?? `tideline-${name}`,
         topics,
-        maxBytes: config.maxBatchBytes,
+        maxBytes: Math.min(config.maxBatchBytes, MAX_FETCH_BYTES),
         onWaitingForTopics: (missing) => {
           context.setState('degraded', `waiting for topics: ${missing.join(', ')}`);
           logger.info({ missing }, 'waiting for topics to be created');
