@@ -11,6 +11,10 @@
  *  2. Sink drain: the clickhouse sink, started on the 100-row topic (the
  *     whole backlog waiting in Kafka), timed until every row is in ClickHouse;
  *     also when its first batch landed, the rate after it, and the peak RSS.
+ *     The drains run the built daemon as a process of its own, as users run
+ *     it (its connector in a worker thread, the embedded schema registry),
+ *     and print its CPU per event: what a change costs, apart from what else
+ *     the machine runs.
  *  3. Latency at fixed offered loads: source and sink running in a daemon
  *     process of their own, --writers connections commit --rate events/s as
  *     transactions of --tx-rows rows (default one run at 5,000/s and one at
@@ -30,9 +34,8 @@
  * Services come from TIDELINE_* variables, or the native stack is started.
  * Prints events/s, percentiles and peak RSS. Options: --format json,avro (the
  * formats of the 100-row source drain, the sink drain and the latency runs,
- * each printed with its bytes/event, events/s and peak RSS; default both; the
- * in-process drains use an in-memory schema registry; the other parts run
- * with json), --rows N, --single-rows N (0: none),
+ * each printed with its bytes/event, events/s and peak RSS; default both;
+ * the other parts run with json), --rows N, --single-rows N (0: none),
  * --source-rate N (single-row transactions/s for the source's latency, default
  * 2000; 0: not measured), --compression none|gzip (the source's),
  * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
@@ -42,20 +45,20 @@
 // First: kafkajs's internals patched before kafkajs loads (src/kafka/kafkajs-patches.ts).
 import '../src/kafka/kafkajs-patches.js';
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 import { Kafka, logLevel } from 'kafkajs';
 import { ClickHouseServer } from '../src/sinks/clickhouse/server.js';
-import { MemorySchemaRegistry } from '../src/registry/memory-registry.js';
 import { createConverter, isFormat, type Converter, type FormatName } from '../src/serde/index.js';
 import { EmbeddedRegistry } from '../src/registry/embedded-registry.js';
 import { createKafka } from '../src/kafka/client.js';
 import { ConnectorHealth } from '../src/runtime/connector-health.js';
 import { createLogger } from '../src/core/logger.js';
-import { metrics } from '../src/metrics/registry.js';
-import { metricValues } from '../src/metrics/thread-metrics.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
-import { startDaemon, uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
+import { uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import { DaemonProcess, freePort } from '../test/support/daemon-process.js';
 import { benchProcessors, deleteBenchTopics } from './processors.js';
 import buildDistIfStale from '../test/support/build-dist.js';
@@ -88,8 +91,6 @@ const DRAIN_FORMATS: FormatName[] = args.format.split(',').map((name) => {
 });
 /** The parts other than the --format drains run with json (the daemon's default is avro). */
 const JSON_DAEMON = { TIDELINE_FORMAT: 'json' };
-/** The schema registry of the avro drains (source and sink run in this process). */
-const REGISTRY = new MemorySchemaRegistry();
 const PARTS = new Set(args.only.split(',').map((part) => part.trim()));
 if (PARTS.has('sink')) PARTS.add('source');
 /** SIGKILLs in the recovery run. */
@@ -188,22 +189,14 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-/** A counter's total over every thread (with TIDELINE_THREADS=true the in-process daemons run connectors in worker threads). */
-function counterTotal(counter: object): Promise<number> {
-  // prom-client's types do not declare the metric's name, which every metric has (see metricNames).
-  return metricValues((counter as { name: string }).name).then((values) => values.reduce((sum, value) => sum + value.value, 0));
-}
-
-async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs = 600_000): Promise<void> {
+async function waitFor(what: string, done: () => Promise<boolean>, timeoutMs = 600_000, intervalMs = 20): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await done())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
   }
 }
 
-let peakRssMb = 0;
-const rssTimer = setInterval(() => (peakRssMb = Math.max(peakRssMb, process.memoryUsage().rss / 2 ** 20)), 100);
 
 function sourceFile(name: string, url: string, brokers: string, slot: string, table: string, prefix: string): string {
   // The backlog is there before the connector first streams: measure the stream, not a snapshot of it.
@@ -222,8 +215,8 @@ async function prepareBacklog(client: pg.Client, svc: ReturnType<typeof services
   const name = `bench-source-${table}`;
   const dir = writeConnectorFiles({ 'source.yaml': sourceFile(name, svc.pgUrl, svc.brokers, slot, table, prefix) });
   // Start once so the publication, slot and topics exist, then stop: the backlog is written while nothing reads.
-  const warmup = await startDaemon(dir, { format, registry: REGISTRY });
-  await waitFor('source running', async () => warmup.statuses().every((status) => status.state === 'running'));
+  const warmup = new DaemonProcess(dir, await freePort(), { TIDELINE_FORMAT: format });
+  await warmup.start();
   await warmup.stop();
   const started = Date.now();
   const transactions = rows / rowsPerTx;
@@ -236,20 +229,71 @@ async function prepareBacklog(client: pg.Client, svc: ReturnType<typeof services
   return { dir, slot, topic: `${prefix}.public.${table}`, transactions, format };
 }
 
-async function drainSource(dir: string, transactions: number, events: number, format: FormatName = 'json'): Promise<{ eventsPerSecond: number; seconds: number; bytesPerEvent: number; peakRssMb: number }> {
-  const before = await counterTotal(metrics.sourceTransactions);
-  const bytesBefore = await counterTotal(metrics.sourceBytes);
+/** CPU seconds (user + system, all its threads) a process has used so far, from /proc (Linux). */
+function processCpuSeconds(pid: number): number {
+  // Fields after the command's closing parenthesis: utime and stime are the 12th and 13th, in clock ticks (100 per second).
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+/** The peak resident memory of a process (VmHWM), in MB. */
+function peakRssOf(pid: number): number {
+  const match = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match ? Number(match[1]) / 1024 : NaN;
+}
+
+interface DrainRun {
+  /** From the daemon's start to the last item, in s. */
+  seconds: number;
+  /** The daemon's CPU per item from its admin API's answer to the last item, in µs (what the drain costs, whatever else the machine runs). */
+  cpuMicros: number;
+  peakRssMb: number;
+  /** When the first items were counted (ms after the start) and how many. */
+  firstAt: number;
+  firstCount: number;
+}
+
+/**
+ * A drain as users run it: the built daemon (its connector in a worker
+ * thread, the embedded schema registry) started on `dir`, timed from its
+ * start until the counter `metric` reaches `total`.
+ */
+async function drainWithDaemon(dir: string, format: FormatName, metric: string, total: number): Promise<{ run: DrainRun; daemon: DaemonProcess }> {
+  const daemon = new DaemonProcess(dir, await freePort(), { TIDELINE_FORMAT: format });
   const started = Date.now();
-  let drainRssMb = 0;
-  const daemon = await startDaemon(dir, { format, registry: REGISTRY });
-  await waitFor('source to commit every transaction', async () => {
-    drainRssMb = Math.max(drainRssMb, process.memoryUsage().rss / 2 ** 20);
-    return (await counterTotal(metrics.sourceTransactions)) - before >= transactions;
-  });
+  await daemon.start({ healthy: false });
+  const pid = daemon.pid!;
+  // CPU from here: loading the daemon's code is not the drain's cost.
+  const cpuAtStart = processCpuSeconds(pid);
+  let firstAt = 0;
+  let firstCount = 0;
+  await waitFor(`${metric} to reach ${total}`, async () => {
+    const count = await daemon.metric(metric);
+    if (count > 0 && firstAt === 0) {
+      firstAt = Date.now() - started;
+      firstCount = count;
+    }
+    return count >= total;
+  }, 600_000, 50);
   const seconds = (Date.now() - started) / 1000;
+  const run = { seconds, cpuMicros: ((processCpuSeconds(pid) - cpuAtStart) * 1e6) / total, peakRssMb: peakRssOf(pid), firstAt, firstCount };
+  return { run, daemon };
+}
+
+/** Stops a drain's daemon; with TIDELINE_TEST_LOG_LEVEL set (e.g. info), its log is kept in a file, named here. */
+async function stopDrain(daemon: DaemonProcess, name: string): Promise<void> {
   await daemon.stop();
-  const bytesPerEvent = ((await counterTotal(metrics.sourceBytes)) - bytesBefore) / events;
-  return { eventsPerSecond: events / seconds, seconds, bytesPerEvent, peakRssMb: drainRssMb };
+  if (!process.env.TIDELINE_TEST_LOG_LEVEL) return;
+  const file = join(tmpdir(), `tideline-bench-${name}.log`);
+  writeFileSync(file, daemon.log.join(''));
+  console.log(`  ${name}'s log: ${file}`);
+}
+
+async function drainSource(dir: string, transactions: number, events: number, format: FormatName = 'json'): Promise<DrainRun & { eventsPerSecond: number; bytesPerEvent: number }> {
+  const { run, daemon } = await drainWithDaemon(dir, format, 'tideline_source_transactions_total', transactions);
+  const bytesPerEvent = (await daemon.metric('tideline_source_bytes_total')) / events;
+  await stopDrain(daemon, `source-drain-${format}`);
+  return { ...run, cpuMicros: (run.cpuMicros * transactions) / events, eventsPerSecond: events / run.seconds, bytesPerEvent };
 }
 
 /**
@@ -335,7 +379,7 @@ async function main(): Promise<void> {
         const source100 = await drainSource(batched.dir, batched.transactions, ROWS, format);
         console.log(
           `source, 100-row transactions, format ${format}: ${ROWS.toLocaleString()} events in ${source100.seconds.toFixed(1)} s = ${Math.round(source100.eventsPerSecond).toLocaleString()} events/s, ` +
-            `${Math.round(source100.bytesPerEvent).toLocaleString()} bytes/event (key + value), peak RSS ${Math.round(source100.peakRssMb)} MB`,
+            `${Math.round(source100.bytesPerEvent).toLocaleString()} bytes/event (key + value); daemon: ${source100.cpuMicros.toFixed(1)} µs CPU/event, peak RSS ${Math.round(source100.peakRssMb)} MB`,
         );
         if (PARTS.has('sink')) {
           for (let run = 1; run <= SINK_RUNS; run++) {
@@ -372,43 +416,26 @@ async function main(): Promise<void> {
     await deleteBenchTopics(new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING }), suffix);
     await client.end();
     await clickhouse.close();
-    clearInterval(rssTimer);
-    console.log(`peak RSS (bench process, daemon in-process): ${Math.round(peakRssMb)} MB`);
     if (svc.started) execFileSync('bash', ['stack/down'], { stdio: 'inherit' });
   }
 }
 
 /** The clickhouse sink started on a topic whose whole backlog waits in Kafka, timed until every row is in ClickHouse. */
 async function drainSink(clickhouse: ClickHouseServer, svc: ReturnType<typeof services>, database: string, topic: string, suffix: string, cleanups: (() => Promise<unknown>)[], format: FormatName = 'json'): Promise<void> {
-    cleanups.push(() => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
-    const sinkDir = writeConnectorFiles({ 'sink.yaml': sinkFile(`bench-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, topic) });
-    const rowsBefore = await counterTotal(metrics.sinkRowsWritten);
-    const sinkStarted = Date.now();
-    let firstRowAt = 0;
-    let rowsAtFirst = 0;
-    let sinkRssMb = 0;
-    const sink = await startDaemon(sinkDir, { format, registry: REGISTRY });
-    await waitFor('sink to write every row', async () => {
-      sinkRssMb = Math.max(sinkRssMb, process.memoryUsage().rss / 2 ** 20);
-      const written = (await counterTotal(metrics.sinkRowsWritten)) - rowsBefore;
-      if (written > 0 && firstRowAt === 0) {
-        firstRowAt = Date.now();
-        rowsAtFirst = written;
-      }
-      return written >= ROWS;
-    });
-    const sinkDone = Date.now();
-    await sink.stop();
-    const sinkSeconds = (sinkDone - sinkStarted) / 1000;
-    // After the first batch: without consumer-group join, table creation and
-    // that batch (its rows are not counted, only those written after it).
-    const steadySeconds = (sinkDone - firstRowAt) / 1000;
-    const steady = steadySeconds > 0 && ROWS > rowsAtFirst ? `${Math.round((ROWS - rowsAtFirst) / steadySeconds).toLocaleString()} rows/s after it` : 'nothing after it';
-    console.log(
-      `sink (Kafka → ClickHouse), format ${format}: ${ROWS.toLocaleString()} rows in ${sinkSeconds.toFixed(1)} s = ${Math.round(ROWS / sinkSeconds).toLocaleString()} rows/s ` +
-        `(first batch of ${rowsAtFirst.toLocaleString()} rows written after ${((firstRowAt - sinkStarted) / 1000).toFixed(1)} s, ${steady}; peak RSS ${Math.round(sinkRssMb)} MB)`,
-    );
-
+  cleanups.push(() => clickhouse.command(`DROP DATABASE IF EXISTS ${database}`));
+  const sinkDir = writeConnectorFiles({ 'sink.yaml': sinkFile(`bench-sink-${suffix}`, svc.clickhouseUrl, svc.brokers, database, topic) });
+  const { run, daemon } = await drainWithDaemon(sinkDir, format, 'tideline_sink_rows_written_total', ROWS);
+  await stopDrain(daemon, `sink-drain-${suffix}`);
+  // Dropped now: its parts' background merges would otherwise take CPU from what runs next.
+  await clickhouse.command(`DROP DATABASE IF EXISTS ${database}`);
+  // After the first batch: without the daemon's start, consumer-group join, table creation and that batch.
+  const steadySeconds = run.seconds - run.firstAt / 1000;
+  const steady = steadySeconds > 0 && ROWS > run.firstCount ? `${Math.round((ROWS - run.firstCount) / steadySeconds).toLocaleString()} rows/s after it` : 'nothing after it';
+  console.log(
+    `sink (Kafka → ClickHouse), format ${format}: ${ROWS.toLocaleString()} rows in ${run.seconds.toFixed(1)} s = ${Math.round(ROWS / run.seconds).toLocaleString()} rows/s ` +
+      `(first batch of ${run.firstCount.toLocaleString()} rows written after ${(run.firstAt / 1000).toFixed(1)} s, ${steady}; ` +
+      `daemon: ${run.cpuMicros.toFixed(1)} µs CPU/row, peak RSS ${Math.round(run.peakRssMb)} MB)`,
+  );
 }
 
 /**
