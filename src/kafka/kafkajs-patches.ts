@@ -7,6 +7,11 @@
  *    (group-per-partition.ts);
  *  - protocol/recordBatch/record/v0: a produced record written into one
  *    buffer sized first (record-encoder.ts);
+ *  - protocol/recordBatch/record/v0/decoder.js: a fetched record read in
+ *    numbers, without Long objects per record (record-decoder.ts);
+ *  - protocol/recordBatch/v0/decoder.js: a fetched batch's records read in
+ *    place, without a Buffer view and Decoder per record
+ *    (record-batch-decoder.ts);
  *  - protocol/recordBatch/crc32C: a record batch's checksum eight bytes per
  *    step (crc32c.ts).
  * Importing this module installs them. kafkajs.ts imports it before kafkajs;
@@ -16,6 +21,8 @@ import { createRequire } from 'node:module';
 import { groupMessagesPerPartition } from './group-per-partition.js';
 import { filterAbortedMessages } from './read-committed-fix.js';
 import { encodeRecord } from './record-encoder.js';
+import { decodeRecord } from './record-decoder.js';
+import { decodeRecordBatch } from './record-batch-decoder.js';
 import { crc32c } from './crc32c.js';
 
 const require = createRequire(import.meta.url);
@@ -33,8 +40,14 @@ const PATCHES: readonly Patch[] = [
   { module: 'kafkajs/src/consumer/filterAbortedMessages.js', requiredBy: 'kafkajs/src/consumer/batch.js', exports: filterAbortedMessages },
   { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', requiredBy: 'kafkajs/src/producer/sendMessages.js', exports: groupMessagesPerPartition },
   { module: 'kafkajs/src/protocol/recordBatch/record/v0/index.js', requiredBy: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: encodeRecord },
+  { module: 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js', requiredBy: 'kafkajs/src/protocol/recordBatch/v0/decoder.js', exports: decodeRecord },
+  { module: 'kafkajs/src/protocol/recordBatch/v0/decoder.js', requiredBy: 'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js', exports: decodeRecordBatch },
   { module: 'kafkajs/src/protocol/recordBatch/crc32C/index.js', requiredBy: 'kafkajs/src/protocol/recordBatch/v0/index.js', exports: crc32c },
 ];
+
+function isPatch(module: NodeJS.Module | undefined): boolean {
+  return (module?.exports as Record<symbol, unknown> | undefined)?.[INSTALLED] === true;
+}
 
 /** Installs every patch; throws if kafkajs was loaded first (a patch would silently not apply). */
 export function installKafkajsPatches(): void {
@@ -44,8 +57,10 @@ export function installKafkajsPatches(): void {
   for (const patch of PATCHES) {
     const path = require.resolve(patch.module);
     // Marked, not compared: a test runner may evaluate this module more than once per process.
-    if ((require.cache[path]?.exports as Record<symbol, unknown> | undefined)?.[INSTALLED] === true) continue;
-    if (require.cache[require.resolve(patch.requiredBy)]) {
+    if (isPatch(require.cache[path])) continue;
+    const requirer = require.cache[require.resolve(patch.requiredBy)];
+    // (A requirer that is itself a patch never loads the original.)
+    if (requirer && !isPatch(requirer)) {
       throw new Error(`kafkajs was loaded before src/kafka/kafkajs-patches.ts: import kafkajs values only through src/kafka/kafkajs.ts`);
     }
     const module = new Module(path);

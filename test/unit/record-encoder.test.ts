@@ -1,8 +1,10 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { encodeRecord, type RecordInput } from '../../src/kafka/record-encoder.js';
+import { loadKafkajsOriginal } from '../support/kafkajs-original.js';
 
-// kafkajs's own Encoder and Decoder (not patched): the bytes its record encoder writes, and its reading of ours.
+// kafkajs's own Encoder and Decoder (not patched): the bytes its record encoder writes, and its reading of ours
+// (its record decoder as it ships: the test setup put record-decoder.ts at that module's path).
 const require = createRequire(import.meta.url);
 type KafkaEncoder = {
   writeVarInt(n: number): KafkaEncoder;
@@ -15,13 +17,13 @@ type KafkaEncoder = {
 };
 const Encoder = require('kafkajs/src/protocol/encoder.js') as { new (): KafkaEncoder; sizeOfVarLong(n: number): number; sizeOfVarInt(n: number): number; sizeOfVarIntBytes(v: unknown): number };
 const Decoder = require('kafkajs/src/protocol/decoder.js') as new (buffer: Buffer) => { readVarInt(): number };
-const decodeRecord = require('kafkajs/src/protocol/recordBatch/record/v0/decoder.js') as (decoder: unknown, context: object) => {
+const decodeRecord = loadKafkajsOriginal<(decoder: unknown, context: object) => {
   key: Buffer | null;
   value: Buffer | null;
   headers: Record<string, Buffer | Buffer[]>;
   offset: string;
   timestamp: string;
-};
+}>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
 
 /** kafkajs 2.2.4's record/v0 encoder, step by step (the bytes ours must equal). */
 function kafkajsRecord({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }: RecordInput): Buffer {
