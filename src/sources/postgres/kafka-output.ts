@@ -22,11 +22,27 @@ import { encodePosition, type PostgresPosition } from './position.js';
 /** Records held while a commit runs, at most (about 1 s of a busy source). */
 const HOLD_MAX_BYTES = 16 * 1024 * 1024;
 
+/** One table and op's event counter, with the events not yet added to it. */
+interface Counted {
+  counter: { inc(value: number): void };
+  pending: number;
+}
+
 export class KafkaOutput {
   /** Events in the open Kafka transaction. */
   private events = 0;
   private committedAt = Date.now();
-  private readonly eventCounters = new Map<string, { inc(): void }>();
+  /** tideline_source_events_total per table and op, looked up once. */
+  private readonly eventCounters = new Map<string, Map<string, Counted>>();
+  /** tideline_source_bytes_total of this connector. */
+  private readonly bytesCounter: { inc(value: number): void };
+  /**
+   * Events and bytes written since the last commit started: added to the
+   * counters then, once per transaction (prom-client hashes and validates
+   * the labels at every inc(), a measurable cost once per event).
+   */
+  private readonly uncounted = new Set<Counted>();
+  private uncountedBytes = 0;
   /** The commit started by commitBehind() and not yet settled. */
   private committing: Promise<void> | null = null;
   /** That commit is done (and its onCommitted ran): writes go to the writer again, after the held records. */
@@ -41,7 +57,9 @@ export class KafkaOutput {
   constructor(
     private readonly writer: TransactionalWriter,
     private readonly connector: string,
-  ) {}
+  ) {
+    this.bytesCounter = metrics.sourceBytes.labels({ connector });
+  }
 
   get eventsInTransaction(): number {
     return this.events;
@@ -58,12 +76,15 @@ export class KafkaOutput {
    * commits.
    */
   async write({ records, events, deadLettered }: BuiltEvents): Promise<void> {
-    for (const event of events) this.eventCounter(event.table, event.op).inc();
+    for (const event of events) {
+      const counted = this.eventCounter(event.table, event.op);
+      if (counted.pending++ === 0) this.uncounted.add(counted);
+    }
     for (const table of deadLettered ?? []) metrics.sourceDeadLetters.inc({ connector: this.connector, table });
     this.events += events.length;
     let bytes = 0;
     for (const record of records) bytes += (record.key?.length ?? 0) + (record.value?.length ?? 0);
-    metrics.sourceBytes.inc({ connector: this.connector }, bytes);
+    this.uncountedBytes += bytes;
     if (this.commitError) throw this.commitError;
     if (this.committing && !this.committed) {
       for (const record of records) this.held.push(record);
@@ -76,12 +97,23 @@ export class KafkaOutput {
     await this.writer.write(records);
   }
 
-  /** tideline_source_events_total of one table and op, looked up once (prom-client hashes the labels at every inc()). */
-  private eventCounter(table: string, op: string): { inc(): void } {
-    const key = `${table}\u0000${op}`;
-    let counter = this.eventCounters.get(key);
-    if (!counter) this.eventCounters.set(key, (counter = metrics.sourceEvents.labels({ connector: this.connector, table, op })));
-    return counter;
+  private eventCounter(table: string, op: string): Counted {
+    let byOp = this.eventCounters.get(table);
+    if (!byOp) this.eventCounters.set(table, (byOp = new Map()));
+    let counted = byOp.get(op);
+    if (!counted) byOp.set(op, (counted = { counter: metrics.sourceEvents.labels({ connector: this.connector, table, op }), pending: 0 }));
+    return counted;
+  }
+
+  /** Adds what was written since the last call to the counters. */
+  private count(): void {
+    for (const counted of this.uncounted) {
+      counted.counter.inc(counted.pending);
+      counted.pending = 0;
+    }
+    this.uncounted.clear();
+    if (this.uncountedBytes > 0) this.bytesCounter.inc(this.uncountedBytes);
+    this.uncountedBytes = 0;
   }
 
   /** Sends what is buffered plus the offset record of `position`, and commits the Kafka transaction. */
@@ -99,6 +131,7 @@ export class KafkaOutput {
    */
   async commitBehind(position: PostgresPosition, onCommitted?: () => Promise<void>, onError?: (error: Error) => void): Promise<void> {
     await this.settle();
+    this.count();
     this.events = 0;
     const offsetRecord = sourceOffsetRecord(this.connector, encodePosition(position));
     const committing = this.writer.commit({ offsetRecord }).then(async () => {
@@ -142,6 +175,10 @@ export class KafkaOutput {
     this.held = [];
     this.heldBytes = 0;
     this.events = 0;
+    // Dropped, so not counted.
+    for (const counted of this.uncounted) counted.pending = 0;
+    this.uncounted.clear();
+    this.uncountedBytes = 0;
     await this.writer.abort();
   }
 }
