@@ -14,7 +14,8 @@ import { MemorySchemaRegistry } from '../../src/registry/memory-registry.js';
 import { IncompatibleSchemaError, SchemaNotFoundError, type SchemaRegistry } from '../../src/registry/schema-registry.js';
 import { AvroConverter, SchemaNotLoadedError } from '../../src/serde/avro/avro-converter.js';
 import { toAvroSchema, toConnectSchema } from '../../src/serde/avro/avro-schema.js';
-import { shortestFloat } from '../../src/serde/avro/avsc-types.js';
+import { compileType, shortestFloat } from '../../src/serde/avro/avsc-types.js';
+import avro from 'avsc';
 import { createConverter, DecodeError, type Converter } from '../../src/serde/index.js';
 import { ChangeEventBuilder } from '../../src/sources/postgres/change-events.js';
 import { postgresSourceBlock } from '../../src/sources/postgres/source-block.js';
@@ -257,6 +258,36 @@ describe('avro wire format and subjects', () => {
     expect(() => encoder.encode({ ...value, min: 2n ** 64n })).toThrow('invalid "long"');
     expect(shortestFloat(Math.fround(0.1))).toBe(0.1);
     expect(shortestFloat(Math.fround(16777217))).toBe(16777216);
+  });
+});
+
+describe('avro strings', () => {
+  it("decode as avsc decodes them, each field's repeated value reused", () => {
+    const schema = {
+      type: 'record',
+      name: 'R',
+      fields: [
+        { name: 'a', type: 'string' },
+        { name: 'b', type: ['null', 'string'], default: null },
+        { name: 'c', type: { type: 'array', items: 'string' } },
+      ],
+    } as const;
+    const ours = compileType(schema as unknown as avro.Schema);
+    const plain = avro.Type.forSchema(schema as unknown as avro.Schema);
+    const texts = ['', 'postgresql', 'postgresql', 'postgresqm', 'Postgresql', 'ünïcode', 'ünïcode', 'x'.repeat(64), 'x'.repeat(64), 'x'.repeat(65), 'x'.repeat(65), 'é', 'a\u0000b'];
+    const values = texts.flatMap((text, index) => [
+      { a: text, b: index % 3 === 0 ? null : text, c: [text, text, texts[(index + 1) % texts.length]!] },
+      { a: text, b: text, c: [] },
+    ]);
+    for (const value of values) expect(ours.decode(plain.toBuffer(value)).value).toEqual(value);
+    // Bytes that are not valid UTF-8 come out as avsc gives them (replacement characters), also after an equal-length ASCII value.
+    const invalid = Buffer.concat([Buffer.from([2 * 2]), Buffer.from([0xff, 0xfe]), Buffer.from([0]), Buffer.from([0])]);
+    ours.decode(plain.toBuffer({ a: 'ab', b: null, c: [] }));
+    expect(ours.decode(invalid).value).toEqual(plain.decode(invalid).value);
+    // Through a resolver (an older writer schema read with this one).
+    const older = avro.Type.forSchema({ type: 'record', name: 'R', fields: [{ name: 'a', type: 'string' }, { name: 'c', type: { type: 'array', items: 'string' } }] });
+    const resolver = ours.createResolver(older);
+    for (const text of texts) expect(ours.decode(older.toBuffer({ a: text, c: [text] }), 0, resolver).value).toEqual({ a: text, b: null, c: [text] });
   });
 });
 

@@ -10,6 +10,11 @@
  *  - float: the shortest decimal that reads back as the same 32-bit float
  *    (Java's Float.toString, which JsonConverter prints), so a float4 column
  *    reads 3.14, not 3.140000104904175.
+ *  - string (reading): each string field compares a short ASCII value with
+ *    its own last one before decoding it, and returns that same string when
+ *    the bytes are equal. Most of an event's strings repeat event after event
+ *    (the source block: version, connector, name, db, schema, table, ...):
+ *    they are then neither decoded nor allocated again.
  *
  * Replacing them in the Types (a typeHook) rather than walking each value
  * keeps encoding and decoding one pass of avsc's compiled readers and writers.
@@ -19,8 +24,9 @@
 import avro from 'avsc';
 
 type Tap = {
-  buf: Buffer;
+  buf: Buffer & { utf8Slice(start: number, end: number): string };
   pos: number;
+  _invalidate(): void;
   readLong(): number;
   writeLong(value: number): void;
   skipLong(): void;
@@ -74,7 +80,45 @@ function isInt64(value: unknown): boolean {
   return typeof value === 'bigint' && value >= INT64_MIN && value <= INT64_MAX;
 }
 
+/** Strings up to this many bytes are compared with the field's last value before being decoded. */
+const REPEATED_MAX_BYTES = 64;
+
+function isAscii(text: string): boolean {
+  for (let index = 0; index < text.length; index++) if (text.charCodeAt(index) > 0x7f) return false;
+  return true;
+}
+
+/**
+ * avsc's Tap.readString, remembering the last short ASCII value read: when
+ * the next one has the same bytes, that string is returned as it is. (Equal
+ * ASCII bytes decode to the equal string; a value with other bytes is
+ * decoded as avsc decodes it.)
+ */
+function repeatedStringReader(): (tap: Tap) => string | undefined {
+  let last = '';
+  return (tap) => {
+    const length = tap.readLong();
+    if (length < 0) {
+      tap._invalidate();
+      return '';
+    }
+    const start = tap.pos;
+    const buf = tap.buf;
+    tap.pos += length;
+    if (tap.pos > buf.length) return undefined;
+    if (length === last.length && length <= REPEATED_MAX_BYTES) {
+      let at = 0;
+      while (at < length && buf[start + at] === last.charCodeAt(at)) at++;
+      if (at === length) return last;
+    }
+    const value = buf.utf8Slice(start, start + length);
+    if (length <= REPEATED_MAX_BYTES && value.length === length && isAscii(value)) last = value;
+    return value;
+  };
+}
+
 const LongBase = avro.types.LongType as unknown as new () => object;
+const StringBase = avro.types.StringType as unknown as new () => object;
 const BytesBase = avro.types.BytesType as unknown as new () => object;
 const FloatBase = avro.types.FloatType as unknown as new () => object;
 
@@ -158,6 +202,18 @@ Object.assign(ShortFloatType.prototype, {
   _read: readShortFloat,
 });
 
+/**
+ * A string type of its own per string field (typeHook makes one each time),
+ * so that the last value is that field's. The reader is on a prototype of
+ * its own because avsc freezes its types; a resolver takes the same function
+ * (StringType's _update), and with it the field's last value.
+ */
+function repeatedStringType(): avro.Type {
+  class FieldStringType extends StringBase {}
+  Object.assign(FieldStringType.prototype, { _read: repeatedStringReader() });
+  return new FieldStringType() as unknown as avro.Type;
+}
+
 const EXACT_LONG = new ExactLongType() as avro.Type;
 const BASE64_BYTES = new Base64BytesType() as avro.Type;
 const SHORT_FLOAT = new ShortFloatType() as avro.Type;
@@ -176,6 +232,8 @@ function typeHook(schema: avro.Schema): avro.Type | undefined {
       return BASE64_BYTES;
     case 'float':
       return SHORT_FLOAT;
+    case 'string':
+      return repeatedStringType();
     default:
       return undefined;
   }
