@@ -174,6 +174,9 @@ describe('formatIsoUtc', () => {
   it('refuses text that is not ISO-8601 UTC', () => {
     expect(() => formatIsoUtc('2024-03-01 12:34:56', true)).toThrow('not an ISO-8601 UTC timestamp: "2024-03-01 12:34:56"');
     expect(() => formatIsoUtc('2024-03-01T12:34:56+02:00', false)).toThrow('not an ISO-8601 UTC timestamp: "2024-03-01T12:34:56+02:00"');
+    for (const text of ['2024-03-01T12:34:56.Z', '2024-03-01T12:34:56.1234567890Z', '2024-03-01T1a:34:56Z', '2024/03/01T12:34:56Z', '2024-03-01T12:34:56.12a4Z', '12024-03-01T12:34:56Z']) {
+      expect(() => formatIsoUtc(text, true), text).toThrow('not an ISO-8601 UTC timestamp');
+    }
   });
 });
 

@@ -58,8 +58,12 @@ export async function toSteps(
   const steps: Step[] = [];
   const deadLetters: RefusedRow[] = [];
   const open = new Map<string, PendingRow[]>();
+  // The last plan's step, found again without building its name (records of one table mostly follow each other).
+  let lastPlan: TablePlan | null = null;
+  let lastRows: PendingRow[] = [];
   /** The open rows step of a table: rows join it until a truncate of that table closes it. */
   const rowsStep = (plan: TablePlan): PendingRow[] => {
+    if (plan === lastPlan) return lastRows;
     const qualifiedName = `${plan.database}.${plan.table}`;
     let rows = open.get(qualifiedName);
     if (!rows) {
@@ -67,6 +71,8 @@ export async function toSteps(
       open.set(qualifiedName, rows);
       steps.push({ kind: 'rows', table: plan.table, rows });
     }
+    lastPlan = plan;
+    lastRows = rows;
     return rows;
   };
   for (const run of runs) {
@@ -92,6 +98,7 @@ export async function toSteps(
           const version = decoder.rowVersion(event);
           const table = catalog.tableNameFor(run.topic, event);
           open.delete(`${database}.${table}`);
+          lastPlan = null;
           steps.push({ kind: 'truncate', database, table, version, run, record });
           continue;
         }

@@ -118,8 +118,28 @@ export function formatMicros(micros: number, withFraction: boolean): string {
   return `${base}.${pad(fraction, 6)}`;
 }
 
+const isDigitAt = (text: string, at: number): boolean => text.charCodeAt(at) >= 0x30 && text.charCodeAt(at) <= 0x39;
+
+const ISO_DIGITS = [0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18];
+
+/** 'YYYY-MM-DDThh:mm:ss' then '.' and 1 to 9 digits or nothing, then 'Z' (the regex of formatIsoUtc, by hand). */
+function isIsoShape(iso: string): boolean {
+  for (const at of ISO_DIGITS) if (!isDigitAt(iso, at)) return false;
+  if (iso[4] !== '-' || iso[7] !== '-' || iso[13] !== ':' || iso[16] !== ':') return false;
+  if (iso.length === 20) return true;
+  if (iso[19] !== '.' || iso.length < 22 || iso.length > 30) return false;
+  for (let at = 20; at < iso.length - 1; at++) if (!isDigitAt(iso, at)) return false;
+  return true;
+}
+
 /** ISO-8601 UTC ('2024-05-01T12:00:00.123456Z') to ClickHouse DateTime text. */
 export function formatIsoUtc(iso: string, withFraction: boolean): string {
+  // What the source writes (Debezium's ZonedTimestamp): 'YYYY-MM-DDThh:mm:ss[.f{1,9}]Z', checked without a regex.
+  if (iso.length >= 20 && iso.charCodeAt(10) === 0x54 && iso.charCodeAt(iso.length - 1) === 0x5a && isIsoShape(iso)) {
+    const base = `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+    if (!withFraction) return base;
+    return `${base}.${iso.length === 20 ? '000000' : iso.slice(20, -1).padEnd(6, '0').slice(0, 6)}`;
+  }
   const match = /^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2}:\d{2})(?:\.(\d{1,9}))?Z$/.exec(iso);
   if (!match) throw new Error(`not an ISO-8601 UTC timestamp: "${iso}"`);
   const base = `${match[1]} ${match[2]}`;
