@@ -105,8 +105,32 @@ function charLength(typeMod: number): number | undefined {
   return typeMod >= 4 ? typeMod - 4 : undefined;
 }
 
+/** The last date converted: the rows of a transaction mostly share their dates. */
+let lastDate = '';
+let lastDateDays = 0;
+
 /** 'YYYY-MM-DD' (ISO DateStyle) to days since the epoch. */
 export function dateToEpochDays(text: string): number {
+  if (text === lastDate) return lastDateDays;
+  const days = parseDate(text);
+  lastDate = text;
+  lastDateDays = days;
+  return days;
+}
+
+const digitAt = (text: string, at: number): number => {
+  const code = text.charCodeAt(at) - 0x30;
+  return code >= 0 && code <= 9 ? code : Number.NaN;
+};
+
+function parseDate(text: string): number {
+  // The common case, 'YYYY-MM-DD' from year 1000 on, without a regex (Date.UTC reads years below 100 as 19xx: not here).
+  if (text.length === 10 && text[4] === '-' && text[7] === '-' && text.charCodeAt(0) !== 0x30) {
+    const year = digitAt(text, 0) * 1000 + digitAt(text, 1) * 100 + digitAt(text, 2) * 10 + digitAt(text, 3);
+    const month = digitAt(text, 5) * 10 + digitAt(text, 6);
+    const day = digitAt(text, 8) * 10 + digitAt(text, 9);
+    if (!Number.isNaN(year + month + day)) return Math.round(Date.UTC(year, month - 1, day) / 86_400_000);
+  }
   const match = /^(\d{4,})-(\d{2})-(\d{2})( BC)?$/.exec(text);
   if (!match) throw new Error(`unsupported date "${text}"`);
   const year = match[4] ? 1 - Number(match[1]) : Number(match[1]);
