@@ -7,6 +7,9 @@
  *    (group-per-partition.ts);
  *  - protocol/recordBatch/record/v0: a produced record written into one
  *    buffer sized first (record-encoder.ts);
+ *  - protocol/requests/produce/v3/request.js (which v4 to v7 reuse): the
+ *    records written from the messages as they are, an uncompressed batch
+ *    into one buffer sized first (produce-request.ts);
  *  - protocol/recordBatch/record/v0/decoder.js: a fetched record read in
  *    numbers, without Long objects per record (record-decoder.ts);
  *  - protocol/recordBatch/v0/decoder.js: a fetched batch's records read in
@@ -21,6 +24,7 @@ import { createRequire } from 'node:module';
 import { groupMessagesPerPartition } from './group-per-partition.js';
 import { filterAbortedMessages } from './read-committed-fix.js';
 import { encodeRecord } from './record-encoder.js';
+import { produceRequest } from './produce-request.js';
 import { decodeRecord } from './record-decoder.js';
 import { decodeRecordBatch } from './record-batch-decoder.js';
 import { crc32c } from './crc32c.js';
@@ -40,6 +44,8 @@ const PATCHES: readonly Patch[] = [
   { module: 'kafkajs/src/consumer/filterAbortedMessages.js', requiredBy: 'kafkajs/src/consumer/batch.js', exports: filterAbortedMessages },
   { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', requiredBy: 'kafkajs/src/producer/sendMessages.js', exports: groupMessagesPerPartition },
   { module: 'kafkajs/src/protocol/recordBatch/record/v0/index.js', requiredBy: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: encodeRecord },
+  // v5 requires v3 for itself and for v6 and v7, what kafkajs sends to brokers of Kafka 2.1 on.
+  { module: 'kafkajs/src/protocol/requests/produce/v3/request.js', requiredBy: 'kafkajs/src/protocol/requests/produce/v5/request.js', exports: produceRequest },
   { module: 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js', requiredBy: 'kafkajs/src/protocol/recordBatch/v0/decoder.js', exports: decodeRecord },
   { module: 'kafkajs/src/protocol/recordBatch/v0/decoder.js', requiredBy: 'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js', exports: decodeRecordBatch },
   { module: 'kafkajs/src/protocol/recordBatch/crc32C/index.js', requiredBy: 'kafkajs/src/protocol/recordBatch/v0/index.js', exports: crc32c },

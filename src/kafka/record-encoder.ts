@@ -17,12 +17,16 @@
 
 type Bytes = Buffer | string | null | undefined;
 
-export interface RecordInput {
-  offsetDelta?: number;
-  timestampDelta?: number;
+/** What a record takes from a produced message. */
+export interface RecordContent {
   key?: Bytes;
   value?: Bytes;
   headers?: Record<string, Bytes | Bytes[] | undefined>;
+}
+
+export interface RecordInput extends RecordContent {
+  offsetDelta?: number;
+  timestampDelta?: number;
 }
 
 /** What kafkajs's record batch takes from a record: its bytes as an Encoder shows them (`buf`, `buffer`, `size()`). */
@@ -71,7 +75,15 @@ function writeBytes(buffer: Buffer, offset: number, value: Bytes, length: number
   return offset + buffer.write(String(value), offset, length, 'utf8');
 }
 
-export function encodeRecord({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }: RecordInput): EncodedRecord {
+/** kafkajs's Record(...): its deltas in the same object as the message's content. */
+export function encodeRecord(input: RecordInput): EncodedRecord {
+  const { offsetDelta = 0, timestampDelta = 0 } = input;
+  return encodeMessageRecord(input, offsetDelta, timestampDelta);
+}
+
+/** A message's record, its deltas given apart: the produce request (produce-request.ts) passes each message as it is, not a copy with its deltas added. */
+export function encodeMessageRecord(content: RecordContent, offsetDelta: number, timestampDelta: number): EncodedRecord {
+  const { key, value, headers = {} } = content;
   const headerList: [string, Bytes][] = [];
   for (const name of Object.keys(headers)) {
     const entry = headers[name];
