@@ -124,10 +124,13 @@ class MemoryWriter implements SinkWriter<string> {
   readonly gate = new Gate();
   failWrites = 0;
   prepared = 0;
+  /** Whether prepare() takes a record (false: as for a table or schema the writer does not know yet). */
+  knows = (_consumed: ConsumedRecord) => true;
 
   async open(): Promise<void> {}
 
   prepare(_topic: string, consumed: ConsumedRecord): string | undefined {
+    if (!this.knows(consumed)) return undefined;
     this.prepared++;
     return consumed.value?.toString().toUpperCase();
   }
@@ -348,6 +351,21 @@ describe('SinkRuntime', () => {
     await until('the delayed batch', () => writer.rows.length === 2);
     expect(writer.events).toEqual(['write 0:1', 'save 0:1']);
     await stop();
+  });
+
+  it('writes records it could not prepare at once, not maxBatchDelayMs later; prepared ones wait', async () => {
+    const { consumer, writer, stop } = await startRuntime({ maxBatchDelayMs: 60_000 });
+    consumer.assign(0);
+    writer.knows = () => false;
+    await consumer.fetch(0, 3);
+    await until('the unprepared batch', () => writer.rows.length === 3);
+    writer.knows = () => true;
+    await consumer.fetch(0, 2);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(writer.rows.length).toBe(3);
+    expect(writer.events).toEqual(['write 0:2', 'save 0:2']);
+    await stop();
+    expect(offsetsOf(writer.rows, 0)).toEqual([0, 1, 2, 3, 4]);
   });
 
   it('writes the last batch once at a graceful stop', async () => {

@@ -19,6 +19,8 @@ export class BatchBuffer<Prepared = unknown> {
   bytes = 0;
   /** When the oldest buffered record arrived (ms), or 0 when empty. */
   firstAt = 0;
+  /** A record with a value was left unprepared (prepare gave nothing: e.g. its table or schema is not known yet). */
+  unprepared = false;
 
   add(
     topic: string,
@@ -32,8 +34,10 @@ export class BatchBuffer<Prepared = unknown> {
     let entry = this.partitions.get(key);
     if (!entry) this.partitions.set(key, (entry = { topic, partition, key, records: [], prepared: [], lastOffset }));
     for (const record of records) {
+      const prepared = prepare(record);
+      if (prepared === undefined && record.value !== null) this.unprepared = true;
       entry.records.push(record);
-      entry.prepared.push(prepare(record));
+      entry.prepared.push(prepared);
       this.bytes += sizeOf(record);
     }
     entry.lastOffset = lastOffset;
@@ -52,6 +56,7 @@ export class BatchBuffer<Prepared = unknown> {
     this.rows = 0;
     this.bytes = 0;
     this.firstAt = 0;
+    this.unprepared = false;
     return taken;
   }
 
@@ -69,6 +74,7 @@ export class BatchBuffer<Prepared = unknown> {
       this.rows = 0;
       this.bytes = 0;
       this.firstAt = 0;
+      this.unprepared = false;
     }
     return dropped;
   }

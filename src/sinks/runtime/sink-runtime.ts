@@ -5,7 +5,8 @@
  * Batching. Each fetched batch is only buffered (and resolved, which moves the
  * fetch position; nothing is committed by the consumer itself). A write takes
  * the whole buffer once it holds maxBatchRows records or maxBatchBytes bytes,
- * or maxBatchDelayMs after its first record. One write runs at a time; the
+ * or maxBatchDelayMs after its first record, or at once when it holds records
+ * the writer could not prepare (see schedule). One write runs at a time; the
  * consumer keeps fetching into the next buffer meanwhile, and once that buffer
  * is full too the consumer is paused until the write is done: memory stays
  * bounded by about two batches plus one fetch. The writer's prepare() runs as
@@ -217,7 +218,12 @@ export class SinkRuntime<Prepared = unknown> {
       return;
     }
     const wait = this.buffer.firstAt + this.settings.maxBatchDelayMs - Date.now();
-    if (this.full() || wait <= 0) {
+    // Records the writer could not prepare on arrival (a table or schema it
+    // does not know yet, as at the start) are written at once: that write
+    // learns the table, and the records after it are prepared as they arrive,
+    // while it runs, instead of all waiting to be converted in one batch.
+    const unknown = this.buffer.unprepared && this.writer.prepare !== undefined;
+    if (this.full() || wait <= 0 || unknown) {
       this.startWrite();
     } else if (!this.timer) {
       this.timer = setTimeout(() => {
