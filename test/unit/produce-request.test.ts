@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { produceRequest, type ProducedMessage, type ProducedPartition, type ProduceRequest, type ProduceRequestInput } from '../../src/kafka/produce-request.js';
 import { loadKafkajsOriginal } from '../support/kafkajs-original.js';
+import { seededRandom as random } from '../support/seeded-random.js';
 
 // kafkajs's produce request v3 as it ships, over kafkajs's own record encoder, record batch encoder and
 // CRC-32C as they ship (the test setup put ours at the record encoder's and the checksum's paths): none of
@@ -21,15 +22,6 @@ const createRequest = require('kafkajs/src/protocol/request.js') as (request: ob
 const Long = require('kafkajs/src/utils/long.js') as { fromValue(value: unknown): unknown };
 const GZIP = 1;
 
-/** A seeded generator (mulberry32): the same random requests every run. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Date.now as a counter from a fixed start, restarted before each encoding: both encoders see the same times per partition. */
 function restartClock(): void {

@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
 import { decodeRecord, type BatchContext, type DecodedRecord, type RecordSource } from '../../src/kafka/record-decoder.js';
 import { loadKafkajsOriginal } from '../support/kafkajs-original.js';
+import { seededRandom as random } from '../support/seeded-random.js';
 
 // kafkajs's own Encoder and Decoder (not patched), and its record decoder as
 // it ships (the test setup put ours at that module's path).
@@ -98,15 +99,6 @@ function expectSameDecoding(body: Buffer, context: BatchContext | undefined): De
   return actual;
 }
 
-/** A seeded generator (mulberry32): the same random records every run. */
-function random(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 const cases: [string, RecordFields, Partial<BatchContext>][] = [
   ['key and value', { timestampDelta: 17, offsetDelta: 3, key: Buffer.from('k1'), value: Buffer.from('{"a":1}') }, {}],
