@@ -39,7 +39,7 @@
  * --source-rate N (single-row transactions/s for the source's latency, default
  * 2000; 0: not measured), --compression none|gzip (the source's),
  * --rate N[,N...], --tx-rows N, --writers N, --seconds N, --batch-delay-ms N (the
- * source's maxBatchDelayMs), --sink-batch-delay-ms N (the sinks' maxBatchDelayMs), --sink-runs N (sink drains per topic, default 1), --kills N, --only source,sink,latency,recovery,processors
+ * source's maxBatchDelayMs), --sink-batch-delay-ms N and --sink-batch-rows N (the sinks' maxBatchDelayMs and maxBatchRows), --sink-runs N (sink drains per topic, default 1), --kills N, --only source,sink,latency,recovery,processors
  * (run only these parts; the sink drain needs the source part's topic).
  */
 // First: kafkajs's internals patched before kafkajs loads (src/kafka/kafkajs-patches.ts).
@@ -79,6 +79,7 @@ const { values: args } = parseArgs({
     'batch-delay-ms': { type: 'string', default: '100' },
     'sink-batch-delay-ms': { type: 'string' },
     'sink-runs': { type: 'string', default: '1' },
+    'sink-batch-rows': { type: 'string' },
     kills: { type: 'string', default: '3' },
     only: { type: 'string', default: 'source,sink,latency,recovery,processors' },
   },
@@ -109,6 +110,8 @@ const SECONDS = Number(args.seconds);
 const BATCH_DELAY_MS = Number(args['batch-delay-ms']);
 /** The sinks' maxBatchDelayMs (default: the sink's own default). */
 const SINK_BATCH_DELAY_MS = args['sink-batch-delay-ms'] === undefined ? undefined : Number(args['sink-batch-delay-ms']);
+/** The sinks' maxBatchRows (default: the sink's own default). */
+const SINK_BATCH_ROWS = args['sink-batch-rows'] === undefined ? undefined : Number(args['sink-batch-rows']);
 /** How many times the sink drain runs on each drained topic (each on a fresh database and consumer group). */
 const SINK_RUNS = Number(args['sink-runs']);
 /** Single-row transactions per second offered while commit-to-Kafka latency is measured. */
@@ -204,7 +207,13 @@ function sourceFile(name: string, url: string, brokers: string, slot: string, ta
 }
 
 function sinkFile(name: string, url: string, brokers: string, database: string, topic: string): string {
-  return sinkConnectorYaml(name, brokers, { url, database, topics: `[${topic}]`, ...(SINK_BATCH_DELAY_MS === undefined ? {} : { maxBatchDelayMs: SINK_BATCH_DELAY_MS }) });
+  return sinkConnectorYaml(name, brokers, {
+    url,
+    database,
+    topics: `[${topic}]`,
+    ...(SINK_BATCH_DELAY_MS === undefined ? {} : { maxBatchDelayMs: SINK_BATCH_DELAY_MS }),
+    ...(SINK_BATCH_ROWS === undefined ? {} : { maxBatchRows: SINK_BATCH_ROWS }),
+  });
 }
 
 /** Creates the table and the slot (through a short source run), then writes the backlog. */
