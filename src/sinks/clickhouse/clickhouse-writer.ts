@@ -145,10 +145,16 @@ export class ClickHouseWriter implements SinkWriter<Prepared> {
   }
 }
 
-/** Keys, values and header values of the runs' records: what may name a schema. */
+/**
+ * Keys, values and header values of the runs' records that were not
+ * prepared on arrival: what may name a schema not loaded yet (a prepared
+ * record was decoded, so its schemas are loaded).
+ */
 function* recordBytes(runs: readonly ClickHouseRun[]): Iterable<Buffer | null> {
   for (const run of runs) {
-    for (const record of run.records) {
+    for (let index = 0; index < run.records.length; index++) {
+      if (run.prepared[index] !== undefined) continue;
+      const record = run.records[index]!;
       yield record.key;
       yield record.value;
       for (const header of Object.values(record.headers ?? {})) {
