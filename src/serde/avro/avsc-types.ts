@@ -83,16 +83,11 @@ function isInt64(value: unknown): boolean {
 /** Strings up to this many bytes are compared with the field's last value before being decoded. */
 const REPEATED_MAX_BYTES = 64;
 
-function isAscii(text: string): boolean {
-  for (let index = 0; index < text.length; index++) if (text.charCodeAt(index) > 0x7f) return false;
-  return true;
-}
-
 /**
- * avsc's Tap.readString, remembering the last short ASCII value read: when
- * the next one has the same bytes, that string is returned as it is. (Equal
- * ASCII bytes decode to the equal string; a value with other bytes is
- * decoded as avsc decodes it.)
+ * avsc's Tap.readString, remembering the last short value read: when the
+ * next one has the same bytes and they are ASCII, that string is returned as
+ * it is (equal ASCII bytes decode to the equal string); any other value is
+ * decoded as avsc decodes it.
  */
 function repeatedStringReader(): (tap: Tap) => string | undefined {
   let last = '';
@@ -106,13 +101,16 @@ function repeatedStringReader(): (tap: Tap) => string | undefined {
     const buf = tap.buf;
     tap.pos += length;
     if (tap.pos > buf.length) return undefined;
-    if (length === last.length && length <= REPEATED_MAX_BYTES) {
+    // The last byte first: values that differ mostly differ at their end (counters, ids).
+    if (length === last.length && length <= REPEATED_MAX_BYTES && (length === 0 || buf[start + length - 1] === last.charCodeAt(length - 1))) {
       let at = 0;
       while (at < length && buf[start + at] === last.charCodeAt(at)) at++;
       if (at === length) return last;
     }
     const value = buf.utf8Slice(start, start + length);
-    if (length <= REPEATED_MAX_BYTES && value.length === length && isAscii(value)) last = value;
+    // As many characters as bytes: ASCII, or invalid bytes each read as U+FFFD,
+    // which no byte equals, so such a value never matches.
+    if (length <= REPEATED_MAX_BYTES && value.length === length) last = value;
     return value;
   };
 }
