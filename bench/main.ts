@@ -60,6 +60,7 @@ import { createLogger } from '../src/core/logger.js';
 import { sinkConnectorYaml, sourceConnectorYaml } from '../test/support/fixture.js';
 import { uniqueSuffix, writeConnectorFiles } from '../test/support/pipeline.js';
 import { DaemonProcess, freePort } from '../test/support/daemon-process.js';
+import { closeTestRegistry } from '../test/support/test-registry.js';
 import { benchProcessors, deleteBenchTopics } from './processors.js';
 import buildDistIfStale from '../test/support/build-dist.js';
 import { describeHistogram, histogramDelta, readHistogram } from './daemon-histograms.js';
@@ -425,6 +426,8 @@ async function main(): Promise<void> {
     await deleteBenchTopics(new Kafka({ brokers: svc.brokers.split(','), logLevel: logLevel.NOTHING }), suffix);
     await client.end();
     await clickhouse.close();
+    // The processor drains' events are registered in the tests' registry (test/support): its Kafka clients kept the bench from exiting.
+    await closeTestRegistry();
     if (svc.started) execFileSync('bash', ['stack/down'], { stdio: 'inherit' });
   }
 }
