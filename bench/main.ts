@@ -255,8 +255,8 @@ function peakRssOf(pid: number): number {
 interface DrainRun {
   /** From the daemon's start to the last item, in s. */
   seconds: number;
-  /** The daemon's CPU per item from its admin API's answer to the last item, in µs (what the drain costs, whatever else the machine runs). */
-  cpuMicros: number;
+  /** The daemon's CPU seconds from its admin API's answer to the last item (what the drain costs, whatever else the machine runs). */
+  cpuSeconds: number;
   peakRssMb: number;
   /** When the first items were counted (ms after the start) and how many. */
   firstAt: number;
@@ -286,7 +286,7 @@ async function drainWithDaemon(dir: string, format: FormatName, metric: string, 
     return count >= total;
   }, 600_000, 50);
   const seconds = (Date.now() - started) / 1000;
-  const run = { seconds, cpuMicros: ((processCpuSeconds(pid) - cpuAtStart) * 1e6) / total, peakRssMb: peakRssOf(pid), firstAt, firstCount };
+  const run = { seconds, cpuSeconds: processCpuSeconds(pid) - cpuAtStart, peakRssMb: peakRssOf(pid), firstAt, firstCount };
   return { run, daemon };
 }
 
@@ -299,11 +299,11 @@ async function stopDrain(daemon: DaemonProcess, name: string): Promise<void> {
   console.log(`  ${name}'s log: ${file}`);
 }
 
-async function drainSource(dir: string, transactions: number, events: number, format: FormatName = 'json'): Promise<DrainRun & { eventsPerSecond: number; bytesPerEvent: number }> {
+async function drainSource(dir: string, transactions: number, events: number, format: FormatName = 'json'): Promise<DrainRun & { eventsPerSecond: number; bytesPerEvent: number; cpuMicros: number }> {
   const { run, daemon } = await drainWithDaemon(dir, format, 'tideline_source_transactions_total', transactions);
   const bytesPerEvent = (await daemon.metric('tideline_source_bytes_total')) / events;
   await stopDrain(daemon, `source-drain-${format}`);
-  return { ...run, cpuMicros: (run.cpuMicros * transactions) / events, eventsPerSecond: events / run.seconds, bytesPerEvent };
+  return { ...run, cpuMicros: (run.cpuSeconds * 1e6) / events, eventsPerSecond: events / run.seconds, bytesPerEvent };
 }
 
 /**
@@ -446,7 +446,7 @@ async function drainSink(clickhouse: ClickHouseServer, svc: ReturnType<typeof se
   console.log(
     `sink (Kafka → ClickHouse), format ${format}: ${ROWS.toLocaleString()} rows in ${run.seconds.toFixed(1)} s = ${Math.round(ROWS / run.seconds).toLocaleString()} rows/s ` +
       `(first batch of ${run.firstCount.toLocaleString()} rows written after ${(run.firstAt / 1000).toFixed(1)} s, ${steady}; ` +
-      `daemon: ${run.cpuMicros.toFixed(1)} µs CPU/row, peak RSS ${Math.round(run.peakRssMb)} MB)`,
+      `daemon: ${((run.cpuSeconds * 1e6) / ROWS).toFixed(1)} µs CPU/row, peak RSS ${Math.round(run.peakRssMb)} MB)`,
   );
 }
 

@@ -127,32 +127,14 @@ function readBytes(buffer: Buffer, at: number): Buffer | null {
   return buffer.subarray(at, at + length);
 }
 
-// Header names repeat from record to record: the last name seen at each
-// position, kept with a copy of its bytes, is given again for the same bytes,
-// the same string already used as a property name (no UTF-8 decoding, and a
-// fast property store). Short names only: a few bytes to compare.
-const RECENT_NAMES = 16;
-const RECENT_NAME_BYTES = 64;
-const recentNames: { bytes: Uint8Array; name: string }[] = [];
-
-function sameBytes(buffer: Buffer, at: number, bytes: Uint8Array): boolean {
-  for (let index = 0; index < bytes.length; index++) if (buffer[at + index] !== bytes[index]) return false;
-  return true;
-}
-
-/** kafkajs's Decoder.readVarIntString, for the header name at this position. */
-function readName(buffer: Buffer, at: number, index: number): string | null {
+/** kafkajs's Decoder.readVarIntString: a header name. */
+function readName(buffer: Buffer, at: number): string | null {
   const length = readVarInt(buffer, at);
   if (length === -1) return null;
   if (length < 0) movedBack = true;
   at = position;
   position = at + length;
-  const withinBuffer = at >= 0 && length >= 0 && at + length <= buffer.length;
-  const recent = recentNames[index];
-  if (withinBuffer && recent !== undefined && recent.bytes.length === length && sameBytes(buffer, at, recent.bytes)) return recent.name;
-  const name = buffer.subarray(at, at + length).toString('utf8');
-  if (withinBuffer && index < RECENT_NAMES && length <= RECENT_NAME_BYTES) recentNames[index] = { bytes: new Uint8Array(buffer.subarray(at, at + length)), name };
-  return name;
+  return buffer.subarray(at, at + length).toString('utf8');
 }
 
 /**
@@ -167,7 +149,7 @@ function readHeaders(buffer: Buffer, at: number): Record<string, unknown> {
   if (count === -1) return headers;
   if (count < 0) throw new RangeError('Invalid array length'); // kafkajs's new Array(count)
   for (let index = 0; index < count; index++) {
-    const key = String(readName(buffer, position, index));
+    const key = String(readName(buffer, position));
     const value = readBytes(buffer, position);
     const existing = headers[key];
     const entry = existing === undefined ? value : Array.isArray(existing) ? (existing.push(value), existing) : [existing, value];

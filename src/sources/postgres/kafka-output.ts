@@ -107,12 +107,14 @@ export class KafkaOutput {
 
   /** Adds what was written since the last call to the counters. */
   private count(): void {
-    for (const counted of this.uncounted) {
-      counted.counter.inc(counted.pending);
-      counted.pending = 0;
-    }
-    this.uncounted.clear();
+    for (const counted of this.uncounted) counted.counter.inc(counted.pending);
     if (this.uncountedBytes > 0) this.bytesCounter.inc(this.uncountedBytes);
+    this.dropUncounted();
+  }
+
+  private dropUncounted(): void {
+    for (const counted of this.uncounted) counted.pending = 0;
+    this.uncounted.clear();
     this.uncountedBytes = 0;
   }
 
@@ -175,10 +177,7 @@ export class KafkaOutput {
     this.held = [];
     this.heldBytes = 0;
     this.events = 0;
-    // Dropped, so not counted.
-    for (const counted of this.uncounted) counted.pending = 0;
-    this.uncounted.clear();
-    this.uncountedBytes = 0;
+    this.dropUncounted(); // dropped, so not counted
     await this.writer.abort();
   }
 }
