@@ -48,6 +48,7 @@ export function deadLetterMessage(letter: DeadLetter, connector: string): DeadLe
 /** Sends dead letters to their topic (created with one partition when missing) with an idempotent producer. */
 export class DeadLetterWriter {
   private producer: Producer | null = null;
+  private opening: Promise<void> | null = null;
 
   constructor(
     private readonly kafka: Kafka,
@@ -55,7 +56,13 @@ export class DeadLetterWriter {
     private readonly connector: string,
   ) {}
 
-  async open(): Promise<void> {
+  /** Creates the topic if needed and connects the producer; send() waits for it. */
+  open(): Promise<void> {
+    this.opening ??= this.connect();
+    return this.opening;
+  }
+
+  private async connect(): Promise<void> {
     const admin = this.kafka.admin();
     await admin.connect();
     try {
@@ -70,12 +77,15 @@ export class DeadLetterWriter {
   /** Resolves once every letter is acknowledged by all in-sync replicas. */
   async send(letters: readonly DeadLetter[]): Promise<void> {
     if (letters.length === 0) return;
+    await this.opening;
     if (!this.producer) throw new Error('dead-letter writer is not open');
     await this.producer.send({ topic: this.topic, acks: -1, messages: letters.map((letter) => deadLetterMessage(letter, this.connector)) });
   }
 
   async close(): Promise<void> {
+    await this.opening?.catch(() => undefined);
     await this.producer?.disconnect();
     this.producer = null;
+    this.opening = null;
   }
 }

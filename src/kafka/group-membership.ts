@@ -68,6 +68,7 @@ interface CoordinatorBroker {
 }
 interface InternalCluster {
   connect(): Promise<void>;
+  refreshMetadata(): Promise<void>;
   disconnect(): Promise<void>;
   findGroupCoordinator(request: { groupId: string }): Promise<CoordinatorBroker>;
 }
@@ -93,6 +94,10 @@ export async function removeEarlierIncarnations(kafka: Kafka, groupId: string, t
   let cluster: InternalCluster | null = null;
   try {
     await admin.connect();
+    // A client connected to its seed broker knows no brokers until it reads
+    // metadata; a request that needs one first fails and is retried after
+    // kafkajs's initialRetryTime (300 ms). Metadata first: one round trip.
+    await admin.fetchTopicMetadata({ topics: [] });
     const { groups } = await admin.describeGroups([groupId]);
     const stale = membersTagged(groups[0]?.members ?? [], tag);
     if (stale.length === 0) return [];
@@ -102,6 +107,7 @@ export async function removeEarlierIncarnations(kafka: Kafka, groupId: string, t
       return [];
     }
     await cluster.connect();
+    await cluster.refreshMetadata();
     const coordinator = await cluster.findGroupCoordinator({ groupId });
     const removed: string[] = [];
     for (const memberId of stale) {

@@ -62,6 +62,7 @@ export interface SinkSettings {
 
 /** Where dead letters go (DeadLetterWriter in src/kafka/dead-letters.ts, or a fake in tests). */
 export interface DeadLetterSender {
+  /** Runs while the group joins: send() called before it settles waits for it. */
   open(): Promise<void>;
   send(letters: readonly DeadLetter[]): Promise<void>;
   close(): Promise<void>;
@@ -141,8 +142,13 @@ export class SinkRuntime<Prepared = unknown> {
     failed.catch(() => undefined);
     try {
       await this.retrier.run(`connect to ${this.writer.name}`, signal, () => this.writer.open(), this.service);
-      await this.deadLetters.open();
+      // The dead-letter topic and producer get ready while the group joins
+      // (creating the topic takes a Kafka round of its own); a write that
+      // refuses a record before then waits for them in send().
+      const deadLettersReady = this.deadLetters.open();
+      deadLettersReady.catch(() => undefined);
       await this.consumer.start({ onAssignment: (partitions) => this.assign(partitions, signal), onBatch: (batch) => this.receive(batch) }, signal);
+      await deadLettersReady;
       if (!signal.aborted) this.context.setState('running');
       logger.info(`writing to ${this.writer.name}`);
       // Ends with the run: its errors go to `failed`, and a rejoin still joining ends with the consumer's stop.
