@@ -30,14 +30,53 @@ export function unscaledBytes(value: bigint): Buffer {
   return bytes;
 }
 
+/** Base64 digit values by character code (-1: not a standard base64 character). */
+const BASE64_DIGITS = (() => {
+  const digits = new Int8Array(128).fill(-1);
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/';
+  for (let index = 0; index < alphabet.length; index++) digits[alphabet.charCodeAt(index)] = index;
+  return digits;
+})();
+
+/**
+ * The unscaled value of standard base64 of at most 6 bytes (4 or 8
+ * characters, padded as Buffer writes it), as an exact number; undefined for
+ * anything else, which Buffer's more lenient decoding then reads.
+ */
+function smallUnscaled(base64: string): number | undefined {
+  const length = base64.length;
+  if (length !== 4 && length !== 8) return undefined;
+  const padding = base64.charCodeAt(length - 1) !== 0x3d ? 0 : base64.charCodeAt(length - 2) === 0x3d ? 2 : 1;
+  let bits = 0;
+  for (let at = 0; at < length - padding; at++) {
+    const code = base64.charCodeAt(at);
+    const digit = code < 128 ? BASE64_DIGITS[code]! : -1;
+    if (digit < 0) return undefined;
+    bits = bits * 64 + digit;
+  }
+  const bytes = (length / 4) * 3 - padding;
+  // The last character's low 2 or 4 bits are not part of any byte (Buffer drops them too).
+  let value = Math.floor(bits / 2 ** ((length - padding) * 6 - bytes * 8));
+  if (value >= 2 ** (bytes * 8 - 1)) value -= 2 ** (bytes * 8);
+  return value;
+}
+
 /** The base64 of unscaled two's-complement bytes, with `scale`, back to decimal text ('-1234.50'). */
 export function unscaledBase64ToDecimal(base64: string, scale: number): string {
+  // Most decimals fit 6 bytes: read in numbers, without a Buffer and a BigInt each.
+  const small = smallUnscaled(base64);
+  if (small !== undefined) return scaledText(small < 0, String(Math.abs(small)), scale);
   const bytes = Buffer.from(base64, 'base64');
   if (bytes.length === 0) throw new Error('a Decimal needs at least one byte');
   let value = BigInt(`0x${bytes.toString('hex')}`);
   if (bytes[0]! & 0x80) value -= 1n << BigInt(8 * bytes.length);
   const negative = value < 0n;
-  const digits = (negative ? -value : value).toString().padStart(scale + 1, '0');
+  return scaledText(negative, (negative ? -value : value).toString(), scale);
+}
+
+/** Decimal text of an unscaled magnitude's digits with `scale` fraction digits. */
+function scaledText(negative: boolean, magnitude: string, scale: number): string {
+  const digits = magnitude.padStart(scale + 1, '0');
   const integer = digits.slice(0, digits.length - scale);
   const text = scale > 0 ? `${integer}.${digits.slice(digits.length - scale)}` : integer;
   return negative ? `-${text}` : text;

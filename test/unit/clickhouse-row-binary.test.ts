@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ByteWriter, fieldEncoder, parseFloatText, RowBinaryValueError, splitArrayLiteral } from '../../src/sinks/clickhouse/row-binary.js';
+import { seededRandom } from '../support/seeded-random.js';
 
 /** The RowBinary bytes of one TabSeparated field of `type`, as hex. */
 function encode(type: string, field: string): string {
@@ -85,6 +86,64 @@ describe('RowBinary field encoders', () => {
     expect(encode('Decimal(18, 4)', '-12345678901234.5678')).toBe(bigint(-123_456_789_012_345_678n, 8));
     expect(encode('Decimal(9, 3)', '-999999.999')).toBe(bigint(-999_999_999n, 4));
     expect(encode('Decimal(15, 0)', '999999999999999')).toBe(bigint(999_999_999_999_999n, 8));
+  });
+
+  it('reads Decimal text by hand as the exact path reads it, malformed text included', () => {
+    // The exact path's reading: -?digits[.digits], at most `scale` decimals (extra zeros allowed), below 10^precision.
+    const reference = (precision: number, scale: number, text: string): string => {
+      const match = /^(-?)(\d+)(?:\.(\d+))?$/.exec(text);
+      const fraction = match?.[3] ?? '';
+      if (!match || (fraction.length > scale && !/^0*$/.test(fraction.slice(scale)))) return 'refused';
+      const digits = BigInt(`${match[2]}${fraction.slice(0, scale).padEnd(scale, '0')}`);
+      if (digits >= 10n ** BigInt(precision)) return 'refused';
+      const out = Buffer.alloc(precision <= 9 ? 4 : 8);
+      if (precision <= 9) out.writeInt32LE(Number(match[1] ? -digits : digits));
+      else out.writeBigInt64LE(match[1] ? -digits : digits);
+      return out.toString('hex');
+    };
+    const attempt = (type: string, text: string): string => {
+      try {
+        return encode(type, text);
+      } catch (error) {
+        if (error instanceof RowBinaryValueError) return 'refused';
+        throw error;
+      }
+    };
+    const random = seededRandom(5);
+    const characters = '0123456789.-+e ';
+    const texts = ['.5', '5.', '-.5', '-', '', '1.2.3', '+1', '1e3', ' 1', '1 ', '--1', '0.10', '-0', '00012.30', '\u0661', '123456789012345', '1234567890123456'];
+    for (let round = 0; round < 3_000; round++) {
+      const length = 1 + Math.floor(random() * 16);
+      let text = '';
+      // Mostly digits, with a sign and a dot where a decimal has them, and a stray character now and then.
+      for (let at = 0; at < length; at++) text += random() < 0.85 ? String(Math.floor(random() * 10)) : characters[Math.floor(random() * characters.length)];
+      texts.push(text, `-${text.replace(/[^0-9]/g, '')}`, text.replace(/[^0-9.]/g, ''));
+    }
+    for (const text of texts) {
+      for (const [precision, scale] of [[12, 2], [9, 3], [15, 0], [15, 6], [4, 2]] as const) {
+        expect(attempt(`Decimal(${precision}, ${scale})`, text), `${JSON.stringify(text)} as Decimal(${precision}, ${scale})`).toBe(reference(precision, scale, text));
+      }
+    }
+  });
+
+  it('writes the last value of a date and time encoder again, and refuses an empty text as before', () => {
+    for (const type of ['Date', "DateTime('UTC')", "DateTime64(6, 'UTC')"]) {
+      const encoder = fieldEncoder(type)!;
+      const bytes = (text: string) => {
+        const out = new ByteWriter(16);
+        encoder(text, out);
+        return out.slice().toString('hex');
+      };
+      const [first, second] = type === 'Date' ? ['2024-02-29', '2024-03-01'] : ['2024-02-29 12:34:56.250000', '2024-02-29 12:34:57.000000'];
+      const once = bytes(first);
+      expect(bytes(first)).toBe(once);
+      expect(bytes(second)).not.toBe(once);
+      expect(bytes(first)).toBe(once);
+      expect(bytes(first)).toBe(encode(type, first));
+      // The first text an encoder sees may be empty: it is refused, not taken for the remembered value.
+      expect(() => fieldEncoder(type)!('', new ByteWriter(16))).toThrow(RowBinaryValueError);
+      expect(() => bytes('')).toThrow(RowBinaryValueError);
+    }
   });
 
   it('gives the same DateTime seconds for rows of one day (the cached day) and of others', () => {

@@ -133,7 +133,6 @@ type ValueEncoder = (text: string | null, out: ByteWriter) => void;
 export type FieldEncoder = (field: string, out: ByteWriter) => void;
 
 const INTEGER = /^-?\d+$/;
-const DECIMAL = /^-?\d+(?:\.\d+)?$/;
 
 function notNull(type: string, text: string | null): string {
   if (text === null) throw new RowBinaryValueError(`NULL for the non-Nullable ${type} column`);
@@ -190,15 +189,26 @@ function decimalEncoder(type: string, precision: number, scale: number): ValueEn
   const limit = 10n ** BigInt(precision);
   const bytes = precision <= 9 ? 4 : precision <= 18 ? 8 : 16;
   const numberLimit = precision <= 15 ? 10 ** precision : 0;
-  const factor = 10 ** scale;
   return (text, out) => {
     const value = notNull(type, text);
     if (numberLimit > 0 && value.length <= 16) {
-      // Fast path, exact in doubles: at most 15 digits, and no more decimals than the scale.
-      const dot = value.indexOf('.');
+      // Fast path, exact in doubles: at most 15 digits, and no more decimals
+      // than the scale. The text is read by hand as -?\d+(\.\d+)?, its digits
+      // into one integer (exact below 2^53; more digits fail the limit anyway).
+      const negative = value.charCodeAt(0) === 0x2d;
+      const start = negative ? 1 : 0;
+      let digits = 0;
+      let dot = -1;
+      let valid = start < value.length;
+      for (let at = start; valid && at < value.length; at++) {
+        const code = value.charCodeAt(at);
+        if (code >= 0x30 && code <= 0x39) digits = digits * 10 + (code - 0x30);
+        else if (code === 0x2e && dot < 0 && at > start && at < value.length - 1) dot = at;
+        else valid = false;
+      }
       const decimals = dot < 0 ? 0 : value.length - dot - 1;
-      if (decimals <= scale && DECIMAL.test(value)) {
-        const scaled = dot < 0 ? Number(value) * factor : Number(value.slice(0, dot) + value.slice(dot + 1)) * 10 ** (scale - decimals);
+      if (valid && decimals <= scale) {
+        const scaled = (negative ? -digits : digits) * 10 ** (scale - decimals);
         if (Math.abs(scaled) >= numberLimit) throw new RowBinaryValueError(`${value} does not fit ${type}`);
         if (bytes === 4) out.int(scaled, 4, true);
         else out.int64(scaled === 0 ? 0 : scaled, true);
@@ -261,7 +271,7 @@ function dateTimeParts(type: string, text: string): { seconds: number; fraction:
 
 function dateEncoder(type: string): ValueEncoder {
   // Rows of a batch often share a date: the last one is remembered.
-  let lastText = '';
+  let lastText: string | null = null;
   let lastDays = 0;
   return (text, out) => {
     const value = notNull(type, text);
@@ -276,23 +286,37 @@ function dateEncoder(type: string): ValueEncoder {
   };
 }
 
+// The date-and-time encoders remember their last text and its value: rows of
+// a transaction often share a timestamp (see type-mapping.ts isoUtcFormatter).
+
 function dateTimeEncoder(type: string): ValueEncoder {
+  let lastText: string | null = null;
+  let lastSeconds = 0;
   return (text, out) => {
     const value = notNull(type, text);
+    if (value === lastText) return out.int(lastSeconds, 4, false);
     const { seconds } = dateTimeParts(type, value);
     if (seconds < 0 || seconds > 0xffff_ffff) throw new RowBinaryValueError(`${value} is outside the range of ${type} (1970 to 2106)`);
+    lastText = value;
+    lastSeconds = seconds;
     out.int(seconds, 4, false);
   };
 }
 
 function dateTime64Encoder(type: string, precision: number): ValueEncoder {
   const factor = 10 ** precision;
+  let lastText: string | null = null;
+  let lastTicks: number | bigint = 0;
   return (text, out) => {
     const value = notNull(type, text);
-    const { seconds, fraction } = dateTimeParts(type, value);
-    const ticks = Number(fraction.padEnd(precision, '0').slice(0, precision) || '0');
-    const total = seconds * factor + ticks;
-    out.int64(Number.isSafeInteger(total) ? total : BigInt(seconds) * BigInt(factor) + BigInt(ticks), true);
+    if (value !== lastText) {
+      const { seconds, fraction } = dateTimeParts(type, value);
+      const ticks = Number(fraction.padEnd(precision, '0').slice(0, precision) || '0');
+      const total = seconds * factor + ticks;
+      lastTicks = Number.isSafeInteger(total) ? total : BigInt(seconds) * BigInt(factor) + BigInt(ticks);
+      lastText = value;
+    }
+    out.int64(lastTicks, true);
   };
 }
 

@@ -54,7 +54,8 @@ export class RowImage {
     readonly plan: TablePlan,
     cells: unknown[] | null,
     fields: string[] | null,
-    readonly version: string,
+    /** The row version (`_version`). */
+    readonly version: number,
     readonly deleted: boolean,
   ) {
     this.cells = cells;
@@ -118,18 +119,18 @@ export function eventToRows(plan: TablePlan, event: ChangeEvent, version: number
   const previousKey = !plan.rowKey && !deleted && keyChange?.oldKey ? keyFieldsOf(plan, keyChange.oldKey) : undefined;
   // An update can carry the placeholder (its before image, under REPLICA
   // IDENTITY FULL, may hold the value), and so can the create of a key change.
-  const row = imageToRow(plan, image, event.op === 'u' ? event.before : null, String(version), deleted, event.op === 'u' || previousKey !== undefined);
+  const row = imageToRow(plan, image, event.op === 'u' ? event.before : null, version, deleted, event.op === 'u' || previousKey !== undefined);
   if (previousKey !== undefined) row.previousKey = previousKey;
   if (deleted && keyChange?.newKey && !plan.rowKey) markMissingValues(row);
   if (plan.rowKey && event.op === 'u' && event.before) {
     // Without a key the old row is found by its content: delete it, unless the update left it as it was.
-    const old = imageToRow(plan, event.before, null, String(version), true);
+    const old = imageToRow(plan, event.before, null, version, true);
     if (row.unavailable || rowKeyOf(old) !== rowKeyOf(row)) return [old, row];
   }
   return [row];
 }
 
-function imageToRow(plan: TablePlan, image: Row, before: Row | null, version: string, deleted: boolean, placeholders = false): RowImage {
+function imageToRow(plan: TablePlan, image: Row, before: Row | null, version: number, deleted: boolean, placeholders = false): RowImage {
   const columns = plan.columns;
   const cells: unknown[] = new Array<unknown>(columns.length);
   let unavailable: Map<number, unknown> | null = null;
@@ -366,7 +367,9 @@ export function writeRowBinary(row: RowImage, out: ByteWriter): void {
     throw error;
   }
   if (row.plan.rowKey) stringEncoder(rowKeyOf(row), out);
-  versionEncoder(row.version, out);
+  // A safe integer (every LSN below 8 PiB of WAL) straight; larger ones by their text.
+  if (Number.isSafeInteger(row.version) && row.version >= 0) out.int64(row.version, false);
+  else versionEncoder(String(row.version), out);
   out.u8(row.deleted ? 1 : 0);
 }
 

@@ -146,6 +146,23 @@ export function formatIsoUtc(iso: string, withFraction: boolean): string {
   return withFraction ? `${base}.${(match[3] ?? '').padEnd(6, '0').slice(0, 6)}` : base;
 }
 
+/**
+ * formatIsoUtc for one column, remembering its last value: the rows of a
+ * transaction often share a timestamp (now(), a bulk update's), which then
+ * comes out as the same string, and row-binary.ts's encoder, which also
+ * remembers its last text, takes it without parsing it again.
+ */
+function isoUtcFormatter(withFraction: boolean): (value: unknown) => string {
+  let lastIso: unknown = null;
+  let lastText = '';
+  return (value) => {
+    if (value === lastIso) return lastText;
+    lastText = formatIsoUtc(value as string, withFraction);
+    lastIso = value;
+    return lastText;
+  };
+}
+
 function decimalType(schema: ConnectSchema): string | undefined {
   const parameters = schema.parameters ?? {};
   if (parameters[SourceTypeParameter.type] !== 'NUMERIC') return undefined;
@@ -201,9 +218,7 @@ function baseMapping(schema: ConnectSchema, features: ServerFeatures, options: M
         ? quoted("DateTime64(6, 'UTC')", (value) => formatMicros(value as number, true), 'micros')
         : quoted("DateTime('UTC')", (value) => formatMicros(value as number, false), 'micros');
     case SemanticType.ZonedTimestamp:
-      return features.dateTime64
-        ? quoted("DateTime64(6, 'UTC')", (value) => formatIsoUtc(value as string, true))
-        : quoted("DateTime('UTC')", (value) => formatIsoUtc(value as string, false));
+      return features.dateTime64 ? quoted("DateTime64(6, 'UTC')", isoUtcFormatter(true)) : quoted("DateTime('UTC')", isoUtcFormatter(false));
     case SemanticType.Uuid:
       return quoted('UUID', text);
     case SemanticType.MicroTime:
