@@ -1,6 +1,6 @@
 # tideline daemon image. Built by docker-compose.yml (`build: .`); see docs/docker.md.
 
-# ---- build: install all dependencies, compile TypeScript, drop dev dependencies
+# ---- build: install all dependencies, check types and bundle (scripts/build.mjs), drop dev dependencies
 FROM node:20-bookworm-slim AS build
 WORKDIR /app
 
@@ -11,11 +11,12 @@ COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
 
 COPY tsconfig.json tsconfig.build.json ./
+COPY scripts ./scripts
 COPY src ./src
 RUN npm run build \
  && npm prune --omit=dev --no-audit --no-fund
 
-# ---- runtime: compiled code, production dependencies, connector files
+# ---- runtime: the bundles, production dependencies (kafkajs is loaded from them), connector files
 FROM node:20-bookworm-slim
 ENV NODE_ENV=production
 WORKDIR /app

@@ -31,5 +31,7 @@ function builtAt(): number {
 export default function setup(): void {
   if (builtAt() >= newestSource('src')) return;
   const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+  // What `npm run build` runs: the type check, then the bundles (scripts/build.mjs).
   execFileSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { stdio: 'inherit', timeout: 120_000 });
+  execFileSync(process.execPath, ['scripts/build.mjs'], { stdio: 'inherit', timeout: 60_000 });
 }

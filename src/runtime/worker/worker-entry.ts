@@ -1,6 +1,7 @@
 /**
- * Where the worker's code is. Built (dist/), this module is JavaScript and
- * its sibling connector-worker.js runs as is. From sources (tsx: `npm run
+ * Where the worker's code is. Built, this module is part of the bundle
+ * dist/cli/main.js, and the worker's bundle beside it, connector-worker.js,
+ * runs as is (scripts/build.mjs puts them side by side). From sources (tsx: `npm run
  * tideline`, the tests, the bench) it is TypeScript, and Node 20 does not
  * apply a loader given by `--import tsx` (inherited or in the worker's
  * execArgv) to a worker's entry: the worker then starts from a short script
