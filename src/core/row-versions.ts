@@ -19,8 +19,12 @@ export interface SourceBlockSpec<Source extends SourceBlock = SourceBlock> {
   connector: string;
   /** The Connect schema of the whole block (core/events.ts sourceBlockSchema). */
   schema: ConnectSchema;
-  /** The field(s) the row version comes from, as error messages name them (e.g. `source.lsn`). */
-  rowVersionField: string;
+  /**
+   * The fields of the block the row version comes from (e.g. `['lsn']`):
+   * error messages name them, and a sink that reads only some fields of a
+   * block (a projection) reads these.
+   */
+  rowVersionFields: readonly string[];
   /**
    * The row version of one event's block: a non-negative integer that grows
    * with the order of the source's changes (below 2^53). Null when the block
@@ -43,6 +47,11 @@ export class RowVersions {
     }
   }
 
+  /** The source block fields every row version needs: `connector` and each kind's rowVersionFields. */
+  get sourceFields(): string[] {
+    return [...new Set(['connector', ...[...this.byConnector.values()].flatMap((spec) => spec.rowVersionFields)])];
+  }
+
   /** The `source.connector` values known. */
   get connectors(): string[] {
     return [...this.byConnector.keys()];
@@ -57,8 +66,9 @@ export class RowVersions {
       throw new RowVersionError(`no row version known for events of connector ${JSON.stringify(connector ?? null)} (source.connector); known: ${known || 'none'}`);
     }
     const version = spec.rowVersion(source);
-    if (version === null || version === undefined) throw new RowVersionError(`event without ${spec.rowVersionField} (needed as the row version)`);
-    if (!Number.isSafeInteger(version) || version < 0) throw new RowVersionError(`${spec.rowVersionField} ${String(version)} is not a row version (a non-negative integer)`);
+    const fields = () => spec.rowVersionFields.map((field) => `source.${field}`).join(', ');
+    if (version === null || version === undefined) throw new RowVersionError(`event without ${fields()} (needed as the row version)`);
+    if (!Number.isSafeInteger(version) || version < 0) throw new RowVersionError(`${fields()} ${String(version)} is not a row version (a non-negative integer)`);
     return version;
   }
 }

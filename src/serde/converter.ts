@@ -42,6 +42,17 @@ export interface SchemaEntry {
   readonly schema: ConnectSchema | null;
 }
 
+/**
+ * The fields to read of records nested in a value, by the value field that
+ * holds the record: `{ source: ['connector', 'ts_ms', 'lsn'] }` reads only
+ * those fields of `source` and skips the others undecoded (the sink's hot
+ * path reads three of a source block's twelve). A converter may read more
+ * (json parses the whole text anyway); the caller must not read the other
+ * fields of those records. Pass the same object every time: converters key
+ * their projected readers by it.
+ */
+export type Projection = Readonly<Record<string, readonly string[]>>;
+
 /** A decoded message: its schema (cached) and its value. */
 export interface ConnectData<T> {
   schema: SchemaEntry;
@@ -90,6 +101,9 @@ export interface Converter {
    * error and throws another Error.
    */
   decodeKey<T = unknown>(bytes: Buffer, hint?: SchemaEntry): ConnectData<T>;
-  /** Decodes a message value (not a tombstone: callers handle null bytes). As decodeKey. */
-  decodeValue<T = unknown>(bytes: Buffer, hint?: SchemaEntry): ConnectData<T>;
+  /**
+   * Decodes a message value (not a tombstone: callers handle null bytes). As
+   * decodeKey; `projection`: fields of nested records to read (see Projection).
+   */
+  decodeValue<T = unknown>(bytes: Buffer, hint?: SchemaEntry, projection?: Projection): ConnectData<T>;
 }

@@ -46,10 +46,15 @@ describe('RowVersions', () => {
     const binlog: SourceBlockSpec<SourceBlock & { file: string; pos: number; row: number }> = {
       connector: 'mysql',
       schema: postgresSourceBlock.schema,
-      rowVersionField: 'source.file, source.pos',
+      rowVersionFields: ['file', 'pos'],
       rowVersion: (source) => Number(source.file.slice(source.file.lastIndexOf('.') + 1)) * 2 ** 32 + source.pos,
     };
-    expect(new RowVersions([postgresSourceBlock, binlog]).of(mysql)).toBe(3 * 2 ** 32 + 4_711);
+    const both = new RowVersions([postgresSourceBlock, binlog]);
+    expect(both.of(mysql)).toBe(3 * 2 ** 32 + 4_711);
+    // What a sink that projects the source block reads of it.
+    expect(both.sourceFields).toEqual(['connector', 'lsn', 'file', 'pos']);
+    const noVersion = new RowVersions([{ ...binlog, rowVersion: () => null }]);
+    expect(() => noVersion.of(mysql)).toThrow('event without source.file, source.pos (needed as the row version)');
   });
 
   it('refuses two specs for one connector', () => {

@@ -12,7 +12,7 @@ import type { ConnectSchema } from '../../src/core/connect-schema.js';
 import { envelopeSchema, keySchema, type ChangeEvent, type ColumnSchema } from '../../src/core/events.js';
 import { MemorySchemaRegistry } from '../../src/registry/memory-registry.js';
 import { IncompatibleSchemaError, SchemaNotFoundError, type SchemaRegistry } from '../../src/registry/schema-registry.js';
-import { AvroConverter, SchemaNotLoadedError } from '../../src/serde/avro/avro-converter.js';
+import { AvroConverter, projectSchema, SchemaNotLoadedError } from '../../src/serde/avro/avro-converter.js';
 import { toAvroSchema, toConnectSchema } from '../../src/serde/avro/avro-schema.js';
 import { compileType, shortestFloat } from '../../src/serde/avro/avsc-types.js';
 import avro from 'avsc';
@@ -374,6 +374,42 @@ describe('avro schema changes', () => {
     expect(own.schema).not.toBe(latest.schema);
     expect((own.value as ChangeEvent).after).toEqual({ id: 1, note: 'a', day: null, small: null });
     expect((reader.decodeValue(newer, own.schema).value as ChangeEvent).after).toMatchObject({ qty: 3 });
+  });
+
+  it('reads only the projected fields of the source block, of a message of its own schema and of an older one', async () => {
+    const registry = new MemorySchemaRegistry();
+    const writer = new AvroConverter(registry);
+    const event = { before: null, after: { id: 1, note: 'a', day: 19_000, small: 3 }, source, op: 'u', ts_ms: 1 };
+    const old = (await writer.encoder(TOPIC, 'value', v1)).encode(event);
+    const newer = (await writer.encoder(TOPIC, 'value', withQty)).encode({ ...event, after: { ...event.after, qty: 4 } });
+    const reader = new AvroConverter(registry);
+    const projection = { source: ['connector', 'ts_ms', 'lsn'] };
+    const latest = await decodeValue(reader, newer);
+    await reader.loadSchemas([old]);
+    for (const [bytes, qty] of [[newer, 4], [old, null]] as const) {
+      const projected = reader.decodeValue<ChangeEvent>(bytes, latest.schema, projection);
+      // The entry is the hint's (callers key their state by it); the rest of the value is whole.
+      expect(projected.schema).toBe(latest.schema);
+      expect(projected.value).toEqual({ ...event, after: { ...event.after, qty }, source: { connector: 'postgresql', ts_ms: 5, lsn: 10 } });
+    }
+    // Without the projection, and in the json format (which reads everything), the block is whole.
+    expect(reader.decodeValue<ChangeEvent>(newer, latest.schema).value.source).toEqual(source);
+    const json = createConverter('json');
+    const text = (await json.encoder(TOPIC, 'value', v1)).encode(event);
+    expect(json.decodeValue<ChangeEvent>(text, undefined, projection).value.source).toEqual(source);
+  });
+
+  it('leaves a schema a projection does not apply to as it is', () => {
+    const schema = toAvroSchema(v1) as Record<string, unknown>;
+    expect(projectSchema(schema, { transaction: ['id'] })).toBeNull(); // a union, not a record: read whole
+    expect(projectSchema(schema, { nothing: ['id'] })).toBeNull();
+    expect(projectSchema(schema, { source: postgresSourceBlock.schema.fields!.map((field) => field.field!) })).toBeNull(); // every field kept
+    expect(projectSchema('string', { source: ['lsn'] })).toBeNull();
+    const cut = projectSchema(schema, { source: ['lsn', 'absent'] }) as { fields: { name: string; type: { name?: string; namespace?: string; fields?: { name: string }[] } }[] };
+    const block = cut.fields.find((field) => field.name === 'source')!.type;
+    // Named as the writer's block, so that the writer's resolves to it.
+    expect(`${block.namespace}.${block.name}`).toBe('io.debezium.connector.postgresql.Source');
+    expect(block.fields!.map((field) => field.name)).toEqual(['lsn']);
   });
 
   it('the registry refuses an incompatible version (BACKWARD)', async () => {

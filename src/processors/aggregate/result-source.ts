@@ -50,6 +50,6 @@ export const resultSourceBlock: SourceBlockSpec<ResultSourceBlock> = {
     { type: 'int64', optional: true, field: 'lsn' },
     { type: 'int64', optional: true, field: 'xmin' },
   ]),
-  rowVersionField: 'source.lsn',
+  rowVersionFields: ['lsn'],
   rowVersion: (source) => (typeof source.lsn === 'number' ? source.lsn : null),
 };

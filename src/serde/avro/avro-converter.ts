@@ -12,13 +12,17 @@
  *    of the same record (the sink's latest plan of a topic), the message is
  *    resolved to it (avsc's resolver), so older events come out in the shape
  *    the caller knows.
+ *  - A Projection (converter.ts) reads some fields of a nested record and
+ *    skips the others: the message is resolved (avsc's resolver, which skips
+ *    a writer's field the reader lacks without decoding it) to the reader's
+ *    schema with that record's other fields left out.
  *  - Messages that do not start with the magic byte are JSON (a topic written
  *    before the switch to Avro): they are decoded by a JsonConverter.
  */
 import type avro from 'avsc';
 import type { ConnectSchema } from '../../core/connect-schema.js';
 import { SchemaNotFoundError, type SchemaRegistry } from '../../registry/schema-registry.js';
-import { DecodeError, type ConnectData, type Converter, type MessagePart, type SchemaEncoder, type SchemaEntry } from '../converter.js';
+import { DecodeError, type ConnectData, type Converter, type MessagePart, type Projection, type SchemaEncoder, type SchemaEntry } from '../converter.js';
 import { SchemalessJsonEncoder } from '../json/envelope.js';
 import { JsonConverter } from '../json/json-converter.js';
 import { toAvroSchema, toConnectSchema, type AvroSchema } from './avro-schema.js';
@@ -35,6 +39,14 @@ export interface AvroSchemaEntry extends SchemaEntry {
   /** The record's full name (resolving to a newer schema only happens within one record name). */
   readonly recordName: string | undefined;
   /** Resolvers from older writers' types to this one, by writer registry id (null: incompatible). */
+  readonly resolvers: Map<number, Resolver | null>;
+  /** This schema with projections applied, by projection (null: the projection changes nothing here). */
+  readonly projections: Map<Projection, ProjectedType | null>;
+}
+
+/** A schema with some fields of nested records left out, and its resolvers from writers' types, by writer registry id (null: none). */
+interface ProjectedType {
+  readonly type: avro.Type;
   readonly resolvers: Map<number, Resolver | null>;
 }
 
@@ -106,8 +118,8 @@ export class AvroConverter implements Converter {
     return isConfluentFramed(bytes) ? this.decodeAvro<T>(bytes, hint) : this.json.decodeKey<T>(bytes, hint);
   }
 
-  decodeValue<T = unknown>(bytes: Buffer, hint?: SchemaEntry): ConnectData<T> {
-    return isConfluentFramed(bytes) ? this.decodeAvro<T>(bytes, hint) : this.json.decodeValue<T>(bytes, hint);
+  decodeValue<T = unknown>(bytes: Buffer, hint?: SchemaEntry, projection?: Projection): ConnectData<T> {
+    return isConfluentFramed(bytes) ? this.decodeAvro<T>(bytes, hint, projection) : this.json.decodeValue<T>(bytes, hint);
   }
 
   /** The shared buffer an encoder writes into, at least `bytes` long. */
@@ -152,12 +164,13 @@ export class AvroConverter implements Converter {
       type,
       recordName: typeof avroSchema === 'object' && !Array.isArray(avroSchema) && avroSchema['type'] === 'record' ? type.name : undefined,
       resolvers: new Map(),
+      projections: new Map(),
     };
     this.byId.set(registryId, entry);
     return entry;
   }
 
-  private decodeAvro<T>(bytes: Buffer, hint: SchemaEntry | undefined): ConnectData<T> {
+  private decodeAvro<T>(bytes: Buffer, hint: SchemaEntry | undefined, projection?: Projection): ConnectData<T> {
     const id = schemaIdOf(bytes);
     if (id === undefined) throw new DecodeError(`Avro message of ${bytes.length} bytes is shorter than the Confluent header (5 bytes)`);
     const writer = this.byId.get(id);
@@ -167,13 +180,43 @@ export class AvroConverter implements Converter {
       throw new SchemaNotLoadedError(id);
     }
     const reader = this.readerFor(writer, hint);
+    const projected = projection && this.projectedResolver(reader, writer, projection);
     try {
-      const decoded = reader === writer ? writer.type.decode(bytes, HEADER_BYTES) : reader.type.decode(bytes, HEADER_BYTES, reader.resolvers.get(id)!);
+      const decoded = projected
+        ? projected.type.decode(bytes, HEADER_BYTES, projected.resolver)
+        : reader === writer
+          ? writer.type.decode(bytes, HEADER_BYTES)
+          : reader.type.decode(bytes, HEADER_BYTES, reader.resolvers.get(id)!);
       if (decoded.offset !== bytes.length) throw new Error(decoded.offset < 0 ? 'truncated message' : `${bytes.length - decoded.offset} bytes after the value`);
       return { schema: reader, value: decoded.value as T };
     } catch (error) {
       throw new DecodeError(`Avro message with schema id ${id} does not decode: ${error instanceof Error ? error.message : String(error)}`);
     }
+  }
+
+  /**
+   * The reader's schema with the projection applied and its resolver from the
+   * writer's type; undefined when the projection leaves nothing out of this
+   * schema, or avsc cannot resolve (the message is then read whole).
+   */
+  private projectedResolver(reader: AvroSchemaEntry, writer: AvroSchemaEntry, projection: Projection): { type: avro.Type; resolver: Resolver } | undefined {
+    let projected = reader.projections.get(projection);
+    if (projected === undefined) {
+      const schema = projectSchema(reader.avroSchema, projection);
+      projected = schema ? { type: compileType(schema as avro.Schema), resolvers: new Map() } : null;
+      reader.projections.set(projection, projected);
+    }
+    if (!projected) return undefined;
+    let resolver = projected.resolvers.get(writer.registryId);
+    if (resolver === undefined) {
+      try {
+        resolver = projected.type.createResolver(writer.type);
+      } catch {
+        resolver = null;
+      }
+      projected.resolvers.set(writer.registryId, resolver);
+    }
+    return resolver ? { type: projected.type, resolver } : undefined;
   }
 
   /**
@@ -194,6 +237,26 @@ export class AvroConverter implements Converter {
     }
     return resolver ? hint : writer;
   }
+}
+
+/**
+ * A record schema with the projected fields' records cut to the fields named
+ * (those they have); null when that leaves the schema as it is. The records
+ * keep their names, so a writer's schema resolves to the cut one.
+ */
+export function projectSchema(schema: AvroSchema, projection: Projection): AvroSchema | null {
+  if (typeof schema !== 'object' || Array.isArray(schema) || schema['type'] !== 'record' || !Array.isArray(schema['fields'])) return null;
+  let changed = false;
+  const fields = (schema['fields'] as { name: string; type: AvroSchema }[]).map((field) => {
+    const keep = Object.hasOwn(projection, field.name) ? projection[field.name]! : undefined;
+    const type = field.type;
+    if (!keep || typeof type !== 'object' || Array.isArray(type) || type['type'] !== 'record' || !Array.isArray(type['fields'])) return field;
+    const kept = (type['fields'] as { name: string }[]).filter((inner) => keep.includes(inner.name));
+    if (kept.length === (type['fields'] as unknown[]).length) return field;
+    changed = true;
+    return { ...field, type: { ...type, fields: kept } };
+  });
+  return changed ? { ...schema, fields } : null;
 }
 
 function isAvroEntry(entry: SchemaEntry): entry is AvroSchemaEntry {

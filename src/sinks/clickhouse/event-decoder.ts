@@ -5,11 +5,12 @@
  *
  * Fast path: a message whose schema is the topic's latest (the converter's
  * cached SchemaEntry, given as the hint) is decoded without parsing its
- * schema, and its table state is known without planning.
+ * schema, only the source block fields the sink uses read, and its table
+ * state is known without planning.
  */
 import { NEW_KEY_HEADER, OLD_KEY_HEADER, type ChangeEvent, type Row } from '../../core/events.js';
 import { RowVersionError, type RowVersions } from '../../core/row-versions.js';
-import type { Converter, SchemaEntry } from '../../serde/converter.js';
+import type { Converter, Projection, SchemaEntry } from '../../serde/converter.js';
 import type { ConsumedRecord } from '../runtime/writer.js';
 import { UnwritableEventError, type KeyChange } from './rows.js';
 import type { TableCatalog, TableState } from './table-catalog.js';
@@ -23,12 +24,20 @@ export interface DecodedEvent {
 export class EventDecoder {
   /** Per topic: the value schema of its latest planned event and that table state. */
   private readonly latest = new Map<string, { entry: SchemaEntry; state: TableState }>();
+  /**
+   * What the fast path reads of the source block: its commit time and the
+   * row version's fields (the rest, a dozen strings and longs an event, is
+   * skipped undecoded by the avro format).
+   */
+  private readonly projection: Projection;
 
   constructor(
     private readonly catalog: TableCatalog,
     private readonly converter: Converter,
     private readonly rowVersions: RowVersions,
-  ) {}
+  ) {
+    this.projection = { source: ['ts_ms', ...rowVersions.sourceFields] };
+  }
 
   /**
    * The event's row version, as the kind that wrote its source block defines
@@ -47,7 +56,7 @@ export class EventDecoder {
   fast(topic: string, record: ConsumedRecord): { event: ChangeEvent; state: TableState } | undefined {
     const known = this.latest.get(topic);
     if (!known || !record.value) return undefined;
-    const decoded = this.converter.decodeValue<ChangeEvent>(record.value, known.entry);
+    const decoded = this.converter.decodeValue<ChangeEvent>(record.value, known.entry, this.projection);
     if (decoded.schema !== known.entry || decoded.value?.op === 't') return undefined;
     return { event: decoded.value, state: known.state };
   }

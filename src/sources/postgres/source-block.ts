@@ -29,6 +29,6 @@ export const postgresSourceBlock: SourceBlockSpec<PostgresSourceBlock> = {
     { type: 'int64', optional: true, field: 'lsn' },
     { type: 'int64', optional: true, field: 'xmin' },
   ]),
-  rowVersionField: 'source.lsn',
+  rowVersionFields: ['lsn'],
   rowVersion: (source) => (typeof source.lsn === 'number' ? source.lsn : null),
 };
