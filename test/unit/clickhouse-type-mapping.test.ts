@@ -63,6 +63,12 @@ describe('mapColumn', () => {
     const old = mapColumn(schema, OLD);
     expect(old.type).toBe("Nullable(DateTime('UTC'))");
     expect(old.format('2024-03-01T12:34:56.123456Z')).toBe('2024-03-01 12:34:56');
+    // The last value is remembered (rows of a transaction share now()); a new one, or a bad one, is read as such.
+    expect(modern.format('2024-03-01T12:34:56.123456Z')).toBe('2024-03-01 12:34:56.123456');
+    expect(modern.format('2024-03-01T12:34:57Z')).toBe('2024-03-01 12:34:57.000000');
+    expect(() => modern.format('2024-03-01 12:34:57')).toThrow(/not an ISO-8601 UTC timestamp/);
+    expect(modern.format('2024-03-01T12:34:57Z')).toBe('2024-03-01 12:34:57.000000');
+    expect(modern.format('2024-03-01T12:34:56.123456Z')).toBe('2024-03-01 12:34:56.123456');
   });
 
   it('maps Date, UUID, MicroTime and Json', () => {

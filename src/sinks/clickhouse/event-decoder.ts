@@ -21,6 +21,15 @@ export interface DecodedEvent {
   state: TableState | null;
 }
 
+/** One projection object per RowVersions (the daemon has one): converters key their projected readers by it. */
+const projections = new WeakMap<RowVersions, Projection>();
+
+function sourceProjection(rowVersions: RowVersions): Projection {
+  let projection = projections.get(rowVersions);
+  if (!projection) projections.set(rowVersions, (projection = { source: ['ts_ms', ...rowVersions.sourceFields] }));
+  return projection;
+}
+
 export class EventDecoder {
   /** Per topic: the value schema of its latest planned event and that table state. */
   private readonly latest = new Map<string, { entry: SchemaEntry; state: TableState }>();
@@ -36,7 +45,7 @@ export class EventDecoder {
     private readonly converter: Converter,
     private readonly rowVersions: RowVersions,
   ) {
-    this.projection = { source: ['ts_ms', ...rowVersions.sourceFields] };
+    this.projection = sourceProjection(rowVersions);
   }
 
   /**
