@@ -5,16 +5,13 @@
  *    (read-committed-fix.ts);
  *  - producer/groupMessagesPerPartition.js: linear instead of quadratic
  *    (group-per-partition.ts);
- *  - protocol/recordBatch/record/v0: a produced record written into one
- *    buffer sized first (record-encoder.ts);
  *  - protocol/requests/produce/v3/request.js (which v4 to v7 reuse): the
- *    records written from the messages as they are, an uncompressed batch
- *    into one buffer sized first (produce-request.ts);
- *  - protocol/recordBatch/record/v0/decoder.js: a fetched record read in
- *    numbers, without Long objects per record (record-decoder.ts);
+ *    records written from the messages as they are, each into one buffer
+ *    sized first (record-encoder.ts), an uncompressed batch into one buffer
+ *    too (produce-request.ts);
  *  - protocol/recordBatch/v0/decoder.js: a fetched batch's records read in
- *    place, without a Buffer view and Decoder per record
- *    (record-batch-decoder.ts);
+ *    place, in numbers, without a Buffer view, Decoder and Long objects per
+ *    record (record-batch-decoder.ts, record-decoder.ts);
  *  - protocol/recordBatch/crc32C: a record batch's checksum eight bytes per
  *    step (crc32c.ts).
  * Importing this module installs them. kafkajs.ts imports it before kafkajs;
@@ -23,9 +20,7 @@
 import { createRequire } from 'node:module';
 import { groupMessagesPerPartition } from './group-per-partition.js';
 import { filterAbortedMessages } from './read-committed-fix.js';
-import { encodeRecord } from './record-encoder.js';
 import { produceRequest } from './produce-request.js';
-import { decodeRecord } from './record-decoder.js';
 import { decodeRecordBatch } from './record-batch-decoder.js';
 import { crc32c } from './crc32c.js';
 
@@ -43,10 +38,8 @@ interface Patch {
 const PATCHES: readonly Patch[] = [
   { module: 'kafkajs/src/consumer/filterAbortedMessages.js', requiredBy: 'kafkajs/src/consumer/batch.js', exports: filterAbortedMessages },
   { module: 'kafkajs/src/producer/groupMessagesPerPartition.js', requiredBy: 'kafkajs/src/producer/sendMessages.js', exports: groupMessagesPerPartition },
-  { module: 'kafkajs/src/protocol/recordBatch/record/v0/index.js', requiredBy: 'kafkajs/src/protocol/requests/produce/v3/request.js', exports: encodeRecord },
   // v5 requires v3 for itself and for v6 and v7, what kafkajs sends to brokers of Kafka 2.1 on.
   { module: 'kafkajs/src/protocol/requests/produce/v3/request.js', requiredBy: 'kafkajs/src/protocol/requests/produce/v5/request.js', exports: produceRequest },
-  { module: 'kafkajs/src/protocol/recordBatch/record/v0/decoder.js', requiredBy: 'kafkajs/src/protocol/recordBatch/v0/decoder.js', exports: decodeRecord },
   { module: 'kafkajs/src/protocol/recordBatch/v0/decoder.js', requiredBy: 'kafkajs/src/protocol/requests/fetch/v4/decodeMessages.js', exports: decodeRecordBatch },
   { module: 'kafkajs/src/protocol/recordBatch/crc32C/index.js', requiredBy: 'kafkajs/src/protocol/recordBatch/v0/index.js', exports: crc32c },
 ];
@@ -64,9 +57,7 @@ export function installKafkajsPatches(): void {
     const path = require.resolve(patch.module);
     // Marked, not compared: a test runner may evaluate this module more than once per process.
     if (isPatch(require.cache[path])) continue;
-    const requirer = require.cache[require.resolve(patch.requiredBy)];
-    // (A requirer that is itself a patch never loads the original.)
-    if (requirer && !isPatch(requirer)) {
+    if (require.cache[require.resolve(patch.requiredBy)]) {
       throw new Error(`kafkajs was loaded before src/kafka/kafkajs-patches.ts: import kafkajs values only through src/kafka/kafkajs.ts`);
     }
     const module = new Module(path);

@@ -4,8 +4,8 @@
  * as a new Buffer made from an array, the timestamp delta through Long
  * objects, and grows its own buffer by copying: about a dozen allocations per
  * record, the largest single cost of a source's CPU profile. This writes the
- * same bytes into one Buffer sized beforehand (kafkajs-patches.ts installs
- * it in place of kafkajs's).
+ * same bytes into one Buffer sized beforehand (produce-request.ts, which
+ * replaces kafkajs's produce request, calls it for each message).
  *
  * The record (Kafka's DefaultRecord, KIP-98):
  *   length varint (of what follows), attributes int8 (0),
@@ -22,11 +22,6 @@ export interface RecordContent {
   key?: Bytes;
   value?: Bytes;
   headers?: Record<string, Bytes | Bytes[] | undefined>;
-}
-
-export interface RecordInput extends RecordContent {
-  offsetDelta?: number;
-  timestampDelta?: number;
 }
 
 /** What kafkajs's record batch takes from a record: its bytes as an Encoder shows them (`buf`, `buffer`, `size()`). */
@@ -75,13 +70,7 @@ function writeBytes(buffer: Buffer, offset: number, value: Bytes, length: number
   return offset + buffer.write(String(value), offset, length, 'utf8');
 }
 
-/** kafkajs's Record(...): its deltas in the same object as the message's content. */
-export function encodeRecord(input: RecordInput): EncodedRecord {
-  const { offsetDelta = 0, timestampDelta = 0 } = input;
-  return encodeMessageRecord(input, offsetDelta, timestampDelta);
-}
-
-/** A message's record, its deltas given apart: the produce request (produce-request.ts) passes each message as it is, not a copy with its deltas added. */
+/** A message's record; its deltas given apart from it, so that the produce request passes each message as it is, not a copy with its deltas added. */
 export function encodeMessageRecord(content: RecordContent, offsetDelta: number, timestampDelta: number): EncodedRecord {
   const { key, value, headers = {} } = content;
   const headerList: [string, Bytes][] = [];

@@ -1,10 +1,9 @@
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { encodeRecord, type RecordInput } from '../../src/kafka/record-encoder.js';
+import { encodeMessageRecord, type RecordContent } from '../../src/kafka/record-encoder.js';
 import { loadKafkajsOriginal } from '../support/kafkajs-original.js';
 
-// kafkajs's own Encoder and Decoder (not patched): the bytes its record encoder writes, and its reading of ours
-// (its record decoder as it ships: the test setup put record-decoder.ts at that module's path).
+// kafkajs's own Encoder and Decoder (not patched): the bytes its record encoder writes, and its reading of ours.
 const require = createRequire(import.meta.url);
 type KafkaEncoder = {
   writeVarInt(n: number): KafkaEncoder;
@@ -24,6 +23,11 @@ const decodeRecord = loadKafkajsOriginal<(decoder: unknown, context: object) => 
   offset: string;
   timestamp: string;
 }>('kafkajs/src/protocol/recordBatch/record/v0/decoder.js');
+
+/** A message's content with the deltas kafkajs's Record(...) takes beside it. */
+type RecordInput = RecordContent & { offsetDelta?: number; timestampDelta?: number };
+
+const encodeRecord = ({ offsetDelta = 0, timestampDelta = 0, ...content }: RecordInput) => encodeMessageRecord(content, offsetDelta, timestampDelta);
 
 /** kafkajs 2.2.4's record/v0 encoder, step by step (the bytes ours must equal). */
 function kafkajsRecord({ offsetDelta = 0, timestampDelta = 0, key, value, headers = {} }: RecordInput): Buffer {
@@ -46,7 +50,7 @@ const cases: [string, RecordInput][] = [
   ['headers, one repeated and one null', { offsetDelta: 9, timestampDelta: 1, key: Buffer.from('k'), value: Buffer.alloc(20_000, 1), headers: { a: Buffer.from('x'), b: [Buffer.from('1'), 'twö'], c: null } }],
 ];
 
-describe('encodeRecord', () => {
+describe('encodeMessageRecord', () => {
   it.each(cases)('writes the bytes kafkajs writes: %s', (_name, input) => {
     expect(encodeRecord(input).buffer.equals(kafkajsRecord(input))).toBe(true);
   });
