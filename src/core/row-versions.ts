@@ -66,9 +66,13 @@ export class RowVersions {
       throw new RowVersionError(`no row version known for events of connector ${JSON.stringify(connector ?? null)} (source.connector); known: ${known || 'none'}`);
     }
     const version = spec.rowVersion(source);
-    const fields = () => spec.rowVersionFields.map((field) => `source.${field}`).join(', ');
-    if (version === null || version === undefined) throw new RowVersionError(`event without ${fields()} (needed as the row version)`);
-    if (!Number.isSafeInteger(version) || version < 0) throw new RowVersionError(`${fields()} ${String(version)} is not a row version (a non-negative integer)`);
+    if (version === null || version === undefined) throw new RowVersionError(`event without ${fieldNames(spec)} (needed as the row version)`);
+    if (!Number.isSafeInteger(version) || version < 0) throw new RowVersionError(`${fieldNames(spec)} ${String(version)} is not a row version (a non-negative integer)`);
     return version;
   }
+}
+
+/** The row version's fields as messages name them: `source.lsn`. */
+function fieldNames(spec: SourceBlockSpec): string {
+  return spec.rowVersionFields.map((field) => `source.${field}`).join(', ');
 }

@@ -31,6 +31,17 @@ export interface EncodedRecord {
   size(): number;
 }
 
+/** An encoded record (a class: no closure made per record for size()). */
+class RecordBytes implements EncodedRecord {
+  readonly buf: Buffer;
+  constructor(readonly buffer: Buffer) {
+    this.buf = buffer;
+  }
+  size(): number {
+    return this.buffer.length;
+  }
+}
+
 /** Zigzag of a safe integer (Kafka's 64-bit zigzag, in numbers: no Long needed below 2^52). */
 function zigzag(value: number): number {
   return value >= 0 ? value * 2 : -value * 2 - 1;
@@ -101,5 +112,5 @@ export function encodeMessageRecord(content: RecordContent, offsetDelta: number,
     at = writeBytes(buffer, at, item, itemLength);
   });
   if (at !== buffer.length) throw new Error(`record encoder: wrote ${at} bytes of ${buffer.length}`);
-  return { buf: buffer, buffer, size: () => buffer.length };
+  return new RecordBytes(buffer);
 }

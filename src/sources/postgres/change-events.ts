@@ -126,7 +126,12 @@ export interface BuiltEvents {
   deadLettered?: string[];
 }
 
-type Emit = (op: Op, before: Row | null, after: Row | null, headers?: Record<string, Buffer>) => void;
+/** The records of one change being built: its table, its source block, what it emitted. */
+interface ChangeOutput {
+  table: TableEncoding;
+  source: PostgresSourceBlock;
+  built: BuiltEvents;
+}
 
 /** A table's encoding for rows read outside the stream (opaque to callers). */
 export interface ReadEncoding {
@@ -173,8 +178,8 @@ export class ChangeEventBuilder {
   /** An incremental snapshot's row as an op "r" event (source.snapshot "incremental"). */
   buildIncrementalRead(encoding: ReadEncoding, tuple: Record<string, string | null>, lsn: number, tx: TransactionContext): BuiltEvents {
     const table = encoding as TableEncoding;
-    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, 'incremental'));
-    out.emit('r', null, this.row(table, tuple));
+    const out = this.output(table, this.sourceBlock(table, lsn, tx, 'incremental'));
+    this.emit(out, 'r', null, this.row(table, tuple));
     return out.built;
   }
 
@@ -255,11 +260,10 @@ export class ChangeEventBuilder {
   /** The Kafka records for one row change (a key change yields delete + create). */
   build(message: RowMessage, lsn: number, tx: TransactionContext): BuiltEvents {
     const table = this.encodingOf(message.relation);
-    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, 'false'));
-    const emit = out.emit;
+    const out = this.output(table, this.sourceBlock(table, lsn, tx, 'false'));
     switch (message.tag) {
       case 'insert':
-        emit('c', null, this.row(table, message.new));
+        this.emit(out, 'c', null, this.row(table, message.new));
         break;
       case 'update': {
         // An unchanged TOASTed value is not in the new tuple; under REPLICA
@@ -268,18 +272,18 @@ export class ChangeEventBuilder {
         if (message.key) {
           // The replica-identity key changed: Debezium emits a delete of the old
           // key (plus tombstone) and a create under the new key, linked by headers.
-          this.emitKeyChange(table, emit, this.keyOnlyRow(table, message.key), after);
+          this.emitKeyChange(out, this.keyOnlyRow(table, message.key), after);
         } else if (message.old && this.keyChanged(table, message.old, message.new)) {
           // REPLICA IDENTITY FULL sends the whole old row instead of a key: a
           // changed primary key shows only as different values.
-          this.emitKeyChange(table, emit, this.row(table, message.old), after);
+          this.emitKeyChange(out, this.row(table, message.old), after);
         } else {
-          emit('u', message.old ? this.row(table, message.old) : null, after);
+          this.emit(out, 'u', message.old ? this.row(table, message.old) : null, after);
         }
         break;
       }
       case 'delete':
-        emit('d', message.old ? this.row(table, message.old) : this.keyOnlyRow(table, message.key ?? {}), null);
+        this.emit(out, 'd', message.old ? this.row(table, message.old) : this.keyOnlyRow(table, message.key ?? {}), null);
         break;
     }
     return out.built;
@@ -291,8 +295,8 @@ export class ChangeEventBuilder {
    */
   buildRead(relation: Pgoutput.MessageRelation, tuple: Record<string, string | null>, lsn: number, tx: TransactionContext, marker: PostgresSourceBlock['snapshot']): BuiltEvents {
     const table = this.encodingOf(relation);
-    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, marker));
-    out.emit('r', null, this.row(table, tuple));
+    const out = this.output(table, this.sourceBlock(table, lsn, tx, marker));
+    this.emit(out, 'r', null, this.row(table, tuple));
     return out.built;
   }
 
@@ -306,8 +310,8 @@ export class ChangeEventBuilder {
    */
   buildTruncate(relation: Pgoutput.MessageRelation, lsn: number, tx: TransactionContext): BuiltEvents {
     const table = this.encodingOf(relation);
-    const out = this.emitter(table, this.sourceBlock(table, lsn, tx, 'false'));
-    out.emit('t', null, null);
+    const out = this.output(table, this.sourceBlock(table, lsn, tx, 'false'));
+    this.emit(out, 't', null, null);
     for (const record of out.built.records) record.key = this.options.converter.nullKey(table.topic);
     return out.built;
   }
@@ -340,41 +344,42 @@ export class ChangeEventBuilder {
   }
 
   /** A primary-key change: delete of the old key (header: the new key), then create of the new key (header: the old key). */
-  private emitKeyChange(table: TableEncoding, emit: Emit, before: Row, after: Row): void {
-    const oldKey = this.encodeKey(table, before);
-    const newKey = this.encodeKey(table, after);
-    emit('d', before, null, newKey ? { [NEW_KEY_HEADER]: newKey } : undefined);
-    emit('c', null, after, oldKey ? { [OLD_KEY_HEADER]: oldKey } : undefined);
+  private emitKeyChange(out: ChangeOutput, before: Row, after: Row): void {
+    const oldKey = this.encodeKey(out.table, before);
+    const newKey = this.encodeKey(out.table, after);
+    this.emit(out, 'd', before, null, newKey ? { [NEW_KEY_HEADER]: newKey } : undefined);
+    this.emit(out, 'c', null, after, oldKey ? { [OLD_KEY_HEADER]: oldKey } : undefined);
   }
 
-  /** Collects the records of one change; skipped operations produce nothing (a skipped delete no tombstone either). */
-  private emitter(table: TableEncoding, source: PostgresSourceBlock): { built: BuiltEvents; emit: Emit } {
-    const built: BuiltEvents = { records: [], events: [] };
-    const skipped = this.options.skippedOperations;
-    const emit: Emit = (op, before, after, headers) => {
-      if (skipped?.has(op)) return;
-      const event: ChangeEvent<PostgresSourceBlock> = { before, after, source, op, ts_ms: Date.now() };
-      let why = table.refused?.message;
-      if (!why) {
-        try {
-          const key = this.encodeKey(table, after ?? before);
-          const value = table.valueEncoder.encode(event);
-          built.records.push(headers ? { topic: table.topic, key, value, headers } : { topic: table.topic, key, value });
-          built.events.push({ table: `${table.schema}.${table.table}`, op });
-          if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
-          return;
-        } catch (error) {
-          // A value its format cannot hold (Avro: the TOAST placeholder in a non-text array): a dead letter, not a stuck source.
-          if (!this.options.deadLetters) throw error;
-          const reason = error instanceof Error ? error.message : String(error);
-          why = `table ${table.schema}.${table.table}: the ${op} event does not fit the ${this.options.converter.format} schema of ${table.topic}: ${reason.slice(0, 500)}`;
-        }
+  /** Where the records of one change are collected (a method writes them, not a closure made per change: that costs an allocation each). */
+  private output(table: TableEncoding, source: PostgresSourceBlock): ChangeOutput {
+    return { table, source, built: { records: [], events: [] } };
+  }
+
+  /** One event of a change; skipped operations produce nothing (a skipped delete no tombstone either). */
+  private emit(out: ChangeOutput, op: Op, before: Row | null, after: Row | null, headers?: Record<string, Buffer>): void {
+    const { table, source, built } = out;
+    if (this.options.skippedOperations?.has(op)) return;
+    const event: ChangeEvent<PostgresSourceBlock> = { before, after, source, op, ts_ms: Date.now() };
+    let why = table.refused?.message;
+    if (!why) {
+      try {
+        const key = this.encodeKey(table, after ?? before);
+        const value = table.valueEncoder.encode(event);
+        built.records.push(headers ? { topic: table.topic, key, value, headers } : { topic: table.topic, key, value });
+        built.events.push({ table: `${table.schema}.${table.table}`, op });
+        if (op === 'd' && this.options.tombstones) built.records.push({ topic: table.topic, key, value: null });
+        return;
+      } catch (error) {
+        // A value its format cannot hold (Avro: the TOAST placeholder in a non-text array): a dead letter, not a stuck source.
+        if (!this.options.deadLetters) throw error;
+        const reason = error instanceof Error ? error.message : String(error);
+        why = `table ${table.schema}.${table.table}: the ${op} event does not fit the ${this.options.converter.format} schema of ${table.topic}: ${reason.slice(0, 500)}`;
       }
-      const key = this.encodeKey(table, after ?? before, table.deadLetterKeyEncoder);
-      built.records.push(this.deadLetter(table, why, key, table.deadLetterValueEncoder.encode(event), source.lsn));
-      (built.deadLettered ??= []).push(`${table.schema}.${table.table}`);
-    };
-    return { built, emit };
+    }
+    const key = this.encodeKey(table, after ?? before, table.deadLetterKeyEncoder);
+    built.records.push(this.deadLetter(table, why, key, table.deadLetterValueEncoder.encode(event), source.lsn));
+    (built.deadLettered ??= []).push(`${table.schema}.${table.table}`);
   }
 
   /** An event of a refused table (or one its format cannot hold) as a dead letter (the dead-letter contract; offset: the change's LSN, as no partition offset exists yet). */
