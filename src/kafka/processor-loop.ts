@@ -268,7 +268,11 @@ export class ProcessorLoop {
     const loading = this.options.context.converter.loadSchemas(schemaBytes(messages));
     if (loading) await loading;
     const records = await this.options.handler.processBatch({ topic: batch.topic, partition: batch.partition, messages }, context);
-    const last = BigInt(messages.at(-1)!.offset);
+    // The batch's last offset, past the records read_committed leaves out
+    // (the commit marker that ends a source transaction, aborted records), as
+    // Kafka's Java consumer commits its position: a caught-up processor then
+    // shows lag 0, not 1 per partition.
+    const last = maxOffset(BigInt(messages.at(-1)!.offset), BigInt(batch.lastOffset()));
 
     try {
       await owned.writer.write(records);
@@ -388,4 +392,8 @@ export function partitionTransactionalId(prefix: string, topic: string, partitio
 
 function partitionId(topic: string, partition: number): string {
   return `${topic}\u0000${partition}`;
+}
+
+function maxOffset(a: bigint, b: bigint): bigint {
+  return a > b ? a : b;
 }
