@@ -261,6 +261,30 @@ describe('avro wire format and subjects', () => {
   });
 });
 
+describe('avro longs', () => {
+  it('read every length of varint exactly: numbers while safe, bigints beyond, truncated ones refused', () => {
+    const type = compileType('long' as avro.Schema);
+    const values: (number | bigint)[] = [0, -1, 1, 63, -64, 64, -65];
+    for (let bits = 6; bits <= 63; bits++) {
+      for (const delta of [-1n, 0n, 1n]) {
+        for (const sign of [1n, -1n]) {
+          const value = sign * (2n ** BigInt(bits) + delta);
+          if (value < -(2n ** 63n) || value >= 2n ** 63n) continue;
+          values.push(Number.isSafeInteger(Number(value)) ? Number(value) : value);
+        }
+      }
+    }
+    for (const value of values) {
+      const bytes = type.toBuffer(value);
+      const decoded = type.decode(bytes, 0);
+      expect(decoded.value, `${value} (${bytes.length} bytes)`).toEqual(value);
+      expect(decoded.offset).toBe(bytes.length);
+      // Cut short by one byte: avsc's truncated result (offset -1), never a value.
+      expect(type.decode(bytes.subarray(0, bytes.length - 1), 0).offset, `${value} truncated`).toBe(-1);
+    }
+  });
+});
+
 describe('avro strings', () => {
   it("decode as avsc decodes them, each field's repeated value reused", () => {
     const schema = {

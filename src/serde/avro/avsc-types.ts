@@ -4,7 +4,11 @@
  *
  *  - long: a number while exact, a bigint beyond 2^53 (avsc's own long throws
  *    there); both are accepted when writing, and so is an integer number
- *    beyond 2^53 (written as its exact value, as JSON prints it).
+ *    beyond 2^53 (written as its exact value, as JSON prints it). avsc's
+ *    writer zigzags in doubles (-2n - 1 for a negative n), which is not
+ *    exact below -2^52: -(2^52 + 1) read back as 2^52. Values beyond ±2^52
+ *    are written through BigInt. Reading is one pass in numbers up to 7
+ *    bytes.
  *  - bytes (and Connect's Decimal, bytes underneath): base64 text, as
  *    JsonConverter writes bytes; base64 text or a Buffer when writing.
  *  - float: the shortest decimal that reads back as the same 32-bit float
@@ -41,14 +45,39 @@ type TypeWithName = { typeName: string; _read(tap: Tap): unknown };
 const INT64_MIN = -(2n ** 63n);
 const INT64_MAX = 2n ** 63n - 1n;
 
-/** Reads a zigzag varint long exactly: the number path while it is exact, else BigInt. */
+/**
+ * Reads a zigzag varint long exactly: in numbers while it has at most 7
+ * bytes (49 bits, exact in a double), in one pass as avsc's readLong reads
+ * it; else again from its start as a BigInt. A varint cut off by the end of
+ * the buffer leaves pos past it, which the decode reports as truncated.
+ */
 function readExactLong(tap: Tap): number | bigint {
   const buf = tap.buf;
   const start = tap.pos;
-  let end = start;
+  let at = start;
+  let byte = buf[at++]!;
+  let small = byte & 0x7f;
+  // Up to 4 bytes (28 bits): 32-bit integer arithmetic.
+  for (let shift = 7; byte & 0x80 && shift < 28; shift += 7) {
+    byte = buf[at++]!;
+    small |= (byte & 0x7f) << shift;
+  }
+  if (!(byte & 0x80)) {
+    tap.pos = at;
+    return (small >> 1) ^ -(small & 1);
+  }
+  // 5 to 7 bytes: double arithmetic, exact below 2^49.
+  let value = small;
+  for (let scale = 2 ** 28; byte & 0x80 && at - start < 7; scale *= 0x80) {
+    byte = buf[at++]!;
+    value += (byte & 0x7f) * scale;
+  }
+  if (!(byte & 0x80)) {
+    tap.pos = at;
+    return value % 2 ? -(value + 1) / 2 : value / 2;
+  }
+  let end = at;
   while (end < buf.length && buf[end]! & 0x80) end++;
-  // Up to 7 bytes hold 49 bits: avsc's number arithmetic is exact there.
-  if (end - start < 7) return tap.readLong();
   let zigzag = 0n;
   let shift = 0n;
   for (let index = start; index <= end; index++) {
@@ -56,8 +85,8 @@ function readExactLong(tap: Tap): number | bigint {
     shift += 7n;
   }
   tap.pos = end + 1;
-  const value = zigzag & 1n ? -(zigzag >> 1n) - 1n : zigzag >> 1n;
-  return Number.isSafeInteger(Number(value)) ? Number(value) : value;
+  const exact = zigzag & 1n ? -(zigzag >> 1n) - 1n : zigzag >> 1n;
+  return Number.isSafeInteger(Number(exact)) ? Number(exact) : exact;
 }
 
 function writeBigLong(tap: Tap, value: bigint): void {
@@ -74,6 +103,7 @@ function writeBigLong(tap: Tap, value: bigint): void {
 }
 
 const TWO_POW_63 = 2 ** 63;
+const TWO_POW_52 = 2 ** 52;
 
 function isInt64(value: unknown): boolean {
   if (typeof value === 'number') return Number.isInteger(value) && value >= -TWO_POW_63 && value < TWO_POW_63;
@@ -131,7 +161,8 @@ Object.assign(ExactLongType.prototype, {
   },
   _read: readExactLong,
   _write(tap: Tap, value: unknown): void {
-    if (typeof value === 'number' && Number.isSafeInteger(value)) tap.writeLong(value);
+    // avsc's writeLong zigzags in doubles (2n or -2n - 1): exact up to 2^52 only.
+    if (typeof value === 'number' && Number.isInteger(value) && value <= TWO_POW_52 && value >= -TWO_POW_52) tap.writeLong(value);
     else if (isInt64(value)) writeBigLong(tap, BigInt(value as number | bigint));
     else throw new Error(`invalid "long": ${String(value)}`);
   },
