@@ -207,15 +207,7 @@ export class AvroConverter implements Converter {
       reader.projections.set(projection, projected);
     }
     if (!projected) return undefined;
-    let resolver = projected.resolvers.get(writer.registryId);
-    if (resolver === undefined) {
-      try {
-        resolver = projected.type.createResolver(writer.type);
-      } catch {
-        resolver = null;
-      }
-      projected.resolvers.set(writer.registryId, resolver);
-    }
+    const resolver = cachedResolver(projected.resolvers, projected.type, writer);
     return resolver ? { type: projected.type, resolver } : undefined;
   }
 
@@ -226,17 +218,22 @@ export class AvroConverter implements Converter {
   private readerFor(writer: AvroSchemaEntry, hint: SchemaEntry | undefined): AvroSchemaEntry {
     if (!hint || hint === writer || !isAvroEntry(hint) || hint.registryId < writer.registryId) return writer;
     if (hint.recordName === undefined || hint.recordName !== writer.recordName) return writer;
-    let resolver = hint.resolvers.get(writer.registryId);
-    if (resolver === undefined) {
-      try {
-        resolver = hint.type.createResolver(writer.type);
-      } catch {
-        resolver = null;
-      }
-      hint.resolvers.set(writer.registryId, resolver);
-    }
-    return resolver ? hint : writer;
+    return cachedResolver(hint.resolvers, hint.type, writer) ? hint : writer;
   }
+}
+
+/** avsc's resolver from the writer's type to `reader`, made once per writer id in `cache`; null when avsc cannot resolve them. */
+function cachedResolver(cache: Map<number, Resolver | null>, reader: avro.Type, writer: AvroSchemaEntry): Resolver | null {
+  let resolver = cache.get(writer.registryId);
+  if (resolver === undefined) {
+    try {
+      resolver = reader.createResolver(writer.type);
+    } catch {
+      resolver = null;
+    }
+    cache.set(writer.registryId, resolver);
+  }
+  return resolver;
 }
 
 /**
