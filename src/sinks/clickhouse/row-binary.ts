@@ -16,6 +16,7 @@
  * the scaled integer in 4, 8 or 16 bytes; UUID two UInt64 halves, each
  * little-endian, high half first; Array a LEB128 count and the elements.
  */
+import { rememberLast } from './remember-last.js';
 import { unescapeTsv } from './tsv.js';
 import type { ColumnMapping, RawKind } from './type-mapping.js';
 
@@ -270,54 +271,34 @@ function dateTimeParts(type: string, text: string): { seconds: number; fraction:
 }
 
 function dateEncoder(type: string): ValueEncoder {
-  // Rows of a batch often share a date: the last one is remembered.
-  let lastText: string | null = null;
-  let lastDays = 0;
-  return (text, out) => {
-    const value = notNull(type, text);
-    if (value === lastText) return out.int(lastDays, 2, false);
+  const daysOf = rememberLast((value: string) => {
     const match = DATE.exec(value);
     if (!match) throw new RowBinaryValueError(`"${value}" is not a date (${type})`);
     const days = utcMillis(Number(match[1]), Number(match[2]), Number(match[3])) / 86_400_000;
     if (days < 0 || days > 0xffff) throw new RowBinaryValueError(`${value} is outside the range of ${type} (1970-01-01 to 2149-06-06)`);
-    lastText = value;
-    lastDays = days;
-    out.int(days, 2, false);
-  };
+    return days;
+  });
+  return (text, out) => out.int(daysOf(notNull(type, text)), 2, false);
 }
 
-// The date-and-time encoders remember their last text and its value: rows of
-// a transaction often share a timestamp (see type-mapping.ts isoUtcFormatter).
-
 function dateTimeEncoder(type: string): ValueEncoder {
-  let lastText: string | null = null;
-  let lastSeconds = 0;
-  return (text, out) => {
-    const value = notNull(type, text);
-    if (value === lastText) return out.int(lastSeconds, 4, false);
+  const secondsOf = rememberLast((value: string) => {
     const { seconds } = dateTimeParts(type, value);
     if (seconds < 0 || seconds > 0xffff_ffff) throw new RowBinaryValueError(`${value} is outside the range of ${type} (1970 to 2106)`);
-    lastText = value;
-    lastSeconds = seconds;
-    out.int(seconds, 4, false);
-  };
+    return seconds;
+  });
+  return (text, out) => out.int(secondsOf(notNull(type, text)), 4, false);
 }
 
 function dateTime64Encoder(type: string, precision: number): ValueEncoder {
   const factor = 10 ** precision;
-  let lastText: string | null = null;
-  let lastTicks: number | bigint = 0;
-  return (text, out) => {
-    const value = notNull(type, text);
-    if (value !== lastText) {
-      const { seconds, fraction } = dateTimeParts(type, value);
-      const ticks = Number(fraction.padEnd(precision, '0').slice(0, precision) || '0');
-      const total = seconds * factor + ticks;
-      lastTicks = Number.isSafeInteger(total) ? total : BigInt(seconds) * BigInt(factor) + BigInt(ticks);
-      lastText = value;
-    }
-    out.int64(lastTicks, true);
-  };
+  const ticksOf = rememberLast((value: string) => {
+    const { seconds, fraction } = dateTimeParts(type, value);
+    const ticks = Number(fraction.padEnd(precision, '0').slice(0, precision) || '0');
+    const total = seconds * factor + ticks;
+    return Number.isSafeInteger(total) ? total : BigInt(seconds) * BigInt(factor) + BigInt(ticks);
+  });
+  return (text, out) => out.int64(ticksOf(notNull(type, text)), true);
 }
 
 function uuidEncoder(type: string): ValueEncoder {

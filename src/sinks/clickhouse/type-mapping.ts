@@ -5,6 +5,7 @@
  */
 import { DECIMAL_PRECISION_PARAMETER, SemanticType, SourceTypeParameter, type ConnectSchema } from '../../core/connect-schema.js';
 import { unscaledBase64ToDecimal } from '../../core/decimal.js';
+import { rememberLast } from './remember-last.js';
 import type { ServerFeatures } from './server.js';
 
 /**
@@ -147,20 +148,12 @@ export function formatIsoUtc(iso: string, withFraction: boolean): string {
 }
 
 /**
- * formatIsoUtc for one column, remembering its last value: the rows of a
- * transaction often share a timestamp (now(), a bulk update's), which then
- * comes out as the same string, and row-binary.ts's encoder, which also
- * remembers its last text, takes it without parsing it again.
+ * formatIsoUtc for one column, remembering its last value: rows of a
+ * transaction sharing a timestamp get the same string, which row-binary.ts's
+ * date-and-time encoders, remembering theirs too, take without parsing again.
  */
 function isoUtcFormatter(withFraction: boolean): (value: unknown) => string {
-  let lastIso: unknown = null;
-  let lastText = '';
-  return (value) => {
-    if (value === lastIso) return lastText;
-    lastText = formatIsoUtc(value as string, withFraction);
-    lastIso = value;
-    return lastText;
-  };
+  return rememberLast((value: unknown) => formatIsoUtc(value as string, withFraction));
 }
 
 function decimalType(schema: ConnectSchema): string | undefined {
